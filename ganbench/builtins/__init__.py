@@ -1,0 +1,1 @@
+"""Built-in components. Each module is a plugin using only ganbench's public API."""

@@ -1,0 +1,58 @@
+"""Built-in adversarial losses: minimax, non-saturating and Wasserstein.
+
+Written with ``softplus`` on logits for numerical stability: ``-log sigmoid(x) = softplus(-x)``
+and ``-log(1 - sigmoid(x)) = softplus(x)``.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganbench import Loss, hookimpl
+
+
+class LogisticDiscriminatorLoss(Loss):
+    """D maximises log D(x) + log(1 - D(G(z))) (binary cross-entropy on logits)."""
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+class Minimax(LogisticDiscriminatorLoss):
+    """Saturating minimax GAN (Goodfellow et al. 2014): G minimises log(1 - D(G(z)))."""
+
+    def generator_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        # log(1 - sigmoid(x)) = -softplus(x); its gradient -sigmoid(x) vanishes as D(G(z)) -> 0.
+        return -F.softplus(fake_logits).mean()
+
+
+class NonSaturating(LogisticDiscriminatorLoss):
+    """Non-saturating GAN (Goodfellow et al. 2014, sec. 3): G minimises -log D(G(z))."""
+
+    def generator_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        # -log sigmoid(x) = softplus(-x); its gradient -(1 - sigmoid(x)) -> -1 as D(G(z)) -> 0.
+        return F.softplus(-fake_logits).mean()
+
+
+class Wasserstein(Loss):
+    """Wasserstein GAN (Arjovsky et al. 2017): critic maximises E[D(x)] - E[D(G(z))].
+
+    Needs a Lipschitz constraint (weight-clipping, gradient-penalty) to be meaningful.
+    """
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+    def discriminator_output(self, logits: Tensor) -> Tensor:
+        return logits
+
+
+@hookimpl
+def ganbench_register_losses(register):
+    register("minimax", Minimax, summary="saturating minimax: G minimises log(1 - D(G(z)))")
+    register("non-saturating", NonSaturating, summary="non-saturating: G minimises -log D(G(z))")
+    register("wasserstein", Wasserstein, summary="Wasserstein critic loss (needs a Lipschitz constraint)")

@@ -1,0 +1,198 @@
+"""The ``ganbench`` command: thin commands over the library, one error boundary.
+
+Every :class:`GanbenchError` becomes one line on stderr and exit code 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+import ganbench
+from ganbench.errors import GanbenchError
+from ganbench.grid import RunSpec, expand, load_grid
+from ganbench.registry import KINDS, Registry, get_registry
+from ganbench.results import TABLE_FILE, ResultsDir, load_results
+from ganbench.runner import RunEvents, run_grid
+from ganbench.tables import format_mean_std, metric_columns, summarize
+from ganbench.train import resolve_device
+
+app = typer.Typer(
+    help="Compose GAN variants from plugins, run grids, measure and compare how they fail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ganbench {ganbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    _state["debug"] = debug
+
+
+def main() -> None:
+    """Console-script entry point: runs the app inside the one error boundary."""
+    try:
+        app()
+    except GanbenchError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+# --------------------------------------------------------------------------- plugins
+@app.command()
+def plugins(
+    kind: Optional[str] = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List installed components by kind, with the plugin that provides each."""
+    registry = get_registry()
+    if kind is not None and kind not in KINDS:
+        raise GanbenchError(f"--kind {kind!r} is not a kind; kinds: {', '.join(KINDS)}")
+    kinds = [kind] if kind else list(KINDS)
+    rows = [
+        {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.distribution,
+         "version": c.version, "summary": c.summary}
+        for k in kinds for c in registry.components(k)
+    ]
+    broken = [{"plugin": b.name, "distribution": b.distribution, "error": b.error}
+              for b in registry.broken]
+    if as_json:
+        console.print_json(json.dumps({"components": rows, "broken": broken}))
+        return
+    table = Table("kind", "name", "provided by", "summary", box=None)
+    for row in rows:
+        table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"])
+    console.print(table)
+    for b in registry.broken:
+        err_console.print(f"broken: {b.describe()}", markup=False, highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- validate / run
+def _load(grid_path: Path) -> tuple[Any, Registry, list[RunSpec]]:
+    grid = load_grid(grid_path)
+    registry = get_registry()
+    return grid, registry, expand(grid, registry)
+
+
+def _cells_table(specs: list[RunSpec]) -> Table:
+    columns = [k for k, _ in specs[0].labels]
+    table = Table(*columns, "seeds", box=None)
+    cells: dict[tuple, list[int]] = {}
+    for spec in specs:
+        cells.setdefault(tuple(v for _, v in spec.labels), []).append(spec.seed)
+    for labels, seeds in cells.items():
+        table.add_row(*labels, ",".join(map(str, seeds)))
+    return table
+
+
+@app.command()
+def validate(grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file.")) -> None:
+    """Resolve every name in a grid and print its cells; trains nothing."""
+    grid, _, specs = _load(grid_path)
+    console.print(_cells_table(specs))
+    cells = len({spec.labels for spec in specs})
+    console.print(f"grid {grid.name!r}: {cells} cells x {len(specs) // max(cells, 1)} seeds"
+                  f" = {len(specs)} runs")
+
+
+class ProgressEvents(RunEvents):
+    """A rich progress bar: cells done/total with ETA, and the current cell's steps."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.grid_task = None
+        self.cell_task = None
+
+    def grid_started(self, total: int, todo: int) -> None:
+        if total > todo:
+            self.progress.console.print(f"skipping {total - todo} finished runs")
+        self.grid_task = self.progress.add_task("cells", total=todo)
+        self.cell_task = self.progress.add_task("", total=1)
+
+    def cell_started(self, spec: RunSpec, index: int, todo: int) -> None:
+        self.progress.update(self.cell_task, description=spec.describe(), completed=0,
+                             total=spec.config["steps"])
+
+    def cell_progress(self, step: int, steps: int) -> None:
+        self.progress.update(self.cell_task, completed=step, total=steps)
+
+    def cell_finished(self, spec: RunSpec, record: dict[str, Any]) -> None:
+        self.progress.advance(self.grid_task)
+        metrics = record.get("metrics") or {}
+        shown = " ".join(f"{k}={v:.3g}" for k, v in metrics.items()
+                         if k != "eval_time_s" and isinstance(v, float))
+        detail = record.get("reason") or shown
+        self.progress.console.print(f"{record['status']:>8}  {spec.describe()}  {detail}",
+                                    markup=False, highlight=False)
+
+
+@app.command()
+def run(
+    grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results folder [default: results/<grid name>]."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda if available]."),
+    fresh: bool = typer.Option(False, "--fresh", help="Re-train every cell, even those already done."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where datasets are stored."),
+) -> None:
+    """Train every cell x seed of a grid; re-running skips the runs already done."""
+    grid, registry, specs = _load(grid_path)
+    torch_device = resolve_device(device)
+    results = ResultsDir(out if out is not None else Path("results") / grid.name)
+    results.prepare(grid.name, grid.source)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(elapsed_when_finished=True)]
+    with Progress(*columns, console=console, transient=True) as progress:
+        outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
+                           data_root=data_root, events=ProgressEvents(progress))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"
+    console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
+                  f" table: {results.path / TABLE_FILE}")
+    if outcome.interrupted:
+        err_console.print("interrupted: finished runs are saved; run the same command to resume")
+        raise typer.Exit(130)
+    if outcome.statuses.get("error"):
+        err_console.print(f"{outcome.statuses['error']} run(s) failed: see the reason column of"
+                          f" {results.path / TABLE_FILE} and runs/<run_id>/error.txt")
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- table
+@app.command()
+def table(
+    results_dir: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
+    by: Optional[str] = typer.Option(None, "--by", help="Comma-separated columns to group by [default: the axes]."),
+) -> None:
+    """Print mean ± std over seeds for every variant of a results folder."""
+    frame = load_results(results_dir)
+    if frame.empty:
+        raise GanbenchError(f"{results_dir / TABLE_FILE} has no runs yet")
+    metrics = metric_columns(frame)
+    summary = format_mean_std(summarize(frame, by.split(",") if by else None, metrics), metrics)
+    out = Table(*summary.columns, box=None)
+    for row in summary.itertuples(index=False):
+        out.add_row(*(str(v) for v in row))
+    console.print(out)

@@ -1,0 +1,162 @@
+"""What a plugin provides: the contracts between components and the trainer.
+
+Generators and discriminators are plain ``torch.nn.Module`` factories (see ``hookspecs``). The
+other kinds are small objects described here; plugins may subclass the base classes, which
+supply the optional behaviour, or write any object with the same attributes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Modes:
+    """Known mixture components of a dataset, for mode-coverage metrics.
+
+    ``centres`` is a tuple of points (each a tuple of floats); ``scale`` is the standard deviation
+    of every component.
+    """
+
+    centres: tuple[tuple[float, ...], ...]
+    scale: float
+
+    def centres_tensor(self, device: torch.device | str = "cpu") -> Tensor:
+        return torch.tensor(self.centres, dtype=torch.float32, device=device)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the data looks like: everything a network or metric needs to adapt to it.
+
+    ``kind`` is ``"points"`` (vectors, e.g. 2-D mixtures) or ``"image"`` (``shape`` is
+    ``(C, H, W)`` with values in [-1, 1]). ``num_classes`` is 0 for unlabeled data.
+    """
+
+    kind: Literal["points", "image"]
+    shape: tuple[int, ...]
+    num_classes: int = 0
+    modes: Modes | None = None
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A source of real samples on the training device.
+
+    ``sample(n, generator)`` returns a float tensor of shape ``(n, *spec.shape)`` on the device
+    the dataset was built for, drawing all randomness from ``generator`` (a ``torch.Generator``
+    on that device) so runs are reproducible. It must not synchronise with the host.
+    """
+
+    spec: DataSpec
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor: ...
+
+
+class Loss(ABC):
+    """An adversarial loss. Subclasses implement the two losses; both return scalar tensors.
+
+    ``discriminator_loss(real_logits, fake_logits)`` is minimised by D;
+    ``generator_loss(fake_logits, real_logits)`` is minimised by G (``real_logits`` are detached
+    and given for relativistic losses). ``discriminator_output`` maps logits to the value logged
+    as D(x): probabilities for logistic losses (the default), raw values for critics.
+    """
+
+    @abstractmethod
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor: ...
+
+    @abstractmethod
+    def generator_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor: ...
+
+    def discriminator_output(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits)
+
+
+@dataclass
+class PenaltyContext:
+    """What a penalty sees at one training step.
+
+    ``real`` and ``fake`` are the batches of the step (``fake`` detached for D penalties);
+    ``generator`` is the step's ``torch.Generator`` for any randomness (e.g. interpolation
+    weights), so penalties stay reproducible.
+    """
+
+    discriminator: nn.Module
+    generator_net: nn.Module
+    real: Tensor
+    fake: Tensor
+    real_logits: Tensor
+    fake_logits: Tensor
+    step: int
+    generator: torch.Generator
+
+
+class Regularizer:
+    """A regularizer overrides any of these four methods; the defaults do nothing.
+
+    - ``prepare_discriminator(D) -> D``: called once before training (e.g. spectral norm).
+    - ``discriminator_penalty(ctx) -> Tensor | None``: added to D's loss at every D step.
+    - ``after_discriminator_step(D)``: called after every D optimiser step (e.g. clipping).
+    - ``generator_penalty(ctx) -> Tensor | None``: added to G's loss at every G step.
+    """
+
+    def prepare_discriminator(self, discriminator: nn.Module) -> nn.Module:
+        return discriminator
+
+    def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor | None:
+        return None
+
+    def after_discriminator_step(self, discriminator: nn.Module) -> None:
+        return None
+
+    def generator_penalty(self, ctx: PenaltyContext) -> Tensor | None:
+        return None
+
+
+@dataclass
+class EvalContext:
+    """What a metric sees: a way to draw generated samples, the real data, and the device.
+
+    ``generate(n)`` returns ``n`` generated samples (no grad, generator in eval mode), drawn
+    from a fixed evaluation seed so evaluation never perturbs training; repeated calls with
+    the same ``n`` within one evaluation return the same tensor. ``samples`` is the grid's
+    ``evaluation.samples``: the default sample count for metrics.
+    """
+
+    generate: Callable[[int], Tensor]
+    dataset: Dataset
+    device: torch.device
+    step: int
+    seed: int
+    samples: int = 2500
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def spec(self) -> DataSpec:
+        return self.dataset.spec
+
+
+class Metric(ABC):
+    """A metric: ``evaluate(ctx) -> dict[str, float]`` with stable, documented names.
+
+    ``supports(spec)`` says whether the metric applies to that data; ``"auto"`` metric sets
+    skip metrics that do not, and naming an unsupported metric explicitly is an error.
+    """
+
+    def supports(self, spec: DataSpec) -> bool:
+        return True
+
+    @abstractmethod
+    def evaluate(self, ctx: EvalContext) -> dict[str, float]: ...

@@ -1,0 +1,42 @@
+"""Errors a user can act on.
+
+Every error ganbench raises on purpose is a :class:`GanbenchError`. The CLI turns one into a
+single line on stderr and exit code 2 (a traceback only with ``--debug``). Anything else that
+escapes is a bug and is shown in full.
+"""
+
+from __future__ import annotations
+
+
+class GanbenchError(Exception):
+    """Base class: the message is one line that says what was wrong and how to fix it."""
+
+    exit_code = 2
+
+
+class ConfigError(GanbenchError):
+    """A grid file, or a value in it, is invalid."""
+
+
+class UnknownComponentError(ConfigError):
+    """A component name is not registered by any installed plugin."""
+
+
+class PluginError(GanbenchError):
+    """A plugin is broken: it failed to load, or it registered something invalid."""
+
+
+class DuplicateComponentError(PluginError):
+    """Two plugins registered the same component name for the same kind."""
+
+
+class ResultsError(GanbenchError):
+    """A results directory cannot be written or read."""
+
+
+class MetricUnavailable(GanbenchError):
+    """A metric cannot be computed in this environment (e.g. missing weights).
+
+    Raised by a metric's ``evaluate``: the run keeps its training results and the metric is
+    recorded as unavailable with this message, rather than the cell being marked failed.
+    """

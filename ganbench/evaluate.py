@@ -1,0 +1,99 @@
+"""Metrics during and after training.
+
+An :class:`Evaluator` owns the run's metrics and a fixed evaluation latent seed: every
+evaluation draws the same latent batch, so metric curves compare like with like, and
+evaluating never consumes the training random stream (the trajectory does not depend on how
+often you evaluate).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganbench.contracts import Dataset, EvalContext, Metric
+from ganbench.errors import ConfigError, MetricUnavailable
+from ganbench.registry import Registry
+
+#: Offset between a run's seed and its evaluation seed (any fixed number works).
+EVAL_SEED_OFFSET = 1_000_003
+GENERATE_CHUNK = 8192
+
+
+def build_metrics(spec_metrics: str | list[dict[str, Any]], registry: Registry,
+                  dataset: Dataset) -> dict[str, Metric]:
+    """The run's metrics by name. ``"auto"``: every ``auto=True`` metric that supports the data."""
+    if spec_metrics == "auto":
+        metrics = {}
+        for component in registry.components("metric"):
+            if component.metadata.get("auto"):
+                metric = component.factory()
+                if metric.supports(dataset.spec):
+                    metrics[component.name] = metric
+        return metrics
+    metrics = {}
+    for ref in spec_metrics:
+        metric = registry.get("metric", ref["name"]).factory(**ref["params"])
+        if not metric.supports(dataset.spec):
+            raise ConfigError(f"metric {ref['name']!r} does not apply to this dataset"
+                              f" ({dataset.spec.kind}, shape {dataset.spec.shape})")
+        metrics[ref["name"]] = metric
+    return metrics
+
+
+class Evaluator:
+    """Runs every metric on the current generator; ``generate`` is shared between them."""
+
+    def __init__(self, metrics: dict[str, Metric], dataset: Dataset, generator: nn.Module,
+                 device: torch.device, seed: int, samples: int):
+        self.metrics = metrics
+        self.dataset = dataset
+        self.generator = generator
+        self.device = device
+        self.seed = seed
+        self.samples = samples
+        self.unavailable: dict[str, str] = {}
+
+    @torch.no_grad()
+    def generate(self, n: int) -> Tensor:
+        """``n`` samples from the fixed evaluation latents, generator in eval mode."""
+        rng = torch.Generator(self.device).manual_seed(self.seed + EVAL_SEED_OFFSET)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            chunks = []
+            for start in range(0, n, GENERATE_CHUNK):
+                size = min(GENERATE_CHUNK, n - start)
+                z = torch.randn((size, self.generator.latent_dim), generator=rng, device=self.device)
+                chunks.append(self.generator(z))
+            return torch.cat(chunks)
+        finally:
+            self.generator.train(was_training)
+
+    def evaluate(self, step: int) -> tuple[dict[str, float], Tensor]:
+        """All metrics at ``step``, plus the default-size sample batch they (may) have used."""
+        memo: dict[int, Tensor] = {}
+
+        def generate(n: int) -> Tensor:
+            if n not in memo:
+                memo[n] = self.generate(n)
+            return memo[n]
+
+        ctx = EvalContext(generate=generate, dataset=self.dataset, device=self.device,
+                          step=step, seed=self.seed, samples=self.samples)
+        values: dict[str, float] = {}
+        started = time.perf_counter()
+        for name, metric in self.metrics.items():
+            if name in self.unavailable:
+                continue
+            try:
+                result = metric.evaluate(ctx)
+            except MetricUnavailable as exc:
+                self.unavailable[name] = str(exc)
+                continue
+            values.update({key: float(value) for key, value in result.items()})
+        values["eval_time_s"] = time.perf_counter() - started
+        return values, generate(self.samples)

@@ -1,0 +1,413 @@
+"""Grid files: ``grid.toml`` -> :class:`GridSpec` -> :func:`expand` -> frozen :class:`RunSpec` s.
+
+Everything that can be wrong with a grid is found here, before anything trains: malformed TOML,
+unknown keys, wrong types, bad values, empty axes, unknown components and their parameters.
+Each problem is one :class:`ConfigError` line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ganbench.errors import ConfigError, GanbenchError
+from ganbench.registry import Registry
+
+#: The component settings: grid key -> registry kind.
+COMPONENT_KINDS = {
+    "dataset": "dataset",
+    "generator": "generator",
+    "discriminator": "discriminator",
+    "loss": "loss",
+    "regularizer": "regularizer",
+}
+#: Arguments the trainer passes to factories itself; a grid cannot set them.
+RESERVED_PARAMS = {
+    "dataset": ("root", "device"),
+    "generator": ("data", "latent_dim"),
+    "discriminator": ("data",),
+}
+DEFAULTS: dict[str, Any] = {
+    "generator": "mlp",
+    "discriminator": "mlp",
+    "loss": "non-saturating",
+    "regularizer": "none",
+    "latent_dim": 16,
+    "steps": 2000,
+    "batch_size": 256,
+    "n_critic": 1,
+    "log_every": 100,
+    "seeds": [0],
+    "optimizer": {},
+    "evaluation": {},
+}
+OPTIMIZER_DEFAULTS = {"lr": 2e-4, "betas": [0.5, 0.999]}
+EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto"}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --------------------------------------------------------------------------- value checks
+def _type_error(where: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def positive_int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(where, "a positive integer", value)
+    if value <= 0:
+        raise ConfigError(f"{where}: must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(where, "an integer >= 0", value)
+    if value < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {value}")
+    return value
+
+
+def positive_float(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(where, "a positive number", value)
+    if not value > 0:
+        raise ConfigError(f"{where}: must be > 0, got {value}")
+    return float(value)
+
+
+def betas(where: str, value: Any) -> list[float]:
+    ok = isinstance(value, list) and len(value) == 2 and all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)
+    if not ok:
+        raise _type_error(where, "two numbers in [0, 1), like [0.5, 0.999]", value)
+    return [float(b) for b in value]
+
+
+def text(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _type_error(where, "a string", value)
+    return value
+
+
+def seeds(where: str, value: Any) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise _type_error(where, "a non-empty list of integers, like [0, 1, 2]", value)
+    for s in value:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise _type_error(where, "a list of integers >= 0", value)
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where}: seeds repeat: {value}")
+    return list(value)
+
+
+def component_ref(where: str, value: Any) -> dict[str, Any]:
+    """``"name"`` or ``{ name = "name", param = value, ... }`` -> ``{"name", "params"}``."""
+    if isinstance(value, str):
+        return {"name": value, "params": {}}
+    if isinstance(value, dict):
+        if "name" not in value or not isinstance(value["name"], str):
+            raise ConfigError(f"{where}: an inline table needs a string 'name', got {value!r}")
+        params = {k: v for k, v in value.items() if k != "name"}
+        return {"name": value["name"], "params": params}
+    raise _type_error(where, "a component name or an inline table with 'name'", value)
+
+
+def _check_keys(where: str, table: dict, allowed: dict) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def table_of(checks: dict[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], dict]:
+    def check(where: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise _type_error(where, "a table", value)
+        _check_keys(where, value, checks)
+        return {k: checks[k](f"{where}.{k}", v) for k, v in value.items()}
+
+    return check
+
+
+def metric_list(where: str, value: Any) -> str | list[dict]:
+    if value == "auto":
+        return "auto"
+    if not isinstance(value, list):
+        raise _type_error(where, '"auto" or a list of metric names', value)
+    return [component_ref(f"{where}[{i}]", v) for i, v in enumerate(value)]
+
+
+_OPTIMIZER_SIDE = {"lr": positive_float, "betas": betas}
+SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "name": text,
+    "description": text,
+    **{key: component_ref for key in COMPONENT_KINDS},
+    "latent_dim": positive_int,
+    "steps": positive_int,
+    "batch_size": positive_int,
+    "n_critic": positive_int,
+    "log_every": positive_int,
+    "seeds": seeds,
+    "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),
+                           "d": table_of(_OPTIMIZER_SIDE)}),
+    "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
+                            "metrics": metric_list}),
+}
+GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
+
+
+# --------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell x seed: a fully resolved configuration and its stable ``run_id``."""
+
+    grid_name: str
+    config_json: str
+    labels: tuple[tuple[str, str], ...]
+    run_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.config_json.encode()).hexdigest()[:16]
+        object.__setattr__(self, "run_id", digest)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """A fresh copy of the resolved configuration."""
+        return json.loads(self.config_json)
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.labels]
+        return " ".join(parts + [f"seed={self.seed}"])
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A parsed, type-checked grid file (component names not yet resolved)."""
+
+    name: str
+    path: str
+    settings: dict[str, Any]
+    axes: dict[str, list[Any]]
+    exclude: list[dict[str, Any]]
+    source: str = ""
+
+
+def component_label(ref: dict[str, Any]) -> str:
+    """``name`` or ``name(k=v, ...)`` for the explicitly given parameters."""
+    if not ref["params"]:
+        return ref["name"]
+    inner = ",".join(f"{k}={v}" for k, v in sorted(ref["params"].items()))
+    return f"{ref['name']}({inner})"
+
+
+def value_label(value: Any) -> str:
+    if isinstance(value, dict) and "name" in value:
+        return component_label(component_ref("", value))
+    return str(value)
+
+
+def load_grid(path: str | Path) -> GridSpec:
+    """Read and type-check a grid file; every problem is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such grid file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read grid file: {exc}") from None
+    try:
+        raw = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_grid(raw, str(path), default_name=path.stem, source=source)
+
+
+def parse_grid(raw: dict[str, Any], where: str, default_name: str = "grid",
+               source: str = "") -> GridSpec:
+    """Type-check a grid given as a dict (what ``tomllib`` returns)."""
+    try:
+        return _parse_grid(raw, where, default_name, source)
+    except GanbenchError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str) -> GridSpec:
+    _check_keys("grid", raw, GRID_KEYS)
+    if "dataset" not in raw and "dataset" not in raw.get("axes", {}):
+        raise ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis")
+    name = text("name", raw.get("name", default_name))
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"name: {name!r} must be usable as a folder name (letters, digits, . _ -)")
+    settings = {k: SETTINGS[k](k, v) for k, v in raw.items() if k in SETTINGS}
+    axes_raw = raw.get("axes", {})
+    if not isinstance(axes_raw, dict):
+        raise _type_error("axes", "a table of lists", axes_raw)
+    axes: dict[str, list[Any]] = {}
+    for key, values in axes_raw.items():
+        where_axis = f"axes.{key}"
+        _check_axis_key(where_axis, key)
+        if not isinstance(values, list):
+            raise _type_error(where_axis, "a list of values", values)
+        if not values:
+            raise ConfigError(f"{where_axis}: an axis needs at least one value")
+        for i, v in enumerate(values):  # type-check each value where it would land
+            _with_value(settings, key, v, f"{where_axis}[{i}]")
+        axes[key] = values
+    exclude = raw.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
+        raise _type_error("exclude", "[[exclude]] tables", exclude)
+    for i, rule in enumerate(exclude):
+        for key in rule:
+            if key not in axes:
+                raise ConfigError(f"exclude[{i}]: {key!r} is not an axis; axes: {', '.join(axes)}")
+    return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
+                    source=source)
+
+
+def _check_axis_key(where: str, key: str) -> None:
+    head, _, rest = key.partition(".")
+    if key in ("seeds", "seed", "name", "description"):
+        raise ConfigError(f"{where}: {key!r} cannot be an axis (list seeds in 'seeds')")
+    if head not in SETTINGS:
+        close = difflib.get_close_matches(head, list(SETTINGS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{where}: unknown setting {head!r}{hint}")
+    if rest and head not in COMPONENT_KINDS and head not in ("optimizer", "evaluation"):
+        raise ConfigError(f"{where}: {head!r} has no sub-keys")
+
+
+def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> dict[str, Any]:
+    """A copy of ``settings`` with one axis value applied (``key`` may be dotted)."""
+    out = copy.deepcopy(settings)
+    head, _, rest = key.partition(".")
+    if not rest:
+        out[head] = SETTINGS[head](where, value)
+    elif head in COMPONENT_KINDS:  # "loss.margin": a component parameter
+        ref = out.get(head) or component_ref(head, DEFAULTS.get(head, ""))
+        if head not in out and head not in DEFAULTS:
+            raise ConfigError(f"{where}: set {head!r} before sweeping its parameter {rest!r}")
+        ref["params"][rest] = value
+        out[head] = ref
+    else:  # "optimizer.lr", "optimizer.g.lr", "evaluation.every"
+        merged = copy.deepcopy(out.get(head, {}))
+        node = merged
+        parts = rest.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        out[head] = SETTINGS[head](where, merged)
+    return out
+
+
+# --------------------------------------------------------------------------- expansion
+def _excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
+    def matches(rule_value: Any, value: Any) -> bool:
+        if rule_value == value:
+            return True
+        name = value.get("name") if isinstance(value, dict) else value
+        return isinstance(rule_value, str) and rule_value == name
+
+    return any(all(matches(v, cell[k]) for k, v in rule.items()) for rule in rules)
+
+
+def _resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
+    shared = {k: opt.get(k, OPTIMIZER_DEFAULTS[k]) for k in OPTIMIZER_DEFAULTS}
+    return {side: {**shared, **opt.get(side, {})} for side in ("g", "d")}
+
+
+#: Kinds whose factories are cheap and take only their parameters: built once at validation
+#: so that a bad parameter value fails before anything trains.
+CHEAP_KINDS = ("loss", "regularizer", "metric")
+
+
+def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where: str) -> dict:
+    kind = COMPONENT_KINDS.get(key, key)
+    try:
+        component = registry.get(kind, ref["name"])
+        params = component.resolve_params(ref["params"], RESERVED_PARAMS.get(key, ()))
+        if kind in CHEAP_KINDS:
+            component.factory(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {kind} {ref['name']!r} rejected its parameters: {exc}") from None
+    return {"name": ref["name"], "params": params}
+
+
+def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> dict[str, Any]:
+    """Defaults filled, components looked up and their parameters completed."""
+    merged = {**copy.deepcopy(DEFAULTS), **settings}
+    config: dict[str, Any] = {}
+    for key in COMPONENT_KINDS:
+        ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
+        config[key] = _resolve_component(registry, key, ref, f"{where} {key}")
+    for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every"):
+        config[key] = merged[key]
+    config["optimizer"] = _resolve_optimizer(merged["optimizer"])
+    evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
+    if evaluation["metrics"] != "auto":
+        evaluation["metrics"] = [
+            _resolve_component(registry, "metric", ref, f"{where} evaluation.metrics")
+            for ref in evaluation["metrics"]
+        ]
+    config["evaluation"] = evaluation
+    return config
+
+
+def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
+    """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
+    keys = list(grid.axes)
+    # Component names first, so that "loss.margin" lands on the chosen loss.
+    order = sorted(range(len(keys)), key=lambda i: "." in keys[i])
+    seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
+    runs: list[RunSpec] = []
+    seen: set[str] = set()
+    for values in itertools.product(*(grid.axes[k] for k in keys)):
+        cell = dict(zip(keys, values))
+        if _excluded(cell, grid.exclude):
+            continue
+        settings = grid.settings
+        for i in order:
+            settings = _with_value(settings, keys[i], values[i], f"axes.{keys[i]}")
+        where = grid.path
+        if cell:
+            where += f": cell {' '.join(f'{k}={value_label(v)}' for k, v in cell.items())}"
+        config = resolve_cell(settings, registry, where)
+        labels = _labels(settings, cell)
+        for seed in seeds_:
+            config_json = json.dumps({**config, "seed": seed}, sort_keys=True)
+            spec = RunSpec(grid_name=grid.name, config_json=config_json, labels=labels)
+            if spec.run_id in seen:
+                raise ConfigError(f"{grid.path}: two cells resolve to the same configuration"
+                                  f" ({spec.describe()}); remove the duplicate axis value")
+            seen.add(spec.run_id)
+            runs.append(spec)
+    if not runs:
+        raise ConfigError(f"{grid.path}: every cell is excluded; nothing to run")
+    return runs
+
+
+def _labels(settings: dict[str, Any], cell: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Table columns for a cell: every component as written in the grid (explicit parameters
+    only), then every other swept setting."""
+    labels = {key: component_label(settings[key]) if key in settings else DEFAULTS[key]
+              for key in COMPONENT_KINDS}
+    for key, value in cell.items():
+        if key not in COMPONENT_KINDS:
+            labels[key] = value_label(value)
+    return tuple(labels.items())

@@ -1,0 +1,90 @@
+"""Every hook a ganbench plugin can implement.
+
+A plugin is any module or object with functions named after these specs and decorated with
+``ganbench.hookimpl``. Plugins are found through the entry-point group ``ganbench``; the
+built-ins in ``ganbench/builtins/`` use exactly the same hooks.
+
+Registration hooks receive one argument, ``register``: a callable
+``register(name, factory, **metadata)``. ``name`` is a lower-case slug (``[a-z][a-z0-9-]*``),
+unique per kind across all plugins. ``factory`` builds the component; what it is called with is
+the contract of its kind (see ``ganbench.contracts``). Useful metadata: ``summary`` (one line for
+``ganbench plugins``; defaults to the first line of the factory's docstring).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "ganbench"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def ganbench_register_generators(register):
+    """Register generator factories.
+
+    Factory contract: ``factory(data: DataSpec, latent_dim: int, **params) -> nn.Module``.
+    ``forward(z)`` with ``z`` of shape ``(N, latent_dim)`` returns samples of shape
+    ``(N, *data.shape)`` in data space (images in [-1, 1]). The module exposes ``latent_dim``.
+    ``params`` are the component's parameters from the grid file.
+    """
+
+
+@hookspec
+def ganbench_register_discriminators(register):
+    """Register discriminator (critic) factories.
+
+    Factory contract: ``factory(data: DataSpec, **params) -> nn.Module``. ``forward(x)`` with ``x``
+    of shape ``(N, *data.shape)`` returns raw logits of shape ``(N,)``: no sigmoid inside, the
+    loss owns that.
+    """
+
+
+@hookspec
+def ganbench_register_losses(register):
+    """Register adversarial losses.
+
+    Factory contract: ``factory(**params) -> Loss`` (see ``ganbench.contracts.Loss``): an object
+    with ``discriminator_loss(real_logits, fake_logits)``, ``generator_loss(fake_logits,
+    real_logits)`` and ``discriminator_output(logits)``, all returning tensors.
+    """
+
+
+@hookspec
+def ganbench_register_regularizers(register):
+    """Register regularizers (penalties, normalisations, constraints).
+
+    Factory contract: ``factory(**params) -> Regularizer`` (see
+    ``ganbench.contracts.Regularizer``); override any of its four methods.
+    """
+
+
+@hookspec
+def ganbench_register_datasets(register):
+    """Register datasets.
+
+    Factory contract: ``factory(root: Path, device: torch.device, **params) -> Dataset`` (see
+    ``ganbench.contracts.Dataset``): an object with ``spec: DataSpec`` and
+    ``sample(n, generator) -> Tensor`` drawing a batch on ``device``.
+    """
+
+
+@hookspec
+def ganbench_register_metrics(register):
+    """Register metrics.
+
+    Factory contract: ``factory(**params) -> Metric`` (see ``ganbench.contracts.Metric``): an
+    object with ``supports(spec) -> bool`` and ``evaluate(ctx) -> dict[str, float]``.
+    Metadata ``auto=True`` puts the metric in the default ``evaluation.metrics = "auto"`` set.
+    """
+
+
+@hookspec
+def ganbench_register_diagnostics(register):
+    """Register convergence diagnostics: signals computed from a run's logged history.
+
+    Factory contract: ``factory(**params) -> callable(history: pandas.DataFrame) ->
+    dict[str, float]``. The returned numbers are stored in the run's summary.
+    """

@@ -1,0 +1,166 @@
+"""The component registry: runs every registration hook and looks names up.
+
+Each plugin's registration hook is called with a ``register`` callable bound to that plugin,
+so every component records which plugin, distribution and version provided it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ganbench.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
+from ganbench.plugins import BrokenPlugin, GanbenchPluginManager, get_plugin_manager, one_line
+
+#: kind -> the registration hook that provides it
+KIND_HOOKS: dict[str, str] = {
+    "dataset": "ganbench_register_datasets",
+    "generator": "ganbench_register_generators",
+    "discriminator": "ganbench_register_discriminators",
+    "loss": "ganbench_register_losses",
+    "regularizer": "ganbench_register_regularizers",
+    "metric": "ganbench_register_metrics",
+    "diagnostic": "ganbench_register_diagnostics",
+}
+KINDS = tuple(KIND_HOOKS)
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component: its factory and where it came from."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    distribution: str
+    version: str
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def summary(self) -> str:
+        if "summary" in self.metadata:
+            return str(self.metadata["summary"])
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def accepted_params(self) -> tuple[set[str], bool]:
+        """Keyword names the factory accepts, and whether it takes ``**kwargs``."""
+        try:
+            signature = inspect.signature(self.factory)
+        except (TypeError, ValueError):
+            return set(), True
+        names = {
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        return names, takes_any
+
+
+    def resolve_params(self, params: dict[str, Any], reserved: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``params`` completed with the factory's keyword defaults, so a config is explicit.
+
+        An unknown parameter is a :class:`ConfigError` naming the accepted ones. ``reserved``
+        are the arguments the trainer passes itself (``data``, ``latent_dim``, ``root`` ...).
+        """
+        accepted, takes_any = self.accepted_params()
+        accepted -= set(reserved)
+        for key in params:
+            if key in reserved:
+                raise ConfigError(f"{self.kind} {self.name!r}: {key!r} is set by ganbench, not the grid")
+            if key not in accepted and not takes_any:
+                close = difflib.get_close_matches(key, sorted(accepted), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"{self.kind} {self.name!r} has no parameter {key!r}{hint};"
+                    f" its parameters: {', '.join(sorted(accepted)) or 'none'}"
+                )
+        resolved = {}
+        for p in inspect.signature(self.factory).parameters.values():
+            if (p.name in accepted and p.default is not p.empty
+                    and isinstance(p.default, (int, float, str, bool, type(None)))):
+                resolved[p.name] = p.default
+        resolved.update(params)
+        return resolved
+
+
+class Registry:
+    """All components of all installed plugins, by kind and name."""
+
+    def __init__(self, pm: GanbenchPluginManager):
+        self.pm = pm
+        self.broken: list[BrokenPlugin] = list(pm.broken)
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+        for kind, hook_name in KIND_HOOKS.items():
+            self._collect(kind, hook_name)
+
+    def _collect(self, kind: str, hook_name: str) -> None:
+        hook = getattr(self.pm.hook, hook_name)
+        # pluggy calls the last registered first; reverse so built-ins register first.
+        for impl in reversed(hook.get_hookimpls()):
+            provenance = self.pm.provenance_of(impl.plugin_name)
+            register = self._register_for(kind, impl.plugin_name, provenance)
+            try:
+                impl.function(register=register)
+            except (DuplicateComponentError, PluginError):
+                raise
+            except Exception as exc:  # one plugin's bug must not hide everyone else's components
+                self.broken.append(BrokenPlugin(impl.plugin_name, provenance.distribution,
+                                                f"{hook_name} raised {one_line(exc)}"))
+
+    def _register_for(self, kind: str, plugin: str, provenance) -> Callable[..., None]:
+        def register(name: str, factory: Callable[..., Any], **metadata: Any) -> None:
+            self._add(Component(kind, name, factory, plugin, provenance.distribution,
+                                provenance.version, metadata))
+
+        return register
+
+    def _add(self, component: Component) -> None:
+        where = f"plugin {component.plugin!r} ({component.distribution})"
+        if not isinstance(component.name, str) or not NAME_PATTERN.match(component.name):
+            raise PluginError(
+                f"{where} registered the {component.kind} name {component.name!r}: names must be"
+                " lower-case slugs like 'my-loss' (letters, digits, single hyphens)"
+            )
+        if not callable(component.factory):
+            raise PluginError(f"{where} registered {component.kind} {component.name!r} with a"
+                              " factory that is not callable")
+        existing = self._components[component.kind].get(component.name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{component.kind} {component.name!r} is registered twice: by plugin"
+                f" {existing.plugin!r} ({existing.distribution}) and by plugin"
+                f" {component.plugin!r} ({component.distribution}); uninstall one of them"
+            )
+        self._components[component.kind][component.name] = component
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components[kind])
+
+    def components(self, kind: str) -> list[Component]:
+        return [self._components[kind][n] for n in self.names(kind)]
+
+    def get(self, kind: str, name: str) -> Component:
+        """Look a component up; an unknown name lists close matches and what is installed."""
+        try:
+            return self._components[kind][name]
+        except KeyError:
+            pass
+        installed = self.names(kind)
+        close = difflib.get_close_matches(str(name), installed, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise UnknownComponentError(
+            f"unknown {kind} {name!r}: {hint}installed: {', '.join(installed) or 'none'}"
+        )
+
+
+def get_registry(**kwargs: Any) -> Registry:
+    """A registry over a fresh plugin manager (see ``get_plugin_manager`` for the arguments)."""
+    return Registry(get_plugin_manager(**kwargs))

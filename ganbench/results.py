@@ -1,0 +1,183 @@
+"""The results directory: append-only run records, atomic writes, loading into pandas.
+
+Layout (docs/grid-format.md has the details)::
+
+    <dir>/grid.toml                 the grid file as run
+    <dir>/runs.jsonl                one JSON line per finished cell (append-only; last wins)
+    <dir>/table.csv                 one row per cell of the current grid
+    <dir>/runs/<run_id>/            config.json history.csv summary.json samples.pt [error.txt]
+
+Every file is written to a temporary name and renamed into place, and a cell's line in
+``runs.jsonl`` is written last: a crash loses at most the cell in flight, never a finished one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from ganbench.errors import ResultsError
+
+RUNS_FILE = "runs.jsonl"
+TABLE_FILE = "table.csv"
+GRID_FILE = "grid.toml"
+#: Statuses that count as done: a re-run skips them. ``error`` cells are retried.
+DONE_STATUSES = frozenset({"ok", "diverged"})
+#: Columns of table.csv that are not grid labels or metrics, in order after the labels.
+RUN_COLUMNS = ("seed", "status", "steps", "steps_done", "diverged_at", "wall_time_s", "device")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become None so every file is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(_json_safe(value), sort_keys=True, allow_nan=False)
+
+
+class ResultsDir:
+    """One grid's results folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ preparing
+    def prepare(self, grid_name: str, grid_source: str) -> None:
+        """Create the folder (or check it), refuse another grid's folder, save the grid file."""
+        existing = self.path / GRID_FILE
+        if existing.exists():
+            owner = self.grid_name()
+            if owner is not None and owner != grid_name:
+                raise ResultsError(
+                    f"{self.path} holds results of grid {owner!r}, not {grid_name!r};"
+                    " choose another folder with --out"
+                )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.path, prefix=".write-test.", delete=True)
+            probe.close()
+        except OSError as exc:
+            raise ResultsError(f"cannot write results to {self.path}: {exc.strerror or exc};"
+                               " choose a writable folder with --out") from None
+        atomic_write_text(existing, grid_source)
+
+    def grid_name(self) -> str | None:
+        import tomllib
+
+        try:
+            return tomllib.loads((self.path / GRID_FILE).read_text()).get("name")
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+
+    # ------------------------------------------------------------------ records
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The last record of every run_id in runs.jsonl (a torn last line is ignored)."""
+        records: dict[str, dict[str, Any]] = {}
+        path = self.path / RUNS_FILE
+        if not path.exists():
+            return records
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash
+                if isinstance(record, dict) and "run_id" in record:
+                    records[record["run_id"]] = record
+        return records
+
+    def completed(self) -> set[str]:
+        return {rid for rid, r in self.records().items() if r.get("status") in DONE_STATUSES}
+
+    def append_record(self, record: dict[str, Any]) -> None:
+        line = dumps({**record, "finished_at": datetime.now(timezone.utc).isoformat()}) + "\n"
+        with (self.path / RUNS_FILE).open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.path / "runs" / run_id
+
+    def write_run_files(self, run_id: str, config: dict[str, Any], summary: dict[str, Any],
+                        history: list[dict[str, float]] | None = None, samples: Any = None,
+                        error_text: str | None = None) -> None:
+        """Write a run's folder; each file atomically. Call before :meth:`append_record`."""
+        import torch
+
+        folder = self.run_dir(run_id)
+        atomic_write_text(folder / "config.json", dumps(config) + "\n")
+        if history is not None:
+            atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
+        if samples is not None:
+            buffer = io.BytesIO()
+            torch.save(samples, buffer)
+            atomic_write_bytes(folder / "samples.pt", buffer.getvalue())
+        if error_text is not None:
+            atomic_write_text(folder / "error.txt", error_text)
+        atomic_write_text(folder / "summary.json", dumps(summary) + "\n")
+
+    # ------------------------------------------------------------------ table
+    def write_table(self, run_ids: Iterable[str]) -> pd.DataFrame:
+        """table.csv: one row per given run_id that has a record, in the given order."""
+        frame = table_frame(self.records(), list(run_ids))
+        atomic_write_text(self.path / TABLE_FILE, frame.to_csv(index=False))
+        return frame
+
+
+def table_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a run record: run_id, labels, run columns, metrics, reason."""
+    row: dict[str, Any] = {"run_id": record["run_id"]}
+    row.update(record.get("labels", {}))
+    row.update({key: record.get(key) for key in RUN_COLUMNS})
+    row.update(record.get("metrics", {}))
+    row["reason"] = record.get("reason", "")
+    return row
+
+
+def table_frame(records: dict[str, dict[str, Any]], run_ids: list[str]) -> pd.DataFrame:
+    rows = [table_row(records[rid]) for rid in run_ids if rid in records]
+    return pd.DataFrame(rows)
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """A results directory's table.csv as a DataFrame (one row per run)."""
+    table = Path(path) / TABLE_FILE
+    if not table.exists():
+        raise ResultsError(f"no {TABLE_FILE} in {path}: is it a results directory?"
+                           " (`ganbench run GRID --out DIR` writes one)")
+    return pd.read_csv(table, keep_default_na=True)

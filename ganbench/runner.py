@@ -1,0 +1,118 @@
+"""Running a grid: skip what is done, train the rest, capture each cell's failure.
+
+The runner knows nothing about terminals: it reports through a :class:`RunEvents` object
+(the CLI's implements a rich progress bar). One failing cell is recorded with status
+``error`` and the grid goes on; Ctrl-C stops after writing the table of what finished.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ganbench
+from ganbench.grid import RunSpec
+from ganbench.plugins import one_line
+from ganbench.registry import Registry
+from ganbench.results import ResultsDir
+from ganbench.train import train
+
+
+class RunEvents:
+    """Hooks for progress reporting; every method is optional to override."""
+
+    def grid_started(self, total: int, todo: int) -> None: ...
+
+    def cell_started(self, spec: RunSpec, index: int, todo: int) -> None: ...
+
+    def cell_progress(self, step: int, steps: int) -> None: ...
+
+    def cell_finished(self, spec: RunSpec, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class GridOutcome:
+    total: int
+    skipped: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    wall_time_s: float = 0.0
+
+
+def environment() -> dict[str, str]:
+    """Versions and machine, stored with every run."""
+    return {
+        "ganbench": ganbench.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.node(),
+    }
+
+
+def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
+             data_root: Path | None = None, events: RunEvents | None = None) -> dict[str, Any]:
+    """Train one cell and write its files and record; an exception becomes an ``error`` record."""
+    config = spec.config
+    base = {
+        "run_id": spec.run_id,
+        "grid": spec.grid_name,
+        "labels": dict(spec.labels),
+        "seed": config["seed"],
+        "steps": config["steps"],
+        "device": str(device),
+        "environment": environment(),
+    }
+    progress = events.cell_progress if events is not None else None
+    try:
+        result = train(config, registry, device, data_root=data_root, progress=progress)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one failing cell never sinks the grid
+        record = {**base, "status": "error", "reason": one_line(exc), "steps_done": 0}
+        results.write_run_files(spec.run_id, config, record, error_text=traceback.format_exc())
+        results.append_record(record)
+        return record
+    record = {
+        **base,
+        "status": result.status,
+        "reason": f"non-finite loss at step {result.diverged_at}" if result.diverged_at else "",
+        "steps_done": result.steps_done,
+        "diverged_at": result.diverged_at,
+        "wall_time_s": round(result.wall_time_s, 3),
+        "metrics": result.metrics,
+        "unavailable_metrics": result.unavailable_metrics,
+    }
+    results.write_run_files(spec.run_id, config, record, history=result.history,
+                            samples=result.samples)
+    results.append_record(record)
+    return record
+
+
+def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, device: torch.device,
+             *, fresh: bool = False, data_root: Path | None = None,
+             events: RunEvents | None = None) -> GridOutcome:
+    """Run every spec not already done (all of them with ``fresh``), then write table.csv."""
+    events = events or RunEvents()
+    done = set() if fresh else results.completed()
+    todo = [spec for spec in specs if spec.run_id not in done]
+    outcome = GridOutcome(total=len(specs), skipped=len(specs) - len(todo))
+    events.grid_started(len(specs), len(todo))
+    started = time.perf_counter()
+    try:
+        for index, spec in enumerate(todo):
+            events.cell_started(spec, index, len(todo))
+            record = run_cell(spec, registry, results, device, data_root, events)
+            outcome.statuses[record["status"]] = outcome.statuses.get(record["status"], 0) + 1
+            events.cell_finished(spec, record)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        results.write_table(spec.run_id for spec in specs)
+        outcome.wall_time_s = time.perf_counter() - started
+    return outcome

@@ -1,0 +1,66 @@
+"""pandas views of a results table: seed aggregates (mean ± std) per variant."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ganbench.errors import ConfigError
+from ganbench.results import RUN_COLUMNS
+
+NON_METRIC_COLUMNS = {"run_id", "reason", *RUN_COLUMNS}
+
+
+def label_columns(frame: pd.DataFrame) -> list[str]:
+    """The grid's label columns: those between ``run_id`` and ``seed`` in table.csv."""
+    columns = list(frame.columns)
+    if "run_id" not in columns or "seed" not in columns:
+        return []
+    return columns[columns.index("run_id") + 1 : columns.index("seed")]
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric columns that are metrics (everything after the run columns but ``reason``)."""
+    return [
+        c for c in frame.columns
+        if c not in NON_METRIC_COLUMNS and c not in label_columns(frame)
+        and pd.api.types.is_numeric_dtype(frame[c]) and c != "eval_time_s"
+    ]
+
+
+def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if frame[c].nunique(dropna=False) > 1]
+
+
+def summarize(frame: pd.DataFrame, by: list[str] | None = None,
+              metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per variant: ``runs``, status counts, and ``<metric>_mean`` / ``<metric>_std``.
+
+    ``by`` defaults to the label columns that vary across the table (the grid's axes).
+    """
+    labels = label_columns(frame)
+    if by is None:
+        by = varying(frame, labels) or labels[:1]
+    unknown = [c for c in by if c not in frame.columns]
+    if unknown:
+        raise ConfigError(f"--by: unknown column(s) {', '.join(unknown)}; columns: {', '.join(labels)}")
+    metrics = metric_columns(frame) if metrics is None else metrics
+    grouped = frame.groupby(by, sort=False, dropna=False)
+    out = grouped.size().rename("runs").to_frame()
+    out["status"] = grouped["status"].agg(
+        lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items()))
+    for metric in metrics:
+        out[f"{metric}_mean"] = grouped[metric].mean()
+        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    return out.reset_index()
+
+
+def format_mean_std(summary: pd.DataFrame, metrics: list[str], digits: int = 3) -> pd.DataFrame:
+    """Replace each ``_mean``/``_std`` pair by one ``mean ± std`` text column."""
+    out = summary.drop(columns=[c for m in metrics for c in (f"{m}_mean", f"{m}_std")])
+    for metric in metrics:
+        mean, std = summary[f"{metric}_mean"], summary[f"{metric}_std"]
+        out[metric] = [
+            "n/a" if pd.isna(m) else (f"{m:.{digits}g}" if pd.isna(s) else f"{m:.{digits}g} ± {s:.2g}")
+            for m, s in zip(mean, std)
+        ]
+    return out
