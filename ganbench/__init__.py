@@ -9,8 +9,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ganbench.contracts import (
-    DataSpec,
     Dataset,
+    DataSpec,
     EvalContext,
     Loss,
     Metric,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -65,7 +65,7 @@ def main() -> None:
 # --------------------------------------------------------------------------- plugins
 @app.command()
 def plugins(
-    kind: Optional[str] = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    kind: str | None = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List installed components by kind, with the plugin that provides each."""
@@ -153,10 +153,11 @@ class ProgressEvents(RunEvents):
 @app.command()
 def run(
     grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Results folder [default: results/<grid name>]."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N [default: cuda if available]."),
+    out: Path | None = typer.Option(None, "--out", help="Results folder [default: results/<grid name>]."),
+    device: str | None = typer.Option(None, "--device",
+                                      help="cpu, cuda or cuda:N [default: cuda if available]."),
     fresh: bool = typer.Option(False, "--fresh", help="Re-train every cell, even those already done."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
     grid, registry, specs = _load(grid_path)
@@ -184,7 +185,8 @@ def run(
 @app.command()
 def table(
     results_dir: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
-    by: Optional[str] = typer.Option(None, "--by", help="Comma-separated columns to group by [default: the axes]."),
+    by: str | None = typer.Option(None, "--by",
+                                  help="Comma-separated columns to group by [default: the axes]."),
 ) -> None:
     """Print mean ± std over seeds for every variant of a results folder."""
     frame = load_results(results_dir)

@@ -14,9 +14,10 @@ import itertools
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ganbench.errors import ConfigError, GanbenchError
 from ganbench.registry import Registry
@@ -378,7 +379,7 @@ def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
     runs: list[RunSpec] = []
     seen: set[str] = set()
     for values in itertools.product(*(grid.axes[k] for k in keys)):
-        cell = dict(zip(keys, values))
+        cell = dict(zip(keys, values, strict=True))
         if _excluded(cell, grid.exclude):
             continue
         settings = grid.settings

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ganbench.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
 from ganbench.plugins import BrokenPlugin, GanbenchPluginManager, get_plugin_manager, one_line

@@ -18,9 +18,10 @@ import json
 import math
 import os
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -124,7 +125,7 @@ class ResultsDir:
         return {rid for rid, r in self.records().items() if r.get("status") in DONE_STATUSES}
 
     def append_record(self, record: dict[str, Any]) -> None:
-        line = dumps({**record, "finished_at": datetime.now(timezone.utc).isoformat()}) + "\n"
+        line = dumps({**record, "finished_at": datetime.now(UTC).isoformat()}) + "\n"
         with (self.path / RUNS_FILE).open("a", encoding="utf-8") as f:
             f.write(line)
             f.flush()

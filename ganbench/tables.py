@@ -61,6 +61,6 @@ def format_mean_std(summary: pd.DataFrame, metrics: list[str], digits: int = 3) 
         mean, std = summary[f"{metric}_mean"], summary[f"{metric}_std"]
         out[metric] = [
             "n/a" if pd.isna(m) else (f"{m:.{digits}g}" if pd.isna(s) else f"{m:.{digits}g} ± {s:.2g}")
-            for m, s in zip(mean, std)
+            for m, s in zip(mean, std, strict=True)
         ]
     return out

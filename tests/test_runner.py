@@ -1,0 +1,153 @@
+"""Running grids: results layout, resume, per-cell failure capture, interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import torch
+
+import ganbench
+from ganbench import hookimpl
+from ganbench.results import ResultsDir
+from ganbench.runner import RunEvents, run_grid
+from ganbench.tables import format_mean_std, summarize
+from tests.conftest import GANBENCH, specs_of
+
+CPU = torch.device("cpu")
+
+
+def run(grid, out, *plugins, **kwargs):
+    registry, specs = specs_of(grid, *plugins)
+    results = ResultsDir(out)
+    results.prepare(grid["name"], "name = 'tiny'\n")
+    return specs, results, run_grid(specs, registry, results, CPU, **kwargs)
+
+
+def record_lines(out):
+    return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+
+
+def test_results_layout_and_table(tiny_grid, tmp_path):
+    tiny_grid.update(seeds=[0, 1])
+    tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"]}
+    specs, results, outcome = run(tiny_grid, tmp_path)
+    assert outcome.statuses == {"ok": 4} and outcome.skipped == 0
+    for spec in specs:
+        folder = tmp_path / "runs" / spec.run_id
+        assert json.loads((folder / "config.json").read_text()) == spec.config
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["status"] == "ok" and summary["metrics"]["modes_total"] == 8
+        history = pd.read_csv(folder / "history.csv")
+        assert list(history["step"]) == [5, 10, 15, 20]
+        samples = torch.load(folder / "samples.pt", weights_only=True)
+        assert samples.shape == (200, 2)
+    table = ganbench.load_results(tmp_path)
+    assert len(table) == 4 and set(table["run_id"]) == {s.run_id for s in specs}
+    expected = {"loss", "regularizer", "seed", "status", "steps_done", "wall_time_s",
+                "modes_covered", "high_quality_fraction", "mode_kl"}
+    assert expected <= set(table.columns)
+    summary = summarize(table)
+    assert list(summary["loss"]) == ["minimax", "wasserstein"] and list(summary["runs"]) == [2, 2]
+    text = format_mean_std(summary, ["modes_covered"])
+    assert all("±" in v for v in text["modes_covered"])
+
+
+def test_rerun_skips_finished_runs_and_fresh_retrains(tiny_grid, tmp_path):
+    run(tiny_grid, tmp_path)
+    _, _, again = run(tiny_grid, tmp_path)
+    assert again.skipped == 1 and again.statuses == {}
+    assert len(record_lines(tmp_path)) == 1
+    _, _, fresh = run(tiny_grid, tmp_path, fresh=True)
+    assert fresh.statuses == {"ok": 1} and len(record_lines(tmp_path)) == 2
+    assert len(ganbench.load_results(tmp_path)) == 1  # the table holds each run once
+
+
+class BrokenGenerator:
+    @hookimpl
+    def ganbench_register_generators(self, register):
+        def exploding(data, latent_dim):
+            raise RuntimeError("boom\nsecond line")
+
+        register("exploding", exploding)
+
+
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tiny_grid, tmp_path):
+    tiny_grid["axes"] = {"generator": ["exploding", "mlp"]}
+    specs, results, outcome = run(tiny_grid, tmp_path, BrokenGenerator())
+    assert outcome.statuses == {"error": 1, "ok": 1}
+    table = ganbench.load_results(tmp_path).set_index("generator")
+    assert table.loc["exploding", "status"] == "error"
+    assert table.loc["exploding", "reason"] == "RuntimeError: boom second line"
+    assert table.loc["mlp", "status"] == "ok"
+    error_text = (tmp_path / "runs" / specs[0].run_id / "error.txt").read_text()
+    assert "Traceback" in error_text and "boom" in error_text
+    # errors are retried on the next run, finished cells are not
+    _, _, again = run(tiny_grid, tmp_path, BrokenGenerator())
+    assert again.skipped == 1 and again.statuses == {"error": 1}
+
+
+class InterruptAfterFirstCell(RunEvents):
+    def __init__(self):
+        self.finished = 0
+
+    def cell_finished(self, spec, record):
+        self.finished += 1
+
+    def cell_progress(self, step, steps):
+        if self.finished == 1:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_everything_finished(tiny_grid, tmp_path):
+    tiny_grid["seeds"] = [0, 1, 2]
+    specs, results, outcome = run(tiny_grid, tmp_path, events=InterruptAfterFirstCell())
+    assert outcome.interrupted
+    table = ganbench.load_results(tmp_path)
+    assert list(table["run_id"]) == [specs[0].run_id]
+    assert not (tmp_path / "runs" / specs[1].run_id / "summary.json").exists()
+
+
+def test_torn_last_line_of_runs_jsonl_is_ignored(tiny_grid, tmp_path):
+    specs, results, _ = run(tiny_grid, tmp_path)
+    with (tmp_path / "runs.jsonl").open("a") as f:
+        f.write('{"run_id": "abc", "sta')  # a crash in the middle of a write
+    assert results.completed() == {specs[0].run_id}
+
+
+def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path):
+    grid = tmp_path / "kill.toml"
+    grid.write_text(
+        'name = "kill"\ndataset = "ring8"\nsteps = 400\nbatch_size = 32\nlog_every = 50\n'
+        "seeds = [0, 1, 2, 3, 4, 5]\n"
+        'generator = { name = "mlp", width = 32, depth = 2 }\n'
+        'discriminator = { name = "mlp", width = 32, depth = 2 }\n'
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = out / "runs.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if runs.exists() and len(runs.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = record_lines(out)
+    assert 2 <= len(before) < 6, "kill the grid in the middle"
+    done_before = {r["run_id"] for r in before}
+
+    rerun = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu"],
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    after = record_lines(out)
+    trained_again = [r["run_id"] for r in after[len(before):]]
+    assert not done_before & set(trained_again), "finished cells must not train again"
+    assert len(after) == 6 and len({r["run_id"] for r in after}) == 6
+    table = ganbench.load_results(out)
+    assert len(table) == 6 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
