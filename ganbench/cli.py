@@ -6,6 +6,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -120,34 +121,53 @@ def validate(grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid 
 
 
 class ProgressEvents(RunEvents):
-    """A rich progress bar: cells done/total with ETA, and the current cell's steps."""
+    """Live progress on a terminal (cells done/total with ETA, the current cell's steps);
+    one line per finished cell everywhere, so logs of non-interactive runs show progress too."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress | None):
         self.progress = progress
         self.grid_task = None
         self.cell_task = None
+        self.todo = 0
+
+    def say(self, text: str) -> None:
+        (self.progress.console if self.progress else console).print(text, markup=False, highlight=False)
+        sys.stdout.flush()
 
     def grid_started(self, total: int, todo: int) -> None:
+        self.todo = todo
         if total > todo:
-            self.progress.console.print(f"skipping {total - todo} finished runs")
-        self.grid_task = self.progress.add_task("cells", total=todo)
-        self.cell_task = self.progress.add_task("", total=1)
+            self.say(f"skipping {total - todo} finished runs")
+        if self.progress:
+            self.grid_task = self.progress.add_task("cells", total=todo)
+            self.cell_task = self.progress.add_task("", total=1)
 
     def cell_started(self, spec: RunSpec, index: int, todo: int) -> None:
-        self.progress.update(self.cell_task, description=spec.describe(), completed=0,
-                             total=spec.config["steps"])
+        self.index = index
+        if self.progress:
+            self.progress.update(self.cell_task, description=spec.describe(), completed=0,
+                                 total=spec.config["steps"])
 
     def cell_progress(self, step: int, steps: int) -> None:
-        self.progress.update(self.cell_task, completed=step, total=steps)
+        if self.progress:
+            self.progress.update(self.cell_task, completed=step, total=steps)
 
     def cell_finished(self, spec: RunSpec, record: dict[str, Any]) -> None:
-        self.progress.advance(self.grid_task)
+        if self.progress:
+            self.progress.advance(self.grid_task)
         metrics = record.get("metrics") or {}
         shown = " ".join(f"{k}={v:.3g}" for k, v in metrics.items()
                          if k != "eval_time_s" and isinstance(v, float))
         detail = record.get("reason") or shown
-        self.progress.console.print(f"{record['status']:>8}  {spec.describe()}  {detail}",
-                                    markup=False, highlight=False)
+        self.say(f"[{self.index + 1}/{self.todo}] {record['status']:>8}  {spec.describe()}  {detail}"
+                 f"  ({record.get('wall_time_s') or 0:.1f}s)")
+
+
+def _progress() -> Progress | None:
+    if not console.is_terminal:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(elapsed_when_finished=True), console=console, transient=True)
 
 
 @app.command()
@@ -164,9 +184,8 @@ def run(
     torch_device = resolve_device(device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
     results.prepare(grid.name, grid.source)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn(elapsed_when_finished=True)]
-    with Progress(*columns, console=console, transient=True) as progress:
+    progress = _progress()
+    with progress if progress is not None else contextlib.nullcontext():
         outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
                            data_root=data_root, events=ProgressEvents(progress))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"

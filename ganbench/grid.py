@@ -144,7 +144,12 @@ def metric_list(where: str, value: Any) -> str | list[dict]:
         return "auto"
     if not isinstance(value, list):
         raise _type_error(where, '"auto" or a list of metric names', value)
-    return [component_ref(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    refs = [component_ref(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    names = [ref["name"] for ref in refs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: {', '.join(map(repr, repeated))} listed more than once")
+    return refs
 
 
 _OPTIMIZER_SIDE = {"lr": positive_float, "betas": betas}
@@ -249,33 +254,44 @@ def parse_grid(raw: dict[str, Any], where: str, default_name: str = "grid",
 
 def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str) -> GridSpec:
     _check_keys("grid", raw, GRID_KEYS)
-    if "dataset" not in raw and "dataset" not in raw.get("axes", {}):
+    axes_raw = raw.get("axes", {})
+    if not isinstance(axes_raw, dict):
+        raise _type_error("axes", "a table of lists", axes_raw)
+    if "dataset" not in raw and "dataset" not in axes_raw:
         raise ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis")
     name = text("name", raw.get("name", default_name))
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"name: {name!r} must be usable as a folder name (letters, digits, . _ -)")
     settings = {k: SETTINGS[k](k, v) for k, v in raw.items() if k in SETTINGS}
-    axes_raw = raw.get("axes", {})
-    if not isinstance(axes_raw, dict):
-        raise _type_error("axes", "a table of lists", axes_raw)
     axes: dict[str, list[Any]] = {}
-    for key, values in axes_raw.items():
+    # Whole settings before dotted ones (as expand does), so that "dataset.scale" is checked
+    # on the dataset its "dataset" axis sets.
+    for key in sorted(axes_raw, key=lambda k: "." in k):
+        values = axes_raw[key]
         where_axis = f"axes.{key}"
         _check_axis_key(where_axis, key)
         if not isinstance(values, list):
             raise _type_error(where_axis, "a list of values", values)
         if not values:
             raise ConfigError(f"{where_axis}: an axis needs at least one value")
+        head = key.partition(".")[0]
+        base = settings
+        if head != key and head in axes:
+            base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
         for i, v in enumerate(values):  # type-check each value where it would land
-            _with_value(settings, key, v, f"{where_axis}[{i}]")
+            _with_value(base, key, v, f"{where_axis}[{i}]")
         axes[key] = values
+    axes = {key: axes[key] for key in axes_raw}  # the file's order: cells and labels follow it
     exclude = raw.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
         raise _type_error("exclude", "[[exclude]] tables", exclude)
     for i, rule in enumerate(exclude):
-        for key in rule:
+        for key, value in rule.items():
             if key not in axes:
-                raise ConfigError(f"exclude[{i}]: {key!r} is not an axis; axes: {', '.join(axes)}")
+                raise ConfigError(f"exclude[{i}]: {key!r} is not an axis;"
+                                  f" axes: {', '.join(axes) or 'none'}")
+            if not any(_matches(value, axis_value) for axis_value in axes[key]):
+                raise ConfigError(f"exclude[{i}].{key}: {value!r} is not a value of axis {key!r}")
     return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
                     source=source)
 
@@ -308,22 +324,27 @@ def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> d
         merged = copy.deepcopy(out.get(head, {}))
         node = merged
         parts = rest.split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                inner = ".".join([head, *parts[:depth + 1]])
+                raise ConfigError(f"{where}: {inner} is a value, not a table; it has no {parts[-1]!r}")
         node[parts[-1]] = value
         out[head] = SETTINGS[head](where, merged)
     return out
 
 
 # --------------------------------------------------------------------------- expansion
-def _excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
-    def matches(rule_value: Any, value: Any) -> bool:
-        if rule_value == value:
-            return True
-        name = value.get("name") if isinstance(value, dict) else value
-        return isinstance(rule_value, str) and rule_value == name
+def _matches(rule_value: Any, value: Any) -> bool:
+    """An exclude value matches an axis value equal to it, or a component of that name."""
+    if rule_value == value:
+        return True
+    name = value.get("name") if isinstance(value, dict) else value
+    return isinstance(rule_value, str) and rule_value == name
 
-    return any(all(matches(v, cell[k]) for k, v in rule.items()) for rule in rules)
+
+def _excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
+    return any(all(_matches(v, cell[k]) for k, v in rule.items()) for rule in rules)
 
 
 def _resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
@@ -356,14 +377,14 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     config: dict[str, Any] = {}
     for key in COMPONENT_KINDS:
         ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
-        config[key] = _resolve_component(registry, key, ref, f"{where} {key}")
+        config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every"):
         config[key] = merged[key]
     config["optimizer"] = _resolve_optimizer(merged["optimizer"])
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
     if evaluation["metrics"] != "auto":
         evaluation["metrics"] = [
-            _resolve_component(registry, "metric", ref, f"{where} evaluation.metrics")
+            _resolve_component(registry, "metric", ref, f"{where}: evaluation.metrics")
             for ref in evaluation["metrics"]
         ]
     config["evaluation"] = evaluation

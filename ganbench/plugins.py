@@ -115,7 +115,7 @@ def get_plugin_manager(
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         pm.register_plugin(plugin, name, Provenance("local", "unknown"))
     if autoload is None:
-        autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in {"1", "true", "yes"}
+        autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes"}
     if autoload:
         load_entry_points(pm)
     _drop_plugins_with_unknown_hooks(pm)

@@ -13,8 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganbench.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
-from ganbench.plugins import BrokenPlugin, GanbenchPluginManager, get_plugin_manager, one_line
+from ganbench.errors import ConfigError, DuplicateComponentError, UnknownComponentError
+from ganbench.plugins import (
+    BrokenPlugin,
+    GanbenchPluginManager,
+    Provenance,
+    get_plugin_manager,
+    one_line,
+)
 
 #: kind -> the registration hook that provides it
 KIND_HOOKS: dict[str, str] = {
@@ -47,8 +53,9 @@ class Component:
     def summary(self) -> str:
         if "summary" in self.metadata:
             return str(self.metadata["summary"])
-        doc = inspect.getdoc(self.factory) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        # not inspect.getdoc: for a class without a docstring it returns a base class's
+        doc = inspect.cleandoc(getattr(self.factory, "__doc__", None) or "")
+        return doc.splitlines()[0] if doc else ""
 
     def accepted_params(self) -> tuple[set[str], bool]:
         """Keyword names the factory accepts, and whether it takes ``**kwargs``."""
@@ -88,8 +95,33 @@ class Component:
             if (p.name in accepted and p.default is not p.empty
                     and isinstance(p.default, (int, float, str, bool, type(None)))):
                 resolved[p.name] = p.default
-        resolved.update(params)
+        for key, value in params.items():
+            # 10 and 10.0 are the same setting: keep the default's type so run_ids agree
+            if isinstance(resolved.get(key), float) and type(value) is int:
+                value = float(value)
+            resolved[key] = value
         return resolved
+
+
+def invalid_registration(component: Component) -> str | None:
+    """Why a registration is invalid (the plugin is then reported broken), or None."""
+    if not isinstance(component.name, str) or not NAME_PATTERN.match(component.name):
+        return (f"registered the {component.kind} name {component.name!r}: names must be"
+                " lower-case slugs like 'my-loss' (letters, digits, single hyphens)")
+    if not callable(component.factory):
+        return f"registered {component.kind} {component.name!r} with a factory that is not callable"
+    return None
+
+
+def collector(kind: str, plugin: str, provenance: Provenance,
+              into: list[Component]) -> Callable[..., None]:
+    """The ``register`` callable handed to one plugin's registration hook."""
+
+    def register(name: str, factory: Callable[..., Any], **metadata: Any) -> None:
+        into.append(Component(kind, name, factory, plugin, provenance.distribution,
+                              provenance.version, metadata))
+
+    return register
 
 
 class Registry:
@@ -104,35 +136,25 @@ class Registry:
 
     def _collect(self, kind: str, hook_name: str) -> None:
         hook = getattr(self.pm.hook, hook_name)
-        # pluggy calls the last registered first; reverse so built-ins register first.
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order (pluggy *calls* them in reverse): built-ins
+        # first, then extra plugins, then entry points.
+        for impl in hook.get_hookimpls():
             provenance = self.pm.provenance_of(impl.plugin_name)
-            register = self._register_for(kind, impl.plugin_name, provenance)
+            pending: list[Component] = []
             try:
-                impl.function(register=register)
-            except (DuplicateComponentError, PluginError):
-                raise
+                impl.function(register=collector(kind, impl.plugin_name, provenance, pending))
             except Exception as exc:  # one plugin's bug must not hide everyone else's components
                 self.broken.append(BrokenPlugin(impl.plugin_name, provenance.distribution,
                                                 f"{hook_name} raised {one_line(exc)}"))
-
-    def _register_for(self, kind: str, plugin: str, provenance) -> Callable[..., None]:
-        def register(name: str, factory: Callable[..., Any], **metadata: Any) -> None:
-            self._add(Component(kind, name, factory, plugin, provenance.distribution,
-                                provenance.version, metadata))
-
-        return register
+                continue  # nothing of a hook that failed half-way is kept
+            problem = next(filter(None, map(invalid_registration, pending)), None)
+            if problem is not None:
+                self.broken.append(BrokenPlugin(impl.plugin_name, provenance.distribution, problem))
+                continue
+            for component in pending:
+                self._add(component)
 
     def _add(self, component: Component) -> None:
-        where = f"plugin {component.plugin!r} ({component.distribution})"
-        if not isinstance(component.name, str) or not NAME_PATTERN.match(component.name):
-            raise PluginError(
-                f"{where} registered the {component.kind} name {component.name!r}: names must be"
-                " lower-case slugs like 'my-loss' (letters, digits, single hyphens)"
-            )
-        if not callable(component.factory):
-            raise PluginError(f"{where} registered {component.kind} {component.name!r} with a"
-                              " factory that is not callable")
         existing = self._components[component.kind].get(component.name)
         if existing is not None:
             raise DuplicateComponentError(
@@ -157,8 +179,12 @@ class Registry:
         installed = self.names(kind)
         close = difflib.get_close_matches(str(name), installed, n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        broken = ""
+        if self.broken:
+            names = ", ".join(sorted({b.name for b in self.broken}))
+            broken = f" (plugins that failed to load: {names}; see `ganbench plugins`)"
         raise UnknownComponentError(
-            f"unknown {kind} {name!r}: {hint}installed: {', '.join(installed) or 'none'}"
+            f"unknown {kind} {name!r}: {hint}installed: {', '.join(installed) or 'none'}{broken}"
         )
 
 

@@ -36,11 +36,21 @@ DONE_STATUSES = frozenset({"ok", "diverged"})
 RUN_COLUMNS = ("seed", "status", "steps", "steps_done", "diverged_at", "wall_time_s", "device")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -150,6 +160,8 @@ class ResultsDir:
             atomic_write_bytes(folder / "samples.pt", buffer.getvalue())
         if error_text is not None:
             atomic_write_text(folder / "error.txt", error_text)
+        else:
+            (folder / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
         atomic_write_text(folder / "summary.json", dumps(summary) + "\n")
 
     # ------------------------------------------------------------------ table
@@ -165,7 +177,8 @@ def table_row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": record["run_id"]}
     row.update(record.get("labels", {}))
     row.update({key: record.get(key) for key in RUN_COLUMNS})
-    row.update(record.get("metrics", {}))
+    row.update(record.get("metrics") or {})
+    row.update(record.get("signals") or {})
     row["reason"] = record.get("reason", "")
     return row
 
@@ -181,4 +194,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if not table.exists():
         raise ResultsError(f"no {TABLE_FILE} in {path}: is it a results directory?"
                            " (`ganbench run GRID --out DIR` writes one)")
-    return pd.read_csv(table, keep_default_na=True)
+    try:
+        return pd.read_csv(table, keep_default_na=True)
+    except pd.errors.EmptyDataError:  # written before any run finished: no columns yet
+        return pd.DataFrame()
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ResultsError(f"cannot read {table}: {exc}") from None

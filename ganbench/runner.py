@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 import ganbench
+from ganbench.diagnostics import compute_signals
 from ganbench.grid import RunSpec
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
@@ -78,15 +79,18 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         results.write_run_files(spec.run_id, config, record, error_text=traceback.format_exc())
         results.append_record(record)
         return record
+    signals, signal_errors = compute_signals(registry, result.history)
     record = {
         **base,
         "status": result.status,
-        "reason": f"non-finite loss at step {result.diverged_at}" if result.diverged_at else "",
+        "reason": f"non-finite loss or gradient at step {result.diverged_at}" if result.diverged_at else "",
         "steps_done": result.steps_done,
         "diverged_at": result.diverged_at,
         "wall_time_s": round(result.wall_time_s, 3),
         "metrics": result.metrics,
         "unavailable_metrics": result.unavailable_metrics,
+        "signals": signals,
+        "signal_errors": signal_errors,
     }
     results.write_run_files(spec.run_id, config, record, history=result.history,
                             samples=result.samples)

@@ -162,10 +162,13 @@ class Trainer:
         for step in range(1, steps + 1):
             is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
             measure = step % log_every == 0 or step == steps or is_eval
+            d_total = None  # every critic update's loss goes into the divergence trace
             for _ in range(self.config["n_critic"]):
                 d_out = self.discriminator_step(step, measure)
+                term = d_out.loss + d_out.penalty
+                d_total = term if d_total is None else d_total + term
             g_out = self.generator_step(step, d_out, measure)
-            trace[step - 1] = d_out.loss + d_out.penalty + g_out.loss + g_out.penalty
+            trace[step - 1] = d_total + g_out.loss + g_out.penalty
             if not measure:
                 continue
             # ---- log point: the only host synchronisation in the loop
@@ -178,6 +181,7 @@ class Trainer:
                 "d_loss": d_out.loss.item(),
                 "d_penalty": d_out.penalty.item(),
                 "g_loss": g_out.loss.item(),
+                "g_penalty": g_out.penalty.item(),
                 "d_real": d_out.real_out.item(),
                 "d_fake": d_out.fake_out.item(),
                 "d_grad_norm": d_out.grad_norm.item(),

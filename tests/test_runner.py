@@ -151,3 +151,29 @@ def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path
     assert len(after) == 6 and len({r["run_id"] for r in after}) == 6
     table = ganbench.load_results(out)
     assert len(table) == 6 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
+
+
+class FinalLossSignal:
+    @hookimpl
+    def ganbench_register_diagnostics(self, register):
+        def final_d_loss():
+            return lambda history: {"final_d_loss": history["d_loss"].iloc[-1]}
+
+        def broken():
+            def signal(history):
+                raise ValueError("cannot compute")
+
+            return signal
+
+        register("final-d-loss", final_d_loss)
+        register("broken-signal", broken)
+
+
+def test_diagnostic_plugins_add_signals_to_summary_and_table(tiny_grid, tmp_path):
+    specs, _, outcome = run(tiny_grid, tmp_path, FinalLossSignal())
+    assert outcome.statuses == {"ok": 1}
+    summary = json.loads((tmp_path / "runs" / specs[0].run_id / "summary.json").read_text())
+    history = pd.read_csv(tmp_path / "runs" / specs[0].run_id / "history.csv")
+    assert summary["signals"]["final_d_loss"] == history["d_loss"].iloc[-1]
+    assert summary["signal_errors"] == {"broken-signal": "ValueError: cannot compute"}
+    assert ganbench.load_results(tmp_path)["final_d_loss"].iloc[0] == history["d_loss"].iloc[-1]

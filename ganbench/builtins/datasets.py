@@ -51,6 +51,8 @@ def ring_centres(count: int, radius: float) -> list[tuple[float, float]]:
 
 def grid_centres(count: int, spacing: float) -> list[tuple[float, float]]:
     """A square grid of ``count`` points centred on the origin, ``spacing`` apart."""
+    if count < 1:
+        raise ConfigError(f"grid count must be a positive perfect square, got {count}")
     side = math.isqrt(count)
     if side * side != count:
         raise ConfigError(f"grid count must be a perfect square (4, 9, 16, 25, ...), got {count}")

@@ -1,0 +1,176 @@
+"""The real ``ganbench`` console script on bad input: exit code 2, one ``error:`` line on stderr,
+no traceback, and nothing written anywhere (an existing results folder stays byte-for-byte)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GANBENCH = str(Path(sys.executable).parent / "ganbench")
+GOOD = 'name = "tiny"\ndataset = "ring8"\nsteps = 5\nbatch_size = 8\n'
+SENTINEL_RUNS = b'{"run_id": "sentinel", "status": "ok", "note": "must survive"}\n'
+SENTINEL_TABLE = b"run_id,dataset,seed,status\nsentinel,ring8,0,ok\n"
+
+
+def ganbench(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([GANBENCH, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for folders)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, *parts: str) -> str:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output, output
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    (line,) = lines
+    assert line.startswith("error: ") and line[len("error: "):].strip(), line
+    for part in parts:
+        assert part in line, f"{part!r} not in {line!r}"
+    return line
+
+
+BAD_GRIDS = {
+    "malformed-toml": ('dataset = "ring8"\nsteps = 5\nbatch_size = \n', ["invalid TOML", "line 3"]),
+    "unknown-key": (GOOD + "stpes = 5\n", ["'stpes'", "did you mean 'steps'"]),
+    "unknown-component": (GOOD + 'loss = "wasserstien"\n',
+                          ["loss", "did you mean 'wasserstein'?"]),
+    "rejected-param-value": (GOOD + 'regularizer = { name = "gradient-penalty", weight = -1 }\n',
+                             ["regularizer", "weight"]),
+    "steps-string": (GOOD.replace("steps = 5", 'steps = "ten"'), ["steps", "'ten'"]),
+    "steps-zero": (GOOD.replace("steps = 5", "steps = 0"), ["steps", "positive integer"]),
+    "steps-negative": (GOOD.replace("steps = 5", "steps = -5"), ["steps", "-5"]),
+    "batch-size-zero": (GOOD.replace("batch_size = 8", "batch_size = 0"), ["batch_size"]),
+    "empty-axis": (GOOD + "[axes]\nloss = []\n", ["axes.loss", "at least one value"]),
+    "missing-dataset": ("steps = 5\nbatch_size = 8\n", ["dataset"]),
+}
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    """An existing results folder with sentinel contents."""
+    folder = tmp_path / "existing-results"
+    (folder / "runs" / "sentinel").mkdir(parents=True)
+    (folder / "runs.jsonl").write_bytes(SENTINEL_RUNS)
+    (folder / "table.csv").write_bytes(SENTINEL_TABLE)
+    (folder / "runs" / "sentinel" / "summary.json").write_bytes(b'{"status": "ok"}\n')
+    return folder
+
+
+@pytest.mark.parametrize("name", list(BAD_GRIDS))
+def test_run_bad_grid_is_one_line_and_writes_nothing(tmp_path, results_dir, name):
+    text, parts = BAD_GRIDS[name]
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    before = snapshot(tmp_path)
+    proc = ganbench("run", grid, "--out", results_dir, "--device", "cpu", cwd=tmp_path)
+    line = assert_one_error_line(proc, str(grid), *parts)
+    assert "\x1b" not in line
+    assert snapshot(tmp_path) == before
+    assert (results_dir / "runs.jsonl").read_bytes() == SENTINEL_RUNS
+    assert (results_dir / "table.csv").read_bytes() == SENTINEL_TABLE
+    assert not (tmp_path / "results").exists()
+
+
+def test_validate_bad_grid_is_one_line(tmp_path):
+    text, parts = BAD_GRIDS["unknown-component"]
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    before = snapshot(tmp_path)
+    assert_one_error_line(ganbench("validate", grid, cwd=tmp_path), str(grid), *parts)
+    assert snapshot(tmp_path) == before
+
+
+def test_run_missing_grid_file(tmp_path, results_dir):
+    before = snapshot(tmp_path)
+    proc = ganbench("run", tmp_path / "nope.toml", "--out", results_dir, cwd=tmp_path)
+    assert_one_error_line(proc, "nope.toml", "no such grid file")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "is-a-file"])
+def test_run_unwritable_out(tmp_path, results_dir, where):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a regular file\n")
+    out = blocker / "results" if where == "under-a-file" else blocker
+    before = snapshot(tmp_path)
+    proc = ganbench("run", grid, "--out", out, "--device", "cpu", cwd=tmp_path)
+    assert_one_error_line(proc, "cannot write results", str(out), "--out")
+    assert snapshot(tmp_path) == before
+    assert blocker.read_bytes() == b"a regular file\n"
+
+
+def test_run_refuses_another_grids_results(tmp_path, results_dir):
+    (results_dir / "grid.toml").write_text('name = "someone-else"\ndataset = "ring8"\n')
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD)
+    before = snapshot(tmp_path)
+    proc = ganbench("run", grid, "--out", results_dir, "--device", "cpu", cwd=tmp_path)
+    assert_one_error_line(proc, "'someone-else'", "'tiny'", "--out")
+    assert snapshot(tmp_path) == before
+
+
+def test_debug_shows_the_traceback(tmp_path, results_dir):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(BAD_GRIDS["unknown-component"][0])
+    before = snapshot(tmp_path)
+    proc = ganbench("--debug", "run", grid, "--out", results_dir, "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+    assert "ConfigError" in proc.stderr
+    assert "did you mean 'wasserstein'?" in proc.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_validate_good_grid_prints_the_run_count(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(GOOD + """seeds = [0, 1]
+[axes]
+loss = ["minimax", "wasserstein"]
+regularizer = ["none", "gradient-penalty"]
+[[exclude]]
+loss = "wasserstein"
+regularizer = "none"
+""")
+    before = snapshot(tmp_path)
+    proc = ganbench("validate", grid, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 cells x 2 seeds = 6 runs" in proc.stdout
+    assert "'tiny'" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "results").exists()
+
+
+def test_table_without_table_csv(tmp_path):
+    folder = tmp_path / "not-results"
+    folder.mkdir()
+    before = snapshot(tmp_path)
+    assert_one_error_line(ganbench("table", folder, cwd=tmp_path), "table.csv", str(folder))
+    assert snapshot(tmp_path) == before
+
+
+def test_table_of_a_results_folder_with_no_finished_runs(tmp_path):
+    from ganbench.results import ResultsDir
+
+    folder = tmp_path / "interrupted"
+    results = ResultsDir(folder)
+    results.prepare("tiny", GOOD)
+    results.write_table([])  # what run_grid writes when Ctrl-C lands before the first cell ends
+    assert_one_error_line(ganbench("table", folder, cwd=tmp_path), "no runs")
+
+
+def test_plugins_unknown_kind(tmp_path):
+    line = assert_one_error_line(ganbench("plugins", "--kind", "nope", cwd=tmp_path), "'nope'")
+    assert "loss" in line and "regularizer" in line
