@@ -169,6 +169,8 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
                             "metrics": metric_list}),
 }
 GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
+#: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.
+_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics"}
 
 
 # --------------------------------------------------------------------------- specs
@@ -326,7 +328,7 @@ def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> d
         parts = rest.split(".")
         for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, dict) or part in _VALUE_KEYS:
                 inner = ".".join([head, *parts[:depth + 1]])
                 raise ConfigError(f"{where}: {inner} is a value, not a table; it has no {parts[-1]!r}")
         node[parts[-1]] = value
