@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import ganbench
+from ganbench.compat import compatibility_warnings
 from ganbench.errors import GanbenchError
 from ganbench.grid import RunSpec, expand, load_grid
 from ganbench.registry import KINDS, Registry, get_registry
@@ -96,7 +97,10 @@ def plugins(
 def _load(grid_path: Path) -> tuple[Any, Registry, list[RunSpec]]:
     grid = load_grid(grid_path)
     registry = get_registry()
-    return grid, registry, expand(grid, registry)
+    specs = expand(grid, registry)
+    for line in compatibility_warnings(specs, registry):
+        err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
+    return grid, registry, specs
 
 
 def _cells_table(specs: list[RunSpec]) -> Table:
@@ -131,7 +135,8 @@ class ProgressEvents(RunEvents):
         self.todo = 0
 
     def say(self, text: str) -> None:
-        (self.progress.console if self.progress else console).print(text, markup=False, highlight=False)
+        (self.progress.console if self.progress else console).print(
+            text, markup=False, highlight=False, soft_wrap=True)
         sys.stdout.flush()
 
     def grid_started(self, total: int, todo: int) -> None:

@@ -12,165 +12,29 @@ import difflib
 import hashlib
 import itertools
 import json
-import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ganbench.errors import ConfigError, GanbenchError
+from ganbench.grid_schema import (
+    _VALUE_KEYS,
+    COMPONENT_KINDS,
+    DEFAULTS,
+    EVALUATION_DEFAULTS,
+    GRID_KEYS,
+    NAME_PATTERN,
+    OPTIMIZER_DEFAULTS,
+    RESERVED_PARAMS,
+    SETTINGS,
+    UNHASHED_KEYS,
+    _check_keys,
+    _type_error,
+    component_ref,
+    text,
+)
 from ganbench.registry import Registry
-
-#: The component settings: grid key -> registry kind.
-COMPONENT_KINDS = {
-    "dataset": "dataset",
-    "generator": "generator",
-    "discriminator": "discriminator",
-    "loss": "loss",
-    "regularizer": "regularizer",
-}
-#: Arguments the trainer passes to factories itself; a grid cannot set them.
-RESERVED_PARAMS = {
-    "dataset": ("root", "device"),
-    "generator": ("data", "latent_dim"),
-    "discriminator": ("data",),
-}
-DEFAULTS: dict[str, Any] = {
-    "generator": "mlp",
-    "discriminator": "mlp",
-    "loss": "non-saturating",
-    "regularizer": "none",
-    "latent_dim": 16,
-    "steps": 2000,
-    "batch_size": 256,
-    "n_critic": 1,
-    "log_every": 100,
-    "seeds": [0],
-    "optimizer": {},
-    "evaluation": {},
-}
-OPTIMIZER_DEFAULTS = {"lr": 2e-4, "betas": [0.5, 0.999]}
-EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto"}
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-# --------------------------------------------------------------------------- value checks
-def _type_error(where: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"{where}: expected {expected}, got {value!r} ({type(value).__name__})")
-
-
-def positive_int(where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "a positive integer", value)
-    if value <= 0:
-        raise ConfigError(f"{where}: must be a positive integer, got {value}")
-    return value
-
-
-def non_negative_int(where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "an integer >= 0", value)
-    if value < 0:
-        raise ConfigError(f"{where}: must be >= 0, got {value}")
-    return value
-
-
-def positive_float(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _type_error(where, "a positive number", value)
-    if not value > 0:
-        raise ConfigError(f"{where}: must be > 0, got {value}")
-    return float(value)
-
-
-def betas(where: str, value: Any) -> list[float]:
-    ok = isinstance(value, list) and len(value) == 2 and all(
-        isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in value)
-    if not ok:
-        raise _type_error(where, "two numbers in [0, 1), like [0.5, 0.999]", value)
-    return [float(b) for b in value]
-
-
-def text(where: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _type_error(where, "a string", value)
-    return value
-
-
-def seeds(where: str, value: Any) -> list[int]:
-    if not isinstance(value, list) or not value:
-        raise _type_error(where, "a non-empty list of integers, like [0, 1, 2]", value)
-    for s in value:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise _type_error(where, "a list of integers >= 0", value)
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{where}: seeds repeat: {value}")
-    return list(value)
-
-
-def component_ref(where: str, value: Any) -> dict[str, Any]:
-    """``"name"`` or ``{ name = "name", param = value, ... }`` -> ``{"name", "params"}``."""
-    if isinstance(value, str):
-        return {"name": value, "params": {}}
-    if isinstance(value, dict):
-        if "name" not in value or not isinstance(value["name"], str):
-            raise ConfigError(f"{where}: an inline table needs a string 'name', got {value!r}")
-        params = {k: v for k, v in value.items() if k != "name"}
-        return {"name": value["name"], "params": params}
-    raise _type_error(where, "a component name or an inline table with 'name'", value)
-
-
-def _check_keys(where: str, table: dict, allowed: dict) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-
-
-def table_of(checks: dict[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], dict]:
-    def check(where: str, value: Any) -> dict:
-        if not isinstance(value, dict):
-            raise _type_error(where, "a table", value)
-        _check_keys(where, value, checks)
-        return {k: checks[k](f"{where}.{k}", v) for k, v in value.items()}
-
-    return check
-
-
-def metric_list(where: str, value: Any) -> str | list[dict]:
-    if value == "auto":
-        return "auto"
-    if not isinstance(value, list):
-        raise _type_error(where, '"auto" or a list of metric names', value)
-    refs = [component_ref(f"{where}[{i}]", v) for i, v in enumerate(value)]
-    names = [ref["name"] for ref in refs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"{where}: {', '.join(map(repr, repeated))} listed more than once")
-    return refs
-
-
-_OPTIMIZER_SIDE = {"lr": positive_float, "betas": betas}
-SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "name": text,
-    "description": text,
-    **{key: component_ref for key in COMPONENT_KINDS},
-    "latent_dim": positive_int,
-    "steps": positive_int,
-    "batch_size": positive_int,
-    "n_critic": positive_int,
-    "log_every": positive_int,
-    "seeds": seeds,
-    "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),
-                           "d": table_of(_OPTIMIZER_SIDE)}),
-    "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
-                            "metrics": metric_list}),
-}
-GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
-#: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.
-_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics"}
 
 
 # --------------------------------------------------------------------------- specs
@@ -184,7 +48,8 @@ class RunSpec:
     run_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(self.config_json.encode()).hexdigest()[:16]
+        identity = {k: v for k, v in json.loads(self.config_json).items() if k not in UNHASHED_KEYS}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         object.__setattr__(self, "run_id", digest)
 
     @property
@@ -380,7 +245,8 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     for key in COMPONENT_KINDS:
         ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
         config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
-    for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every"):
+    for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
+                "ema", "precision"):
         config[key] = merged[key]
     config["optimizer"] = _resolve_optimizer(merged["optimizer"])
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}

@@ -37,8 +37,10 @@ def ganbench_register_discriminators(register):
     """Register discriminator (critic) factories.
 
     Factory contract: ``factory(data: DataSpec, **params) -> nn.Module``. ``forward(x)`` with ``x``
-    of shape ``(N, *data.shape)`` returns raw logits of shape ``(N,)``: no sigmoid inside, the
-    loss owns that.
+    of shape ``(N, *data.shape)`` returns raw logits of shape ``(N // m,)`` where ``m`` is the
+    module's optional attribute ``samples_per_decision`` (default 1: one logit per sample; PacGAN
+    packing judges ``m`` samples together). No sigmoid inside: the loss owns that. The trainer
+    checks that the batch size is a multiple of ``m``.
     """
 
 

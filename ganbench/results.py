@@ -33,7 +33,8 @@ GRID_FILE = "grid.toml"
 #: Statuses that count as done: a re-run skips them. ``error`` cells are retried.
 DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
-RUN_COLUMNS = ("seed", "status", "steps", "steps_done", "diverged_at", "wall_time_s", "device")
+RUN_COLUMNS = ("seed", "status", "steps", "steps_done", "diverged_at", "wall_time_s", "device",
+               "evaluated_generator")
 
 
 def _current_umask() -> int:
@@ -143,6 +144,10 @@ class ResultsDir:
 
     def run_dir(self, run_id: str) -> Path:
         return self.path / "runs" / run_id
+
+    def discard_checkpoint(self, run_id: str) -> None:
+        """Forget a run's training state, so that it starts from step 0 (``--fresh``)."""
+        (self.run_dir(run_id) / "checkpoint.pt").unlink(missing_ok=True)
 
     def write_run_files(self, run_id: str, config: dict[str, Any], summary: dict[str, Any],
                         history: list[dict[str, float]] | None = None, samples: Any = None,

@@ -71,7 +71,8 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
     }
     progress = events.cell_progress if events is not None else None
     try:
-        result = train(config, registry, device, data_root=data_root, progress=progress)
+        result = train(config, registry, device, data_root=data_root, progress=progress,
+                       run_dir=results.run_dir(spec.run_id))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one failing cell never sinks the grid
@@ -87,6 +88,8 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         "steps_done": result.steps_done,
         "diverged_at": result.diverged_at,
         "wall_time_s": round(result.wall_time_s, 3),
+        "resumed": result.extra.get("resumed", False),
+        "evaluated_generator": result.extra.get("evaluated_generator", "raw"),
         "metrics": result.metrics,
         "unavailable_metrics": result.unavailable_metrics,
         "signals": signals,
@@ -105,6 +108,9 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
     events = events or RunEvents()
     done = set() if fresh else results.completed()
     todo = [spec for spec in specs if spec.run_id not in done]
+    if fresh:
+        for spec in todo:
+            results.discard_checkpoint(spec.run_id)
     outcome = GridOutcome(total=len(specs), skipped=len(specs) - len(todo))
     events.grid_started(len(specs), len(todo))
     started = time.perf_counter()

@@ -11,6 +11,7 @@ losses are detected from an on-device trace, so the step at which a run diverged
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +20,16 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganbench.checkpoint import load_checkpoint, save_checkpoint
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
+from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.registry import Registry
+
+DEFAULT_DATA_ROOT = Path.home() / ".cache" / "ganbench" / "data"
 
 #: Called at each log point with (step, total steps).
 ProgressCallback = Callable[[int, int], None]
@@ -41,6 +47,25 @@ class TrainResult:
     wall_time_s: float
     device: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision``; bf16 is a CUDA feature and says so elsewhere."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type != "cuda":
+            raise ConfigError(f'precision = "bf16" needs a CUDA device; this run is on {device}.'
+                              ' Use precision = "fp32" on the CPU')
+        return torch.bfloat16
+    raise ConfigError(f'precision must be "fp32" or "bf16", got {precision!r}')
+
+
+def memory_format_for(device: torch.device, spec) -> torch.memory_format:
+    """channels_last for image models on CUDA (faster convolutions), the default elsewhere."""
+    if device.type == "cuda" and spec.kind == "image":
+        return torch.channels_last
+    return torch.preserve_format
 
 
 def resolve_device(requested: str | None) -> torch.device:
@@ -67,6 +92,19 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.stack(norms).norm(2) if norms else torch.zeros(())
 
 
+def samples_per_decision(discriminator: nn.Module) -> int:
+    """How many samples D consumes per logit (1 for ordinary discriminators; m for PacGAN-style
+    packing). Declared by the module as the attribute ``samples_per_decision``."""
+    return int(getattr(discriminator, "samples_per_decision", 1))
+
+
+def check_batch_fits(discriminator: nn.Module, batch_size: int) -> None:
+    m = samples_per_decision(discriminator)
+    if m < 1 or batch_size % m:
+        raise ConfigError(f"batch_size {batch_size} is not a multiple of the discriminator's"
+                          f" samples_per_decision ({m}); choose a batch size divisible by it")
+
+
 @dataclass
 class StepOutput:
     loss: Tensor
@@ -78,22 +116,43 @@ class StepOutput:
     real_logits: Tensor | None = None
 
 
+@dataclass
+class LoopState:
+    """Where the loop stands: what a checkpoint must carry to continue bit for bit."""
+
+    step: int = 0
+    checked: int = 0  # steps up to here are known finite
+    diverged_at: int | None = None
+    elapsed_s: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 class Trainer:
-    """The models, optimisers and rules of one run. ``run()`` trains it to the end."""
+    """The models, optimisers and rules of one run. ``run()`` trains it to the end.
+
+    With a ``run_dir``, the run checkpoints to ``run_dir/checkpoint.pt`` every
+    ``checkpoint_every`` steps and at the end, resumes from that file when it exists, and writes
+    a sample grid ``samples_<step>.png`` at every evaluation of image data.
+    """
 
     def __init__(self, config: dict[str, Any], registry: Registry, device: torch.device,
-                 data_root: Path):
+                 data_root: Path, run_dir: Path | None = None):
         self.config = config
         self.device = device
+        self.run_dir = run_dir
+        self.autocast = autocast_dtype(config.get("precision", "fp32"), device)
         seed = config["seed"]
         torch.manual_seed(seed)  # model initialisation
         self.rng = torch.Generator(device).manual_seed(seed)  # data, latents, penalties
         self.dataset: Dataset = build(registry, "dataset", config["dataset"],
                                       root=data_root, device=device)
         spec = self.dataset.spec
+        memory_format = memory_format_for(device, spec)
         self.G = build(registry, "generator", config["generator"], data=spec,
-                       latent_dim=config["latent_dim"]).to(device)
-        self.D = build(registry, "discriminator", config["discriminator"], data=spec).to(device)
+                       latent_dim=config["latent_dim"]).to(device, memory_format=memory_format)
+        self.D = build(registry, "discriminator", config["discriminator"], data=spec).to(
+            device, memory_format=memory_format)
+        check_batch_fits(self.D, config["batch_size"])
         self.loss: Loss = build(registry, "loss", config["loss"])
         self.regularizers: list[Regularizer] = [build(registry, "regularizer", config["regularizer"])]
         for regularizer in self.regularizers:
@@ -101,12 +160,24 @@ class Trainer:
         opt = config["optimizer"]
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt["g"]["lr"], betas=tuple(opt["g"]["betas"]))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt["d"]["lr"], betas=tuple(opt["d"]["betas"]))
+        decay = config.get("ema", 0.0)
+        self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) \
+            if decay else None
+        evaluated = self.ema.module if self.ema is not None else self.G
         evaluation = config["evaluation"]
         self.evaluator = Evaluator(build_metrics(evaluation["metrics"], registry, self.dataset),
-                                   self.dataset, self.G, device, seed, evaluation["samples"])
+                                   self.dataset, evaluated, device, seed, evaluation["samples"])
+        self.state = LoopState()
 
+    # ------------------------------------------------------------------ one step
     def latents(self, n: int) -> Tensor:
         return torch.randn((n, self.config["latent_dim"]), generator=self.rng, device=self.device)
+
+    def forward_context(self):
+        """bf16 autocast for the adversarial forward passes; penalties run outside it (fp32)."""
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
 
     def penalty(self, kind: str, ctx: PenaltyContext) -> Tensor:
         total = torch.zeros((), device=self.device)
@@ -119,11 +190,12 @@ class Trainer:
     def discriminator_step(self, step: int, measure: bool) -> StepOutput:
         batch = self.config["batch_size"]
         real = self.dataset.sample(batch, self.rng)
-        with torch.no_grad():
+        with torch.no_grad(), self.forward_context():
             fake = self.G(self.latents(batch))
-        real_logits, fake_logits = self.D(real), self.D(fake)
-        loss = self.loss.discriminator_loss(real_logits, fake_logits)
-        ctx = PenaltyContext(self.D, self.G, real, fake, real_logits, fake_logits, step, self.rng)
+        with self.forward_context():
+            real_logits, fake_logits = self.D(real), self.D(fake)
+            loss = self.loss.discriminator_loss(real_logits, fake_logits).float()
+        ctx = PenaltyContext(self.D, self.G, real, fake.float(), real_logits, fake_logits, step, self.rng)
         penalty = self.penalty("discriminator_penalty", ctx)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -134,14 +206,15 @@ class Trainer:
         out = StepOutput(loss.detach(), penalty.detach(), grad_norm=norm, real=real,
                          real_logits=real_logits.detach())
         if measure:
-            out.real_out = self.loss.discriminator_output(real_logits.detach()).mean()
-            out.fake_out = self.loss.discriminator_output(fake_logits.detach()).mean()
+            out.real_out = self.loss.discriminator_output(real_logits.detach().float()).mean()
+            out.fake_out = self.loss.discriminator_output(fake_logits.detach().float()).mean()
         return out
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
-        fake = self.G(self.latents(self.config["batch_size"]))
-        fake_logits = self.D(fake)
-        loss = self.loss.generator_loss(fake_logits, d_out.real_logits)
+        with self.forward_context():
+            fake = self.G(self.latents(self.config["batch_size"]))
+            fake_logits = self.D(fake)
+            loss = self.loss.generator_loss(fake_logits, d_out.real_logits).float()
         ctx = PenaltyContext(self.D, self.G, d_out.real, fake, d_out.real_logits, fake_logits,
                              step, self.rng)
         penalty = self.penalty("generator_penalty", ctx)
@@ -149,19 +222,66 @@ class Trainer:
         (loss + penalty).backward()
         norm = grad_norm(self.G) if measure else None
         self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.G)
         return StepOutput(loss.detach(), penalty.detach(), grad_norm=norm)
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoint.pt" if self.run_dir is not None else None
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        state = self.state
+        save_checkpoint(self.checkpoint_path, {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "loop": {"step": state.step, "checked": state.checked, "diverged_at": state.diverged_at,
+                     "elapsed_s": state.elapsed_s, "history": state.history},
+        })
+
+    def restore_checkpoint(self) -> bool:
+        """Continue from ``checkpoint.pt`` when the run dir has one; True when it did."""
+        saved = load_checkpoint(self.checkpoint_path) if self.checkpoint_path is not None else None
+        if saved is None:
+            return False
+        self.G.load_state_dict(saved["G"])
+        self.D.load_state_dict(saved["D"])
+        self.opt_g.load_state_dict(saved["opt_g"])
+        self.opt_d.load_state_dict(saved["opt_d"])
+        if self.ema is not None and saved["ema"] is not None:
+            self.ema.load_state_dict(saved["ema"])
+        self.rng.set_state(saved["rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.state = LoopState(**saved["loop"])
+        return True
+
+    # ------------------------------------------------------------------ the loop
+    def evaluate(self, step: int) -> tuple[dict[str, float], Tensor]:
+        metrics, samples = self.evaluator.evaluate(step)
+        if self.run_dir is not None and self.dataset.spec.kind == "image":
+            save_sample_grid(samples[:SAMPLE_GRID_SIZE], self.run_dir / f"samples_{step}.png")
+        return metrics, samples
 
     def run(self, progress: ProgressCallback | None = None) -> TrainResult:
         steps, log_every = self.config["steps"], self.config["log_every"]
         eval_every = self.config["evaluation"]["every"]
-        history: list[dict[str, float]] = []
+        checkpoint_every = self.config.get("checkpoint_every", 0)
+        resumed = self.restore_checkpoint()
+        state = self.state
         trace = torch.zeros(steps, device=self.device)  # d + g loss per step, checked at log points
-        checked, diverged_at = 0, None
-        started = time.perf_counter()
-        step = 0
-        for step in range(1, steps + 1):
+        started = time.perf_counter() - state.elapsed_s
+        step = state.step
+        for step in range(state.step + 1, steps + 1):
+            if state.diverged_at is not None or step > steps:
+                break
             is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
-            measure = step % log_every == 0 or step == steps or is_eval
+            is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
+            measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
             d_total = None  # every critic update's loss goes into the divergence trace
             for _ in range(self.config["n_critic"]):
                 d_out = self.discriminator_step(step, measure)
@@ -172,10 +292,10 @@ class Trainer:
             if not measure:
                 continue
             # ---- log point: the only host synchronisation in the loop
-            finite = torch.isfinite(trace[checked:step])
+            finite = torch.isfinite(trace[state.checked:step])
             if not bool(finite.all()):
-                diverged_at = checked + 1 + int((~finite).nonzero()[0])
-            checked = step
+                state.diverged_at = state.checked + 1 + int((~finite).nonzero()[0])
+            state.checked = step
             row = {
                 "step": step,
                 "d_loss": d_out.loss.item(),
@@ -188,33 +308,45 @@ class Trainer:
                 "g_grad_norm": g_out.grad_norm.item(),
                 "wall_time_s": time.perf_counter() - started,
             }
-            if diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
-                diverged_at = step  # finite loss but non-finite gradients
-            if is_eval and diverged_at is None:
-                row.update(self.evaluator.evaluate(step)[0])
-            history.append(row)
+            if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
+                state.diverged_at = step  # finite loss but non-finite gradients
+            if is_eval and state.diverged_at is None:
+                row.update(self.evaluate(step)[0])
+            state.history.append(row)
+            state.step, state.elapsed_s = step, time.perf_counter() - started
+            if is_checkpoint and state.diverged_at is None:
+                self.save_checkpoint()
             if progress is not None:
                 progress(step, steps)
-            if diverged_at is not None:
+            if state.diverged_at is not None:
                 break
-        metrics, samples = self.evaluator.evaluate(step)
-        if history and history[-1]["step"] == step:
-            history[-1].update(metrics)
+        state.step = step
+        state.elapsed_s = time.perf_counter() - started
+        self.save_checkpoint()
+        metrics, samples = self.evaluate(step)
+        if state.history and state.history[-1]["step"] == step:
+            state.history[-1].update(metrics)
         return TrainResult(
-            status="ok" if diverged_at is None else "diverged",
+            status="ok" if state.diverged_at is None else "diverged",
             steps_done=step,
-            diverged_at=diverged_at,
-            history=history,
+            diverged_at=state.diverged_at,
+            history=state.history,
             metrics=metrics,
             unavailable_metrics=dict(self.evaluator.unavailable),
             samples=samples.detach().cpu(),
-            wall_time_s=time.perf_counter() - started,
+            wall_time_s=state.elapsed_s,
             device=str(self.device),
+            extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw"},
         )
 
 
 def train(config: dict[str, Any], registry: Registry, device: torch.device,
-          data_root: Path | None = None, progress: ProgressCallback | None = None) -> TrainResult:
-    """Train one run to the end (or to divergence) and evaluate it."""
-    root = Path(data_root) if data_root is not None else Path.home() / ".cache" / "ganbench" / "data"
-    return Trainer(config, registry, device, root).run(progress)
+          data_root: Path | None = None, progress: ProgressCallback | None = None,
+          run_dir: Path | None = None) -> TrainResult:
+    """Train one run to the end (or to divergence) and evaluate it.
+
+    With ``run_dir``, checkpoints and sample grids go there and an existing checkpoint is
+    resumed.
+    """
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    return Trainer(config, registry, device, root, run_dir).run(progress)

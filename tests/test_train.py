@@ -127,3 +127,127 @@ def test_device_resolution():
             resolve_device("cuda")
     with pytest.raises(ConfigError, match="not a device"):
         resolve_device("tpu-ish")
+
+
+class PairDiscriminator(torch.nn.Module):
+    """Judges two samples at once (the samples_per_decision extension point)."""
+
+    samples_per_decision = 2
+
+    def __init__(self, data):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(2 * data.numel, 8), torch.nn.LeakyReLU(0.2),
+                                       torch.nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // 2, -1)).squeeze(1)
+
+
+class PairPlugin:
+    @hookimpl
+    def ganbench_register_discriminators(self, register):
+        register("pairs", PairDiscriminator)
+
+
+@pytest.mark.parametrize("regularizer", ["none", "gradient-penalty", "r1"])
+def test_a_discriminator_may_judge_several_samples_per_decision(tiny_grid, regularizer):
+    tiny_grid.update(discriminator="pairs", regularizer=regularizer)
+    result = run(tiny_grid, PairPlugin())[0]
+    assert result.status == "ok" and result.steps_done == 20
+
+
+def test_batch_size_must_be_a_multiple_of_samples_per_decision(tiny_grid):
+    tiny_grid.update(discriminator="pairs", batch_size=15)
+    with pytest.raises(ConfigError, match="not a multiple of the discriminator's samples_per_decision"):
+        run(tiny_grid, PairPlugin())
+
+
+# ---------------------------------------------------------------- checkpoints, EMA, precision
+class StopAt:
+    """A progress callback that interrupts the run at a log point, like Ctrl-C or a crash."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __call__(self, step, steps):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def final_weights(tmp_path, name, grid, progress=None):
+    registry, [spec] = specs_of(grid)
+    run_dir = tmp_path / name
+    return train(spec.config, registry, torch.device("cpu"), progress=progress, run_dir=run_dir)
+
+
+@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "regularizer": "gradient-penalty", "n_critic": 2}])
+def test_a_killed_run_resumes_from_its_checkpoint_bit_for_bit(tiny_grid, tmp_path, extra):
+    tiny_grid.update(steps=40, checkpoint_every=10, **extra)
+    whole = final_weights(tmp_path, "whole", tiny_grid)
+    with pytest.raises(KeyboardInterrupt):
+        final_weights(tmp_path, "resumed", tiny_grid, progress=StopAt(25))
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    resumed = final_weights(tmp_path, "resumed", tiny_grid)
+    assert resumed.extra["resumed"] and not whole.extra["resumed"]
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for net in ("G", "D"):
+        assert a[net].keys() == b[net].keys()
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs after resume"
+    if extra:
+        assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+    assert without_time(whole.history) == without_time(resumed.history)
+    assert torch.equal(whole.samples, resumed.samples)
+
+
+def test_checkpoints_load_without_executing_code(tiny_grid, tmp_path):
+    final_weights(tmp_path, "run", tiny_grid)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["loop"]["step"] == 20 and set(state) >= {"G", "D", "opt_g", "opt_d", "rng"}
+
+
+def test_an_unsafe_checkpoint_is_refused_with_one_line(tiny_grid, tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / "checkpoint.pt", "wb") as f:
+        pickle.dump({"format": 1, "x": Evil()}, f)
+    from ganbench import ResultsError
+
+    with pytest.raises(ResultsError, match="cannot load checkpoint"):
+        final_weights(tmp_path, "run", tiny_grid)
+
+
+def test_ema_generator_is_evaluated_and_differs_from_the_raw_one(tiny_grid, tmp_path):
+    raw = final_weights(tmp_path, "raw", tiny_grid)
+    tiny_grid["ema"] = 0.9
+    ema = final_weights(tmp_path, "ema", tiny_grid)
+    assert raw.extra["evaluated_generator"] == "raw" and ema.extra["evaluated_generator"] == "ema"
+    # training is the same, only the evaluated generator changes
+    assert without_time(raw.history)[0]["g_loss"] == without_time(ema.history)[0]["g_loss"]
+    assert not torch.equal(raw.samples, ema.samples)
+    state = torch.load(tmp_path / "ema" / "checkpoint.pt", weights_only=True)
+    assert state["ema"]["n_averaged"].item() == 20
+
+
+def test_bf16_on_the_cpu_is_a_clear_error_not_a_silent_ignore(tiny_grid):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: bf16 is allowed here")
+    tiny_grid["precision"] = "bf16"
+    with pytest.raises(ConfigError, match='precision = "bf16" needs a CUDA device'):
+        run(tiny_grid)
+
+
+def test_memory_format_is_channels_last_only_for_images_on_cuda():
+    from ganbench import DataSpec
+    from ganbench.train import memory_format_for
+
+    image, points = DataSpec("image", (3, 8, 8)), DataSpec("points", (2,))
+    assert memory_format_for(torch.device("cuda"), image) == torch.channels_last
+    assert memory_format_for(torch.device("cpu"), image) == torch.preserve_format
+    assert memory_format_for(torch.device("cuda"), points) == torch.preserve_format

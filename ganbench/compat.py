@@ -1,0 +1,37 @@
+"""Warnings about component combinations that run but are known to be unsound.
+
+Components declare what matters through registration metadata, so plugins join in:
+
+- a regularizer registered with ``per_sample_gradients=True`` penalises per-sample input
+  gradients (gradient-penalty, r1, r2, dragan);
+- a discriminator registered with ``uses_batch_statistics=callable(params) -> bool`` says
+  whether, with those parameters, its output for one sample depends on the rest of the batch
+  (batch norm). Such a D makes per-sample gradient penalties wrong (Gulrajani et al. 2017, 4).
+"""
+
+from __future__ import annotations
+
+from ganbench.grid import RunSpec
+from ganbench.registry import Registry
+
+
+def _batch_statistics(registry: Registry, ref: dict) -> bool:
+    declared = registry.get("discriminator", ref["name"]).metadata.get("uses_batch_statistics")
+    return bool(declared(ref["params"])) if callable(declared) else bool(declared)
+
+
+def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str]:
+    """One line per distinct unsound combination among ``specs``."""
+    warnings: list[str] = []
+    for spec in specs:
+        config = spec.config
+        regularizer = config["regularizer"]
+        if not registry.get("regularizer", regularizer["name"]).metadata.get("per_sample_gradients"):
+            continue
+        if _batch_statistics(registry, config["discriminator"]):
+            line = (f"{regularizer['name']} with discriminator {config['discriminator']['name']}"
+                    f" {config['discriminator']['params']}: batch norm makes per-sample gradient"
+                    " penalties unsound; use a discriminator without batch norm (e.g. norm = \"layer\")")
+            if line not in warnings:
+                warnings.append(line)
+    return warnings
