@@ -136,31 +136,51 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str)
     for key in sorted(axes_raw, key=lambda k: "." in k):
         values = axes_raw[key]
         where_axis = f"axes.{key}"
-        _check_axis_key(where_axis, key)
+        subkeys = axis_keys(key)
+        for subkey in subkeys:
+            _check_axis_key(where_axis, subkey)
         if not isinstance(values, list):
             raise _type_error(where_axis, "a list of values", values)
         if not values:
             raise ConfigError(f"{where_axis}: an axis needs at least one value")
-        head = key.partition(".")[0]
-        base = settings
-        if head != key and head in axes:
-            base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
-        for i, v in enumerate(values):  # type-check each value where it would land
-            _with_value(base, key, v, f"{where_axis}[{i}]")
+        for i, value in enumerate(values):  # type-check each value where it would land
+            row = _axis_row(f"{where_axis}[{i}]", subkeys, value)
+            for subkey, v in row.items():
+                head = subkey.partition(".")[0]
+                base = settings
+                if head != subkey and head in axes:
+                    base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
+                _with_value(base, subkey, v, f"{where_axis}[{i}]")
         axes[key] = values
     axes = {key: axes[key] for key in axes_raw}  # the file's order: cells and labels follow it
+    columns = {sub: [_axis_row("", axis_keys(k), v)[sub] for v in vs]
+               for k, vs in axes.items() for sub in axis_keys(k)}
     exclude = raw.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
         raise _type_error("exclude", "[[exclude]] tables", exclude)
     for i, rule in enumerate(exclude):
         for key, value in rule.items():
-            if key not in axes:
+            if key not in columns:
                 raise ConfigError(f"exclude[{i}]: {key!r} is not an axis;"
-                                  f" axes: {', '.join(axes) or 'none'}")
-            if not any(_matches(value, axis_value) for axis_value in axes[key]):
+                                  f" axes: {', '.join(columns) or 'none'}")
+            if not any(_matches(value, axis_value) for axis_value in columns[key]):
                 raise ConfigError(f"exclude[{i}].{key}: {value!r} is not a value of axis {key!r}")
     return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
                     source=source)
+
+
+def axis_keys(key: str) -> list[str]:
+    """``"loss,regularizer"`` (a zipped axis: values move together) -> its settings."""
+    return [part.strip() for part in key.split(",")]
+
+
+def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
+    """One value of an axis as ``{setting: value}``; a zipped axis takes one list per value."""
+    if len(subkeys) == 1:
+        return {subkeys[0]: value}
+    if not isinstance(value, list) or len(value) != len(subkeys):
+        raise _type_error(where, f"a list of {len(subkeys)} values ({', '.join(subkeys)})", value)
+    return dict(zip(subkeys, value, strict=True))
 
 
 def _check_axis_key(where: str, key: str) -> None:
@@ -261,19 +281,19 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
 
 def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
     """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
-    keys = list(grid.axes)
-    # Component names first, so that "loss.margin" lands on the chosen loss.
-    order = sorted(range(len(keys)), key=lambda i: "." in keys[i])
+    rows_per_axis = [[_axis_row(key, axis_keys(key), v) for v in values]
+                     for key, values in grid.axes.items()]
     seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
     runs: list[RunSpec] = []
     seen: set[str] = set()
-    for values in itertools.product(*(grid.axes[k] for k in keys)):
-        cell = dict(zip(keys, values, strict=True))
+    for rows in itertools.product(*rows_per_axis):
+        cell = {key: value for row in rows for key, value in row.items()}
         if _excluded(cell, grid.exclude):
             continue
         settings = grid.settings
-        for i in order:
-            settings = _with_value(settings, keys[i], values[i], f"axes.{keys[i]}")
+        # Component names first, so that "loss.margin" lands on the chosen loss.
+        for key in sorted(cell, key=lambda k: "." in k):
+            settings = _with_value(settings, key, cell[key], f"axes.{key}")
         where = grid.path
         if cell:
             where += f": cell {' '.join(f'{k}={value_label(v)}' for k, v in cell.items())}"

@@ -570,3 +570,33 @@ def test_dotted_axis_below_a_value(tmp_path, registry, setting, key):
     message = str(info.value)
     assert message.startswith(f"{path}: axes.{key}[0]: "), message
     assert f"{key.rpartition('.')[0]} is a value, not a table" in message, message
+
+
+# --------------------------------------------------------------------------- zipped axes
+ZIPPED = TINY + ('[axes]\n"loss,regularizer" = [["non-saturating", "none"],'
+                 ' ["wasserstein", { name = "gradient-penalty", weight = 5.0 }]]\n'
+                 '"optimizer.lr" = [1e-3, 1e-4]\n')
+
+
+def test_a_zipped_axis_moves_its_settings_together(tmp_path, registry):
+    specs = runs(tmp_path, registry, ZIPPED)
+    pairs = [(s.config["loss"]["name"], s.config["regularizer"]["name"]) for s in specs]
+    assert pairs == [("non-saturating", "none")] * 2 + [("wasserstein", "gradient-penalty")] * 2
+    assert specs[2].config["regularizer"]["params"] == {"weight": 5.0}
+    assert labels(specs[2])["regularizer"] == "gradient-penalty(weight=5.0)"
+    assert "loss,regularizer" not in labels(specs[0])  # one column per setting
+
+
+def test_exclude_names_a_setting_of_a_zipped_axis(tmp_path, registry):
+    specs = runs(tmp_path, registry, ZIPPED + '[[exclude]]\nloss = "wasserstein"\n"optimizer.lr" = 1e-4\n')
+    assert len(specs) == 3
+
+
+@pytest.mark.parametrize("value,message", [
+    ('["non-saturating"]', "a list of 2 values (loss, regularizer)"),
+    ('"non-saturating"', "a list of 2 values (loss, regularizer)"),
+    ('["non-saturating", 3]', "axes.loss,regularizer[0]"),
+])
+def test_zipped_axis_values_are_checked(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_grid(write(tmp_path, TINY + f'[axes]\n"loss,regularizer" = [{value}]\n'))
