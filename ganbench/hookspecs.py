@@ -90,3 +90,17 @@ def ganbench_register_diagnostics(register):
     Factory contract: ``factory(**params) -> callable(history: pandas.DataFrame) ->
     dict[str, float]``. The returned numbers are stored in the run's summary.
     """
+
+
+@hookspec(firstresult=True)
+def ganbench_classify_failure(record, signals, history, thresholds):
+    """Label a finished run with its failure mode.
+
+    Called once per finished run with its summary ``record`` (status, config, labels, metrics),
+    its ``signals`` (dict of every diagnostic's numbers), its logged ``history`` (a pandas
+    DataFrame, one row per log point; metric columns are filled at evaluation rows) and the
+    grid's ``thresholds`` (``ganbench.thresholds.Thresholds``). Return a
+    ``ganbench.diagnostics.FailureLabel(mode, evidence)`` (or a ``(mode, evidence)`` tuple) to
+    decide, or None to let the next implementation decide. The first non-None answer wins; the
+    built-in classifier is ``trylast``, so any plugin can add a label or override one.
+    """

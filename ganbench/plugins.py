@@ -21,8 +21,11 @@ DISABLE_AUTOLOAD_ENV = "GANBENCH_DISABLE_PLUGIN_AUTOLOAD"
 #: Built-in plugins, registered before any entry point, also from a source checkout.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.datasets",
+    "ganbench.builtins.image_datasets",
     "ganbench.builtins.generators",
     "ganbench.builtins.discriminators",
+    "ganbench.builtins.dcgan",
+    "ganbench.builtins.resnet",
     "ganbench.builtins.losses",
     "ganbench.builtins.regularizers",
     "ganbench.builtins.metrics",

@@ -111,6 +111,8 @@ class StepOutput:
     penalty: Tensor
     real_out: Tensor | None = None
     fake_out: Tensor | None = None
+    real_acc: Tensor | None = None
+    fake_acc: Tensor | None = None
     grad_norm: Tensor | None = None
     real: Tensor | None = None
     real_logits: Tensor | None = None
@@ -206,8 +208,12 @@ class Trainer:
         out = StepOutput(loss.detach(), penalty.detach(), grad_norm=norm, real=real,
                          real_logits=real_logits.detach())
         if measure:
-            out.real_out = self.loss.discriminator_output(real_logits.detach().float()).mean()
-            out.fake_out = self.loss.discriminator_output(fake_logits.detach().float()).mean()
+            real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
+            out.real_out = self.loss.discriminator_output(real_logits).mean()
+            out.fake_out = self.loss.discriminator_output(fake_logits).mean()
+            # accuracy of the decision "logit > 0 means real"
+            out.real_acc = (real_logits > 0).float().mean()
+            out.fake_acc = (fake_logits <= 0).float().mean()
         return out
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
@@ -304,6 +310,8 @@ class Trainer:
                 "g_penalty": g_out.penalty.item(),
                 "d_real": d_out.real_out.item(),
                 "d_fake": d_out.fake_out.item(),
+                "d_acc_real": d_out.real_acc.item(),
+                "d_acc_fake": d_out.fake_acc.item(),
                 "d_grad_norm": d_out.grad_norm.item(),
                 "g_grad_norm": g_out.grad_norm.item(),
                 "wall_time_s": time.perf_counter() - started,

@@ -32,3 +32,14 @@ def tiny_grid():
 def specs_of(grid: dict, *plugins):
     registry = get_registry(autoload=False, extra_plugins=plugins)
     return registry, expand(parse_grid(grid, "test-grid"), registry)
+
+
+def pytest_configure(config):
+    # Tests train tiny models: one thread is faster than two fighting over a 2-core machine,
+    # and subprocesses (the real `ganbench` command) inherit it.
+    import os
+
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -1,4 +1,4 @@
-"""Built-in adversarial losses: minimax, non-saturating and Wasserstein.
+"""Built-in adversarial losses: minimax, non-saturating, Wasserstein and hinge.
 
 Written with ``softplus`` on logits for numerical stability: ``-log sigmoid(x) = softplus(-x)``
 and ``-log(1 - sigmoid(x)) = softplus(x)``.
@@ -51,8 +51,24 @@ class Wasserstein(Loss):
         return logits
 
 
+class Hinge(Loss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 17): D minimises
+    E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]; G minimises -E[D(G(z))].
+    """
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def generator_loss(self, fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+    def discriminator_output(self, logits: Tensor) -> Tensor:
+        return logits
+
+
 @hookimpl
 def ganbench_register_losses(register):
     register("minimax", Minimax, summary="saturating minimax: G minimises log(1 - D(G(z)))")
     register("non-saturating", NonSaturating, summary="non-saturating: G minimises -log D(G(z))")
     register("wasserstein", Wasserstein, summary="Wasserstein critic loss (needs a Lipschitz constraint)")
+    register("hinge", Hinge, summary="hinge (SNGAN): D on relu(1 - D(x)) + relu(1 + D(G(z))), G on -D(G(z))")

@@ -1,9 +1,16 @@
-"""Built-in regularizers: none, gradient penalty (WGAN-GP), R1, weight clipping."""
+"""Built-in regularizers: none, gradient penalty (WGAN-GP), R1, R2, DRAGAN, weight clipping,
+spectral norm.
+
+The gradient penalties (gradient-penalty, r1, r2, dragan) are registered with metadata
+``per_sample_gradients=True``: they penalise the input gradient of each decision of D, which is
+only well defined when a logit depends on its own sample(s) alone (no batch norm in D).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ganbench import PenaltyContext, Regularizer, hookimpl
 from ganbench.errors import ConfigError
@@ -17,11 +24,14 @@ def _non_negative(name: str, value: float) -> float:
 
 
 def input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
-    """d(sum D(inputs)) / d(inputs), flattened per sample, kept in the graph (double backward)."""
+    """d(sum D(inputs)) / d(inputs), one row per decision of D, kept in the graph (double
+    backward). A discriminator that packs ``m`` samples per decision (``samples_per_decision``)
+    gets one row per pack: the gradient with respect to everything it judged together."""
     inputs = inputs.detach().requires_grad_(True)
     outputs = discriminator(inputs)
     (grads,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grads.flatten(1)
+    per_decision = int(getattr(discriminator, "samples_per_decision", 1))
+    return grads.reshape(grads.shape[0] // per_decision, -1)
 
 
 class NoRegularizer(Regularizer):
@@ -59,6 +69,90 @@ class R1(Regularizer):
         return 0.5 * self.gamma * grads.pow(2).sum(dim=1).mean()
 
 
+class R2(Regularizer):
+    """R2 (Mescheder et al. 2018): (gamma / 2) * E_fake[||grad D(x)||^2], zero-centred on fakes.
+
+    The same convention as ``r1`` (gamma/2), evaluated at the generated samples instead.
+    """
+
+    def __init__(self, gamma: float = 10.0):
+        self.gamma = _non_negative("r2 gamma", gamma)
+
+    def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
+        grads = input_gradients(ctx.discriminator, ctx.fake.detach())
+        return 0.5 * self.gamma * grads.pow(2).sum(dim=1).mean()
+
+
+class Dragan(Regularizer):
+    """DRAGAN (Kodali et al. 2017): weight * E[(||grad D(x_hat)|| - k)^2] near real data.
+
+    The paper writes the perturbation as Gaussian noise; this follows the authors' reference
+    code (github.com/kodalinaveen3/DRAGAN, also what common PyTorch ports do): a perturbed batch
+    ``x_p = x + c * std(x) * u`` with ``u ~ U[0, 1)`` drawn per element and ``std(x)`` the
+    standard deviation of the whole real batch (one scalar, population form, like numpy's), then
+    ``x_hat = x + alpha * (x_p - x)`` with ``alpha ~ U[0, 1)`` drawn per sample. All draws come
+    from the step's generator.
+    """
+
+    def __init__(self, weight: float = 10.0, k: float = 1.0, c: float = 0.5):
+        self.weight = _non_negative("dragan weight", weight)
+        self.k = _non_negative("dragan k", k)
+        self.c = _non_negative("dragan c", c)
+
+    def perturb(self, real: Tensor, generator: torch.Generator) -> Tensor:
+        """``x_hat``: real samples moved a random fraction of the way to a perturbed copy."""
+        real = real.detach()
+        u = torch.rand(real.shape, generator=generator, device=real.device, dtype=real.dtype)
+        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        alpha = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+        return real + alpha * (self.c * real.std(correction=0) * u)
+
+    def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
+        grads = input_gradients(ctx.discriminator, self.perturb(ctx.real, ctx.generator))
+        return self.weight * ((grads.norm(2, dim=1) - self.k) ** 2).mean()
+
+
+#: Layers whose ``weight`` spectral norm wraps.
+SPECTRAL_NORM_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
+                        nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether ``module.weight`` is already spectrally normalised (parametrization or old hook)."""
+    if hasattr(module, "weight_orig"):  # torch.nn.utils.spectral_norm (hook-based)
+        return True
+    parametrizations = getattr(module, "parametrizations", None)
+    if parametrizations is None or "weight" not in parametrizations:
+        return False
+    return any(type(p).__name__ == "_SpectralNorm" for p in parametrizations["weight"])
+
+
+class SpectralNorm(Regularizer):
+    """Spectral normalisation (Miyato et al. 2018) of every linear and conv layer of D.
+
+    Each weight, reshaped to (outputs, everything else), is divided by its largest singular
+    value, estimated with ``n_power_iterations`` power-iteration steps per training forward pass
+    (torch.nn.utils.parametrizations.spectral_norm).
+    """
+
+    def __init__(self, n_power_iterations: int = 1):
+        if (isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int)
+                or n_power_iterations < 1):
+            raise ConfigError(f"spectral-norm n_power_iterations must be an integer >= 1,"
+                              f" got {n_power_iterations!r}")
+        self.n_power_iterations = n_power_iterations
+
+    def prepare_discriminator(self, discriminator: nn.Module) -> nn.Module:
+        layers = [m for m in discriminator.modules()
+                  if isinstance(m, SPECTRAL_NORM_LAYERS) and not has_spectral_norm(m)
+                  and (parametrize.is_parametrized(m, "weight")
+                       or isinstance(getattr(m, "weight", None), nn.Parameter))
+                  and not isinstance(m.weight, nn.parameter.UninitializedParameter)]
+        for layer in layers:
+            nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=self.n_power_iterations)
+        return discriminator
+
+
 class WeightClipping(Regularizer):
     """WGAN weight clipping (Arjovsky et al. 2017): D's parameters to [-clip, clip] after each step."""
 
@@ -76,6 +170,9 @@ class WeightClipping(Regularizer):
 @hookimpl
 def ganbench_register_regularizers(register):
     register("none", NoRegularizer)
-    register("gradient-penalty", GradientPenalty)
-    register("r1", R1)
+    register("gradient-penalty", GradientPenalty, per_sample_gradients=True)
+    register("r1", R1, per_sample_gradients=True)
+    register("r2", R2, per_sample_gradients=True)
+    register("dragan", Dragan, per_sample_gradients=True)
     register("weight-clipping", WeightClipping)
+    register("spectral-norm", SpectralNorm)

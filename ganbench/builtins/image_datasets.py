@@ -1,0 +1,370 @@
+"""Built-in image datasets: digits, stacked-digits, mnist, fashion-mnist, cifar10, image-folder.
+
+Every dataset is loaded whole into an :class:`ganbench.data.InMemoryDataset` on the training
+device (float32 in [-1, 1], shape ``(C, size, size)``), so a batch costs one ``randint`` and one
+gather.
+
+- ``digits`` and ``stacked-digits`` need no files: they use scikit-learn's bundled 8x8 digits,
+  so they work offline and in tests.
+- ``mnist``, ``fashion-mnist`` and ``cifar10`` are read by torchvision's own dataset classes
+  from ``<path or data root>/MNIST/raw``, ``.../FashionMNIST/raw`` and
+  ``.../cifar-10-batches-py``, and downloaded there when missing (``download = true``, the
+  default). Without the files and without a network they raise one ``ConfigError`` line saying
+  where the files were expected and how to supply them.
+- ``image-folder`` reads every png/jpg/jpeg/bmp/webp file below ``path``.
+
+A ``path`` parameter is a folder name as given (``~`` expanded; a relative one is relative to
+the working directory of ``ganbench run``), not relative to the data root.
+
+scikit-learn, torchvision and PIL are imported inside the factories: importing this plugin
+(which every ``ganbench`` command does) stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import pickle
+import shutil
+import tarfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganbench import DataSpec, hookimpl
+from ganbench.data import InMemoryDataset, prepare_images, resize_and_center_crop
+from ganbench.errors import ConfigError
+
+SPLITS = ("train", "test")
+
+#: The digits train/test split: a permutation of the 1,797 images by
+#: ``numpy.random.RandomState(DIGITS_SPLIT_SEED)`` (a stream numpy guarantees to keep stable);
+#: its first ``round(0.2 * 1797) = 359`` indices are the test split, the other 1,438 the train
+#: split (each kept in the original order).
+DIGITS_SPLIT_SEED = 0
+DIGITS_TEST_FRACTION = 0.2
+#: Which train digits ``stacked-digits`` stacks: ``RandomState(STACKED_DIGITS_SEED).randint``.
+STACKED_DIGITS_SEED = 1
+#: Maximum value of scikit-learn's digit pixels (they are counts 0..16 on an 8x8 grid).
+DIGITS_MAX_VALUE = 16.0
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+#: What a failed download raises: urllib's URLError and socket errors are OSErrors; torchvision
+#: wraps MNIST's mirror errors and MD5 mismatches in RuntimeError; a truncated archive can
+#: raise EOFError, tarfile or zlib errors.
+DOWNLOAD_ERRORS = (OSError, RuntimeError, EOFError, ValueError, tarfile.TarError, zlib.error)
+#: What torchvision's parsers raise on files that are present but not what they should be.
+READ_ERRORS = (OSError, RuntimeError, EOFError, ValueError, TypeError, KeyError, IndexError,
+               AssertionError, pickle.UnpicklingError, zlib.error)
+
+
+# ---------------------------------------------------------------------------- parameter checks
+
+def check_split(name: str, split: Any) -> bool:
+    """``True`` for ``"train"``, ``False`` for ``"test"``; anything else is a ConfigError."""
+    if split not in SPLITS:
+        raise ConfigError(f"{name}: split must be \"train\" or \"test\", got {split!r}")
+    return split == "train"
+
+
+def check_size(name: str, size: Any, choices: tuple[int, ...] | None = None) -> int:
+    """An image side length: an integer in ``choices`` if given, else between 4 and 1024."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ConfigError(f"{name}: size must be an integer, got {size!r}")
+    if choices is not None and size not in choices:
+        allowed = " or ".join(str(c) for c in choices)
+        raise ConfigError(f"{name}: size must be {allowed}, got {size}")
+    if not 4 <= size <= 1024:
+        raise ConfigError(f"{name}: size must be between 4 and 1024, got {size}")
+    return size
+
+
+def check_bool(name: str, param: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: {param} must be true or false, got {value!r}")
+    return value
+
+
+def short_reason(exc: BaseException) -> str:
+    """An exception as a short single line: its type and the last line of its message."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- digits
+
+@functools.lru_cache(maxsize=1)
+def _all_digits() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ConfigError("digits needs scikit-learn: pip install scikit-learn") from None
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32)
+    labels = bunch.target.astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False  # shared by the cache
+    return images, labels
+
+
+def digits_split_indices(split: str) -> np.ndarray:
+    """Indices into scikit-learn's ``load_digits()`` of the train or test split (sorted).
+
+    See :data:`DIGITS_SPLIT_SEED`: a fixed permutation, its first 20% (359 images) is the test
+    split, the rest (1,438) the train split; the two are disjoint and cover all 1,797 images.
+    """
+    check_split("digits", split)
+    n = len(_all_digits()[1])
+    permutation = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(n)
+    n_test = round(DIGITS_TEST_FRACTION * n)
+    chosen = permutation[:n_test] if split == "test" else permutation[n_test:]
+    return np.sort(chosen)
+
+
+def digits_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits of one split as raw pixels ``(N, 1, 8, 8)`` (float, 0..16) and labels ``(N,)``."""
+    images, labels = _all_digits()
+    idx = digits_split_indices(split)
+    return torch.from_numpy(images[idx]).unsqueeze(1), torch.from_numpy(labels[idx])
+
+
+def digits(root: Path, device: torch.device, *, split: str = "train", size: int = 16) -> InMemoryDataset:
+    """scikit-learn's 8x8 handwritten digits (offline, 10 classes), upscaled; fixed 80/20 split."""
+    check_split("digits", split)
+    check_size("digits", size, (16, 32))
+    pixels, labels = digits_split(split)
+    images = prepare_images(pixels, device, size=size, max_value=DIGITS_MAX_VALUE)
+    spec = DataSpec(kind="image", shape=(1, size, size), num_classes=10)
+    return InMemoryDataset(images, labels, spec, device)
+
+
+def stacked_digits(root: Path, device: torch.device, *, count: int = 25600,
+                   size: int = 16) -> InMemoryDataset:
+    """Three train digits stacked as RGB channels: 1,000 modes (offline Stacked-MNIST).
+
+    The Stacked-MNIST protocol of VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al.,
+    2018) on scikit-learn's digits: image ``i`` has the train digits ``a``, ``b``, ``c`` drawn
+    by ``RandomState(STACKED_DIGITS_SEED)`` as its red, green and blue channels and the label
+    ``100 * label(a) + 10 * label(b) + label(c)``, so a mode is one of the 1,000 triples.
+    """
+    check_size("stacked-digits", size, (16, 32))
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"stacked-digits: count must be a positive integer, got {count!r}")
+    pixels, labels = digits_split("train")
+    singles = prepare_images(pixels, device, size=size, max_value=DIGITS_MAX_VALUE)  # (n, 1, s, s)
+    picks = np.random.RandomState(STACKED_DIGITS_SEED).randint(0, len(labels), size=(count, 3))
+    idx = torch.from_numpy(picks).to(singles.device)
+    images = singles[idx.reshape(-1), 0].reshape(count, 3, size, size)
+    triples = labels.numpy()[picks]
+    stacked_labels = torch.from_numpy(100 * triples[:, 0] + 10 * triples[:, 1] + triples[:, 2])
+    spec = DataSpec(kind="image", shape=(3, size, size), num_classes=1000)
+    return InMemoryDataset(images, stacked_labels, spec, device)
+
+
+# ---------------------------------------------------------------------------- torchvision
+
+def data_dir(name: str, root: Path, path: str | None) -> Path:
+    """Where a torchvision dataset lives: ``path`` when given (``~`` expanded), else ``root``."""
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(f"{name}: path must be a folder (a string), got {path!r}")
+    return Path(path).expanduser() if path else Path(root).expanduser()
+
+
+def gunzip_missing(name: str, folder: Path, filenames: list[str]) -> None:
+    """For each of ``filenames`` absent from ``folder`` whose ``.gz`` is there, extract it.
+
+    torchvision's MNIST reads only the extracted IDX files (it extracts the ``.gz`` files itself
+    only right after downloading them), so a user who copies the four ``.gz`` files from the
+    MNIST site into the folder would otherwise be told the data is missing. Each file is
+    written to a temporary name and renamed, so an interrupted extraction leaves no half file.
+    """
+    for filename in filenames:
+        target, packed = folder / filename, folder / f"{filename}.gz"
+        if target.exists() or not packed.is_file():
+            continue
+        partial = target.with_name(f".{filename}.partial")
+        try:
+            with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(partial, target)
+        except (OSError, EOFError, zlib.error) as exc:
+            partial.unlink(missing_ok=True)
+            raise ConfigError(f"{name}: cannot extract {packed} ({short_reason(exc)}):"
+                              " replace it with the original file, or delete it to download again"
+                              ) from None
+
+
+def open_torchvision(name: str, make, folder: Path, required: list[str], download: bool,
+                     explicit_path: bool):
+    """``make(download)`` (a torchvision dataset), with every way of not getting the data
+    turned into one ConfigError line saying where the files were expected and what to do.
+
+    ``required`` are the files torchvision insists on in ``folder`` before it reads anything.
+    """
+    elsewhere = "change path" if explicit_path else "pass --data-root DIR"
+    missing = [f for f in required if not (folder / f).is_file()]
+    if missing and not download:
+        raise ConfigError(f"{name}: no data in {folder} (missing {', '.join(missing)}) and"
+                          f" download = false: put the files there, {elsewhere}, or set download = true")
+    if missing:
+        try:
+            return make(True)
+        except DOWNLOAD_ERRORS as exc:
+            raise ConfigError(
+                f"{name}: no data in {folder} and download failed (no network?): put the files"
+                f" there, {elsewhere}, or run on a machine with internet ({short_reason(exc)})"
+            ) from None
+    try:
+        return make(False)
+    except READ_ERRORS as exc:
+        raise ConfigError(f"{name}: the files in {folder} could not be read ({short_reason(exc)}):"
+                          " replace them with the original files, or delete them to download again"
+                          ) from None
+
+
+def _mnist_like(name: str, class_name: str, root: Path, device: torch.device, split: str,
+                size: int, download: bool, path: str | None) -> InMemoryDataset:
+    train = check_split(name, split)
+    check_size(name, size)
+    check_bool(name, "download", download)
+    base = data_dir(name, root, path)
+    from torchvision import datasets
+
+    cls = getattr(datasets, class_name)
+    folder = base / class_name / "raw"
+    # torchvision's MNIST requires all four extracted IDX files, whichever split is read
+    required = [os.path.splitext(filename)[0] for filename, _md5 in cls.resources]
+    gunzip_missing(name, folder, required)
+    source = open_torchvision(name, lambda dl: cls(str(base), train=train, download=dl),
+                              folder, required, download, path is not None)
+    pixels = source.data  # uint8 (N, 28, 28)
+    if pixels.ndim != 3 or len(pixels) == 0 or len(source.targets) != len(pixels):
+        raise ConfigError(f"{name}: the files in {folder} hold no usable {split} images:"
+                          " replace them with the original files")
+    images = prepare_images(pixels.unsqueeze(1), device, size=size)
+    spec = DataSpec(kind="image", shape=(1, size, size), num_classes=10)
+    return InMemoryDataset(images, source.targets, spec, device)
+
+
+def mnist(root: Path, device: torch.device, *, split: str = "train", size: int = 28,
+          download: bool = True, path: str | None = None) -> InMemoryDataset:
+    """MNIST handwritten digits via torchvision (60,000/10,000 images, 10 classes)."""
+    return _mnist_like("mnist", "MNIST", root, device, split, size, download, path)
+
+
+def fashion_mnist(root: Path, device: torch.device, *, split: str = "train", size: int = 28,
+                  download: bool = True, path: str | None = None) -> InMemoryDataset:
+    """Fashion-MNIST clothing images via torchvision (60,000/10,000 images, 10 classes)."""
+    return _mnist_like("fashion-mnist", "FashionMNIST", root, device, split, size, download, path)
+
+
+@functools.lru_cache(maxsize=1)
+def cifar10_class() -> type:
+    """torchvision's ``CIFAR10`` with the MD5 checks of the *extracted* files turned off.
+
+    Why: torchvision's ``CIFAR10`` hashes every extracted batch against the official MD5 on
+    each load, whereas its ``MNIST`` only checks that the extracted files exist. This subclass
+    gives CIFAR-10 the MNIST behaviour and nothing else: the batches and ``batches.meta`` must
+    still all be present, they are read by torchvision's own unpickling and reshaping code
+    (malformed files fail there and become a ConfigError), and a download is still verified
+    against the archive's MD5 (``tgz_md5`` is untouched) before it is extracted. So data that
+    ganbench downloads is verified; files a user puts in place are trusted, as for MNIST (and
+    the tests can run torchvision's real parser on tiny batches written in the same format).
+    """
+    from torchvision.datasets import CIFAR10
+
+    class CIFAR10Unhashed(CIFAR10):
+        train_list = [[filename, None] for filename, _md5 in CIFAR10.train_list]
+        test_list = [[filename, None] for filename, _md5 in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    return CIFAR10Unhashed
+
+
+def cifar10(root: Path, device: torch.device, *, split: str = "train", size: int = 32,
+            download: bool = True, path: str | None = None) -> InMemoryDataset:
+    """CIFAR-10 colour images via torchvision (50,000/10,000 images, 10 classes)."""
+    train = check_split("cifar10", split)
+    check_size("cifar10", size)
+    check_bool("cifar10", "download", download)
+    base = data_dir("cifar10", root, path)
+    cls = cifar10_class()
+    folder = base / cls.base_folder
+    required = [f for f, _md5 in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    source = open_torchvision("cifar10", lambda dl: cls(str(base), train=train, download=dl),
+                              folder, required, download, path is not None)
+    pixels = torch.from_numpy(np.ascontiguousarray(source.data)).permute(0, 3, 1, 2)  # HWC -> CHW
+    labels = torch.as_tensor(source.targets, dtype=torch.long)
+    if len(pixels) == 0 or len(labels) != len(pixels):
+        raise ConfigError(f"cifar10: the files in {folder} hold no usable {split} images:"
+                          " replace them with the original files")
+    images = prepare_images(pixels, device, size=size)
+    spec = DataSpec(kind="image", shape=(3, size, size), num_classes=10)
+    return InMemoryDataset(images, labels, spec, device)
+
+
+# ---------------------------------------------------------------------------- image folder
+
+def image_files(folder: Path) -> list[Path]:
+    """Every png/jpg/jpeg/bmp/webp file below ``folder`` (any case), sorted by path.
+
+    Files and folders whose name starts with a dot are skipped (``.ipynb_checkpoints``,
+    macOS ``._name.jpg`` resource forks: not images).
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for filename in filenames:
+            if not filename.startswith(".") and filename.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(dirpath) / filename)
+    return sorted(found)
+
+
+def image_folder(root: Path, device: torch.device, *, path: str | None = None, size: int = 64,
+                 channels: int = 3) -> InMemoryDataset:
+    """Every image below a folder (recursive), resized by the shorter side and centre-cropped."""
+    if not path or not isinstance(path, str):
+        raise ConfigError("image-folder: set path = \"DIR\", a folder of png/jpg/jpeg/bmp/webp"
+                          " images (searched recursively)")
+    check_size("image-folder", size)
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 3):
+        raise ConfigError(f"image-folder: channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"image-folder: {folder} is not a folder: set path to a folder of images")
+    files = image_files(folder)
+    if not files:
+        raise ConfigError(f"image-folder: no png/jpg/jpeg/bmp/webp images in {folder} or its"
+                          " subfolders: put images there or change path")
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    mode = "RGB" if channels == 3 else "L"
+    pixels = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
+    for i, file in enumerate(files):
+        try:
+            with Image.open(file) as image:
+                image = resize_and_center_crop(image.convert(mode), size)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ConfigError(f"image-folder: cannot read {file} ({short_reason(exc)}):"
+                              " fix or remove it") from None
+        pixels[i] = pil_to_tensor(image)
+    spec = DataSpec(kind="image", shape=(channels, size, size), num_classes=0)
+    return InMemoryDataset(prepare_images(pixels, device), None, spec, device)
+
+
+@hookimpl
+def ganbench_register_datasets(register):
+    register("digits", digits)
+    register("stacked-digits", stacked_digits)
+    register("mnist", mnist)
+    register("fashion-mnist", fashion_mnist)
+    register("cifar10", cifar10)
+    register("image-folder", image_folder)
