@@ -24,7 +24,7 @@ from ganbench.grid import RunSpec, expand, load_grid
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, load_results
 from ganbench.runner import RunEvents, run_grid
-from ganbench.tables import format_mean_std, metric_columns, summarize
+from ganbench.tables import failure_matrix, format_mean_std, metric_columns, summarize
 from ganbench.train import resolve_device
 
 app = typer.Typer(
@@ -211,14 +211,44 @@ def table(
     results_dir: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
     by: str | None = typer.Option(None, "--by",
                                   help="Comma-separated columns to group by [default: the axes]."),
+    failures: bool = typer.Option(False, "--failures",
+                                  help="Print the failure-mode matrix: one axis against another."),
+    rows: str | None = typer.Option(None, "--rows", help="With --failures: the row axis."),
+    cols: str | None = typer.Option(None, "--cols", help="With --failures: the column axis."),
 ) -> None:
-    """Print mean ± std over seeds for every variant of a results folder."""
+    """Print mean ± std over seeds per variant, or (--failures) failure-mode counts."""
     frame = load_results(results_dir)
     if frame.empty:
         raise GanbenchError(f"{results_dir / TABLE_FILE} has no runs yet")
+    if failures:
+        _print_frame(failure_matrix(frame, rows, cols).reset_index())
+        return
     metrics = metric_columns(frame)
-    summary = format_mean_std(summarize(frame, by.split(",") if by else None, metrics), metrics)
-    out = Table(*summary.columns, box=None)
-    for row in summary.itertuples(index=False):
+    _print_frame(format_mean_std(summarize(frame, by.split(",") if by else None, metrics), metrics))
+
+
+def _print_frame(frame) -> None:
+    out = Table(*(str(c) for c in frame.columns), box=None)
+    for row in frame.itertuples(index=False):
         out.add_row(*(str(v) for v in row))
     console.print(out)
+
+
+# --------------------------------------------------------------------------- new-plugin
+@app.command("new-plugin")
+def new_plugin(
+    name: str = typer.Argument(..., metavar="NAME",
+                               help="A slug like 'my-loss' or 'ganbench-my-loss'."),
+    kind: str = typer.Option("loss", "--kind",
+                             help="loss, regularizer, generator, discriminator, dataset or metric."),
+    parent: Path = typer.Option(Path("."), "--dir", help="Folder to create the package in."),
+) -> None:
+    """Write a plugin package ganbench-NAME/ that installs, passes its tests and trains."""
+    from ganbench.scaffold import create_plugin, plugin_names
+
+    root = create_plugin(name, kind=kind, parent=parent)
+    names = plugin_names(name)
+    console.print(f"created {root}/ ({kind} {names.slug!r}, distribution {names.distribution},"
+                  f" module {names.module})", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"next: pip install -e {root} && pytest {root}", markup=False, highlight=False,
+                  soft_wrap=True)

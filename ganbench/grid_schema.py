@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ganbench.errors import ConfigError
+from ganbench.thresholds import check_overrides
 
 #: The component settings: grid key -> registry kind.
 COMPONENT_KINDS = {
@@ -23,7 +24,7 @@ COMPONENT_KINDS = {
 }
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
-UNHASHED_KEYS = frozenset({"checkpoint_every"})
+UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics"})
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 1000,
     "ema": 0.0,
     "precision": "fp32",
+    "diagnostics": {},
     "seeds": [0],
     "optimizer": {},
     "evaluation": {},
@@ -177,6 +179,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "seeds": seeds,
     "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),
                            "d": table_of(_OPTIMIZER_SIDE)}),
+    "diagnostics": check_overrides,
     "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
                             "metrics": metric_list}),
 }

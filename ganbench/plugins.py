@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.losses",
     "ganbench.builtins.regularizers",
     "ganbench.builtins.metrics",
+    "ganbench.builtins.diagnostics",
 )
 
 

@@ -33,8 +33,8 @@ GRID_FILE = "grid.toml"
 #: Statuses that count as done: a re-run skips them. ``error`` cells are retried.
 DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
-RUN_COLUMNS = ("seed", "status", "steps", "steps_done", "diverged_at", "wall_time_s", "device",
-               "evaluated_generator")
+RUN_COLUMNS = ("seed", "status", "failure_mode", "steps", "steps_done", "diverged_at", "wall_time_s",
+               "device", "evaluated_generator")
 
 
 def _current_umask() -> int:
@@ -170,26 +170,31 @@ class ResultsDir:
         atomic_write_text(folder / "summary.json", dumps(summary) + "\n")
 
     # ------------------------------------------------------------------ table
-    def write_table(self, run_ids: Iterable[str]) -> pd.DataFrame:
-        """table.csv: one row per given run_id that has a record, in the given order."""
-        frame = table_frame(self.records(), list(run_ids))
+    def write_table(self, run_ids: Iterable[str], label_order: Iterable[str] = ()) -> pd.DataFrame:
+        """table.csv: one row per given run_id that has a record, in the given order; the label
+        columns in ``label_order`` (the grid's) where given."""
+        frame = table_frame(self.records(), list(run_ids), list(label_order))
         atomic_write_text(self.path / TABLE_FILE, frame.to_csv(index=False))
         return frame
 
 
-def table_row(record: dict[str, Any]) -> dict[str, Any]:
-    """Flatten a run record: run_id, labels, run columns, metrics, reason."""
+def table_row(record: dict[str, Any], label_order: list[str] = ()) -> dict[str, Any]:
+    """Flatten a run record: run_id, labels, run columns, metrics, signals, evidence, reason."""
     row: dict[str, Any] = {"run_id": record["run_id"]}
-    row.update(record.get("labels", {}))
+    labels = record.get("labels", {})
+    row.update({key: labels[key] for key in label_order if key in labels})
+    row.update(labels)
     row.update({key: record.get(key) for key in RUN_COLUMNS})
     row.update(record.get("metrics") or {})
     row.update(record.get("signals") or {})
+    row["failure_evidence"] = record.get("failure_evidence", "")
     row["reason"] = record.get("reason", "")
     return row
 
 
-def table_frame(records: dict[str, dict[str, Any]], run_ids: list[str]) -> pd.DataFrame:
-    rows = [table_row(records[rid]) for rid in run_ids if rid in records]
+def table_frame(records: dict[str, dict[str, Any]], run_ids: list[str],
+                label_order: list[str] = ()) -> pd.DataFrame:
+    rows = [table_row(records[rid], label_order) for rid in run_ids if rid in records]
     return pd.DataFrame(rows)
 
 

@@ -17,11 +17,12 @@ from typing import Any
 import torch
 
 import ganbench
-from ganbench.diagnostics import compute_signals
+from ganbench.diagnostics import classify, compute_signals
 from ganbench.grid import RunSpec
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
+from ganbench.thresholds import Thresholds
 from ganbench.train import train
 
 
@@ -95,6 +96,9 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         "signals": signals,
         "signal_errors": signal_errors,
     }
+    label = classify(registry, {**record, "config": config}, signals, result.history,
+                     Thresholds.from_overrides(config.get("diagnostics")))
+    record.update(failure_mode=label.mode, failure_evidence=label.evidence)
     results.write_run_files(spec.run_id, config, record, history=result.history,
                             samples=result.samples)
     results.append_record(record)
@@ -123,6 +127,6 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
-        results.write_table(spec.run_id for spec in specs)
+        results.write_table((spec.run_id for spec in specs), (key for key, _ in specs[0].labels))
         outcome.wall_time_s = time.perf_counter() - started
     return outcome

@@ -7,7 +7,7 @@ import pandas as pd
 from ganbench.errors import ConfigError
 from ganbench.results import RUN_COLUMNS
 
-NON_METRIC_COLUMNS = {"run_id", "reason", *RUN_COLUMNS}
+NON_METRIC_COLUMNS = {"run_id", "reason", "failure_evidence", *RUN_COLUMNS}
 
 
 def label_columns(frame: pd.DataFrame) -> list[str]:
@@ -64,3 +64,24 @@ def format_mean_std(summary: pd.DataFrame, metrics: list[str], digits: int = 3) 
             for m, s in zip(mean, std, strict=True)
         ]
     return out
+
+
+def failure_matrix(frame: pd.DataFrame, rows: str | None = None, columns: str | None = None
+                   ) -> pd.DataFrame:
+    """Failure-mode counts over seeds: one grid axis against another (default: the first two
+    axes that vary). Each cell reads like ``ok 2, mode-collapse 1``."""
+    axes = varying(frame, label_columns(frame)) or label_columns(frame)[:1]
+    rows = rows or axes[0]
+    columns = columns or next((a for a in axes if a != rows), None)
+    for name in filter(None, (rows, columns)):
+        if name not in frame.columns:
+            raise ConfigError(f"unknown column {name!r}; axes: {', '.join(label_columns(frame))}")
+    if "failure_mode" not in frame:
+        raise ConfigError("this table has no failure_mode column (written by an older ganbench?)")
+
+    def counts(modes: pd.Series) -> str:
+        return ", ".join(f"{mode} {n}" for mode, n in modes.fillna("error").value_counts().items())
+
+    keys = [rows] if columns is None else [rows, columns]
+    grouped = frame.groupby(keys, sort=False)["failure_mode"].agg(counts)
+    return grouped.to_frame() if columns is None else grouped.unstack(columns).fillna("")

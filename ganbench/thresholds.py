@@ -29,12 +29,12 @@ class Thresholds:
     # ... while G's late median gradient norm is below this share of D's (G learns nothing).
     vanishing_ratio: float = 1e-3
     # mode-collapse: fewer than this share of the modes covered (VEEGAN/PacGAN's modes metric)
+    # at each of the last `collapse_evaluations` evaluations (fewer if the run had fewer) ...
     collapse_coverage: float = 0.5
-    # ... while at least this share of samples is high quality (otherwise it is not collapse
-    # onto a few modes but no convergence at all) ...
-    collapse_min_quality: float = 0.1
-    # ... at each of the last this-many evaluations (fewer if the run had fewer).
     collapse_evaluations: int = 3
+    # ... while at the end at least this share of samples is high quality (otherwise it is not
+    # collapse onto a few modes but no convergence at all).
+    collapse_min_quality: float = 0.1
     # oscillating: one frequency holds at least this share of the detrended power of the
     # logged D-gap series (a cycle, not noise: white noise spreads power evenly) ...
     oscillation_power: float = 0.35

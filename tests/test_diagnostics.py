@@ -1,0 +1,225 @@
+"""Failure-mode labels: rules on fabricated histories, then real training engineered to fail."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from ganbench import ConfigError, load_results
+from ganbench.diagnostics import classify, compute_signals, dominant_cycle
+from ganbench.registry import get_registry
+from ganbench.thresholds import Thresholds, check_overrides
+from ganbench.train import train
+from tests.conftest import specs_of
+from tests.plugin_dist import make_distribution, pip_install_target, run_ganbench
+
+REGISTRY = get_registry(autoload=False)
+
+
+def label(history, status="ok", diverged_at=None, thresholds=None):
+    signals, errors = compute_signals(REGISTRY, history)
+    assert errors == {}
+    record = {"status": status, "diverged_at": diverged_at}
+    return classify(REGISTRY, record, signals, history, thresholds or Thresholds())
+
+
+def row(step, **values):
+    base = {"step": step, "d_loss": 1.3, "d_penalty": 0.0, "g_loss": 0.8, "g_penalty": 0.0,
+            "d_real": 0.55, "d_fake": 0.45, "d_acc_real": 0.6, "d_acc_fake": 0.6,
+            "d_grad_norm": 1.0, "g_grad_norm": 1.0, "wall_time_s": step / 100}
+    return {**base, **values}
+
+
+def modes(covered, quality, total=8):
+    return {"modes_covered": covered, "modes_total": total, "high_quality_fraction": quality,
+            "mode_kl": 0.1}
+
+
+# ---------------------------------------------------------------- rules on fabricated histories
+def test_healthy_history_is_ok_and_says_why():
+    history = [row(s) for s in range(10, 110, 10)]
+    history[-1].update(modes(8, 0.7))
+    result = label(history)
+    assert result.mode == "ok" and "coverage_last 1" in result.evidence
+
+
+def test_nan_at_step_zero_is_diverged():
+    history = [row(1, d_loss=math.nan)]
+    result = label(history, status="diverged", diverged_at=1)
+    assert result.mode == "diverged" and "step 1" in result.evidence
+
+
+def test_exploding_critic_is_diverged_with_the_threshold_in_the_evidence():
+    history = [row(s, d_real=10.0 ** (s / 10), d_fake=-(10.0 ** (s / 10))) for s in range(10, 70, 10)]
+    result = label(history)
+    assert result.mode == "diverged" and "(> 10000)" in result.evidence
+    assert label(history, thresholds=Thresholds(explode=1e9)).mode != "diverged"
+
+
+def test_discriminator_winning_with_vanished_generator_gradients():
+    history = [row(s, d_acc_real=1.0, d_acc_fake=1.0, d_real=0.999, d_fake=0.001,
+                   g_grad_norm=1e-6, d_grad_norm=1e-4) for s in range(10, 110, 10)]
+    result = label(history)
+    assert result.mode == "vanishing-gradients"
+    assert "accuracy on real 1.000" in result.evidence
+    # D winning but G still learning (non-saturating loss) is not vanishing gradients
+    for r in history:
+        r["g_grad_norm"] = 0.8
+    assert label(history).mode != "vanishing-gradients"
+
+
+def test_mode_collapse_needs_few_modes_at_the_last_evaluations_and_quality():
+    history = [row(s) for s in range(10, 110, 10)]
+    for r, (covered, quality) in zip(history[-3:], [(2, 0.4), (1, 0.5), (1, 0.6)], strict=True):
+        r.update(modes(covered, quality))
+    result = label(history)
+    assert result.mode == "mode-collapse"
+    assert result.evidence.startswith("modes_covered 2, 1, 1 of 8 (< 4) at the last 3 evaluation(s)")
+    # recovered at the end: not collapse
+    history[-1].update(modes(6, 0.6))
+    assert label(history).mode == "ok"
+    # no quality at all: not collapse onto modes but no convergence
+    history[-1].update(modes(1, 0.01))
+    assert label(history).mode == "non-convergence"
+
+
+def test_a_single_evaluation_is_enough_for_short_runs():
+    history = [row(1, **modes(1, 0.9))]
+    assert label(history).mode == "mode-collapse"
+
+
+def test_missing_metrics_never_crash_and_fall_back_to_loss_rules():
+    history = [row(s) for s in range(10, 60, 10)]
+    assert label(history).mode == "ok"
+    assert label([]).mode == "ok"
+
+
+def test_cycling_gap_is_oscillating():
+    history = [row(s, d_real=0.5 + 0.4 * math.sin(s / 40 * 2 * math.pi), d_fake=0.4)
+               for s in range(10, 1010, 10)]
+    result = label(history)
+    assert result.mode == "oscillating"
+    assert "cycles 25 times" in result.evidence
+
+
+def test_dominant_cycle_of_noise_is_spread():
+    noise = torch.randn(400, generator=torch.Generator().manual_seed(0)).numpy()
+    power, _ = dominant_cycle(noise)
+    assert power < Thresholds().oscillation_power
+    assert math.isnan(dominant_cycle([1.0, 2.0])[0])  # too short to tell
+
+
+def test_threshold_overrides_are_checked():
+    assert check_overrides("diagnostics", {"explode": 10, "collapse_evaluations": 2}) == {
+        "explode": 10.0, "collapse_evaluations": 2}
+    with pytest.raises(ConfigError, match="unknown threshold 'explod'"):
+        check_overrides("diagnostics", {"explod": 1})
+    with pytest.raises(ConfigError, match="expected a number >= 0"):
+        check_overrides("diagnostics", {"explode": -1})
+
+
+# ---------------------------------------------------------------- real training
+def trained_label(grid):
+    base = {"name": "diag", "log_every": 25, "latent_dim": 2,
+            "evaluation": {"every": 250, "samples": 2500, "metrics": ["modes"]}}
+    registry, [spec] = specs_of({**base, **grid})
+    result = train(spec.config, registry, torch.device("cpu"))
+    signals, _ = compute_signals(registry, result.history)
+    record = {"status": result.status, "diverged_at": result.diverged_at}
+    return classify(registry, record, signals, result.history, Thresholds())
+
+
+SMALL = {"name": "mlp", "width": 32, "depth": 2}
+MEDIUM = {"name": "mlp", "width": 64, "depth": 3}
+
+
+@pytest.mark.slow
+def test_real_run_with_a_huge_learning_rate_is_diverged():
+    result = trained_label({"dataset": "ring8", "loss": "wasserstein", "steps": 200, "batch_size": 64,
+                            "generator": SMALL, "discriminator": SMALL, "optimizer": {"lr": 1e30}})
+    assert result.mode == "diverged" and "non-finite" in result.evidence
+
+
+@pytest.mark.slow
+def test_real_saturating_minimax_against_an_overpowering_discriminator_vanishes():
+    result = trained_label({
+        "dataset": "ring8", "loss": "minimax", "steps": 400, "batch_size": 64, "n_critic": 3,
+        "generator": SMALL, "discriminator": MEDIUM, "optimizer": {"g": {"lr": 1e-4}, "d": {"lr": 5e-3}}})
+    assert result.mode == "vanishing-gradients", result.evidence
+    assert "D wins outright" in result.evidence
+
+
+@pytest.mark.slow
+def test_real_tiny_generator_collapses_onto_few_modes():
+    result = trained_label({
+        "dataset": {"name": "ring8", "radius": 2.0, "scale": 0.05}, "loss": "non-saturating",
+        "steps": 1000, "batch_size": 128, "generator": {"name": "mlp", "width": 4, "depth": 1},
+        "discriminator": MEDIUM, "optimizer": {"lr": 1e-3}})
+    assert result.mode == "mode-collapse", result.evidence
+
+
+@pytest.mark.slow
+def test_real_unconstrained_wasserstein_critic_oscillates():
+    # The documented rule: without a Lipschitz constraint the critic cycles (oscillating), or
+    # grows without bound (diverged) when run long enough; at this length it cycles.
+    result = trained_label({"dataset": "ring8", "loss": "wasserstein", "steps": 600, "batch_size": 64,
+                            "generator": SMALL, "discriminator": SMALL, "optimizer": {"lr": 1e-3}})
+    assert result.mode == "oscillating", result.evidence
+    assert "cycles" in result.evidence
+
+
+@pytest.mark.slow
+def test_real_sane_non_saturating_gan_on_ring8_is_ok():
+    result = trained_label({"dataset": "ring8", "loss": "non-saturating", "steps": 1500, "batch_size": 128,
+                            "generator": MEDIUM, "discriminator": MEDIUM, "optimizer": {"lr": 1e-3},
+                            "evaluation": {"every": 500, "samples": 2500, "metrics": ["modes"]}})
+    assert result.mode == "ok", result.evidence
+
+
+# ---------------------------------------------------------------- plugins and the table
+CLASSIFIER = '''
+from ganbench import hookimpl
+
+
+@hookimpl
+def ganbench_classify_failure(record, signals, history, thresholds):
+    if record["config"]["loss"]["name"] == "wasserstein":
+        return ("critic-run", "labelled by a plugin: every wasserstein run")
+    return None
+'''
+
+
+@pytest.mark.slow
+def test_an_installed_plugin_can_add_a_label_and_the_builtin_decides_the_rest(tmp_path):
+    project = make_distribution(tmp_path / "src", "ganbench-critic-label", "1.0",
+                                {"critic-label": "critic_label"}, {"critic_label": CLASSIFIER})
+    target = pip_install_target(project, tmp_path / "site")
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "g"\ndataset = "ring8"\nsteps = 10\nbatch_size = 8\nlog_every = 5\n'
+                    '[axes]\nloss = ["wasserstein", "non-saturating"]\n')
+    proc = run_ganbench("run", str(grid), "--out", str(tmp_path / "out"), pythonpath=[target])
+    assert proc.returncode == 0, proc.stderr
+    table = load_results(tmp_path / "out").set_index("loss")
+    assert table.loc["wasserstein", "failure_mode"] == "critic-run"
+    assert table.loc["wasserstein", "failure_evidence"] == "labelled by a plugin: every wasserstein run"
+    assert table.loc["non-saturating", "failure_mode"] in {"ok", "non-convergence", "mode-collapse"}
+    matrix = run_ganbench("table", str(tmp_path / "out"), "--failures", pythonpath=[target])
+    assert matrix.returncode == 0 and "critic-run 1" in matrix.stdout
+
+
+def test_failure_matrix_counts_labels_over_seeds():
+    from ganbench.tables import failure_matrix
+
+    frame = pd.DataFrame({
+        "run_id": list("abcdef"), "loss": ["mm", "mm", "ns", "ns", "mm", "ns"],
+        "regularizer": ["none", "none", "none", "none", "gp", "gp"], "seed": [0, 1, 0, 1, 0, 0],
+        "status": ["ok"] * 6, "failure_mode": ["ok", "mode-collapse", "ok", "ok", "diverged", "ok"]})
+    matrix = failure_matrix(frame)
+    assert matrix.loc["mm", "none"] == "ok 1, mode-collapse 1"
+    assert matrix.loc["ns", "none"] == "ok 2"
+    assert matrix.loc["mm", "gp"] == "diverged 1"
+    with pytest.raises(ConfigError, match="unknown column"):
+        failure_matrix(frame, rows="nope")
