@@ -34,6 +34,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
+    console = Console(width=max(console.width, 240))
 err_console = Console(stderr=True)
 _state = {"debug": False}
 
