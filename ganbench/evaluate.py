@@ -48,13 +48,14 @@ class Evaluator:
     """Runs every metric on the current generator; ``generate`` is shared between them."""
 
     def __init__(self, metrics: dict[str, Metric], dataset: Dataset, generator: nn.Module,
-                 device: torch.device, seed: int, samples: int):
+                 device: torch.device, seed: int, samples: int, options: dict | None = None):
         self.metrics = metrics
         self.dataset = dataset
         self.generator = generator
         self.device = device
         self.seed = seed
         self.samples = samples
+        self.options = dict(options or {})
         self.unavailable: dict[str, str] = {}
 
     @torch.no_grad()
@@ -83,7 +84,7 @@ class Evaluator:
             return memo[n]
 
         ctx = EvalContext(generate=generate, dataset=self.dataset, device=self.device,
-                          step=step, seed=self.seed, samples=self.samples)
+                          step=step, seed=self.seed, samples=self.samples, options=self.options)
         values: dict[str, float] = {}
         started = time.perf_counter()
         for name, metric in self.metrics.items():
@@ -94,6 +95,7 @@ class Evaluator:
             except MetricUnavailable as exc:
                 self.unavailable[name] = str(exc)
                 continue
+            self.unavailable.update(getattr(metric, "unavailable", None) or {})  # parts it lacks
             values.update({key: float(value) for key, value in result.items()})
         values["eval_time_s"] = time.perf_counter() - started
         return values, generate(self.samples)

@@ -50,7 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "evaluation": {},
 }
 OPTIMIZER_DEFAULTS = {"lr": 2e-4, "betas": [0.5, 0.999]}
-EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto"}
+EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto", "features": "inception",
+                       "inception_weights": ""}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -106,6 +107,12 @@ def precision(where: str, value: Any) -> str:
 def text(where: str, value: Any) -> str:
     if not isinstance(value, str):
         raise _type_error(where, "a string", value)
+    return value
+
+
+def feature_extractor(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _type_error(where, '"inception", "domain" or a torch-fidelity feature extractor name', value)
     return value
 
 
@@ -181,8 +188,9 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
                            "d": table_of(_OPTIMIZER_SIDE)}),
     "diagnostics": check_overrides,
     "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
-                            "metrics": metric_list}),
+                            "metrics": metric_list, "features": feature_extractor,
+                            "inception_weights": text}),
 }
 GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
 #: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.
-_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics"}
+_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics", "features", "inception_weights"}

@@ -29,6 +29,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.losses",
     "ganbench.builtins.regularizers",
     "ganbench.builtins.metrics",
+    "ganbench.builtins.class_metrics",
+    "ganbench.builtins.fidelity_metrics",
     "ganbench.builtins.diagnostics",
 )
 

@@ -47,13 +47,23 @@ class GridOutcome:
     wall_time_s: float = 0.0
 
 
-def environment() -> dict[str, str]:
-    """Versions and machine, stored with every run."""
+def environment(registry: Registry) -> dict[str, Any]:
+    """Versions and machine, stored with every run: ganbench, torch, torch-fidelity, python,
+    and every plugin distribution that provides components."""
+    from importlib import metadata
+
+    try:
+        fidelity = metadata.version("torch-fidelity")
+    except metadata.PackageNotFoundError:
+        fidelity = "not installed"
+    plugins = {p.distribution: p.version for p in registry.pm.provenance.values()}
     return {
         "ganbench": ganbench.__version__,
         "torch": torch.__version__,
+        "torch_fidelity": fidelity,
         "python": platform.python_version(),
         "machine": platform.node(),
+        "plugins": dict(sorted(plugins.items())),
     }
 
 
@@ -68,7 +78,7 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         "seed": config["seed"],
         "steps": config["steps"],
         "device": str(device),
-        "environment": environment(),
+        "environment": environment(registry),
     }
     progress = events.cell_progress if events is not None else None
     try:

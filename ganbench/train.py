@@ -168,7 +168,9 @@ class Trainer:
         evaluated = self.ema.module if self.ema is not None else self.G
         evaluation = config["evaluation"]
         self.evaluator = Evaluator(build_metrics(evaluation["metrics"], registry, self.dataset),
-                                   self.dataset, evaluated, device, seed, evaluation["samples"])
+                                   self.dataset, evaluated, device, seed, evaluation["samples"],
+                                   options={**evaluation, "dataset": config["dataset"],
+                                            "data_root": str(data_root)})
         self.state = LoopState()
 
     # ------------------------------------------------------------------ one step

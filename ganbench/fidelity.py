@@ -1,0 +1,390 @@
+"""Glue between ganbench and torch-fidelity: images in, FID / IS / KID / precision-recall out.
+
+torch-fidelity is the metrics engine; nothing here re-implements a metric. This module turns a
+run's images into torch-fidelity inputs, picks the feature extractor and its weights, keeps the
+reference (real-image) features in ganbench's own cache, and works around the problems of
+torch-fidelity 0.4.0:
+
+- ``cuda=True`` is its default and crashes on machines without a GPU: :func:`engine_kwargs`
+  always passes ``cuda`` from the evaluation device.
+- its cache key is ``<input name>-<extractor name>``, which ignores the weights (two different
+  Inception files would share statistics): torch-fidelity's own cache is only ever given a
+  ganbench key (:func:`reference_cache_name`) that contains the SHA-256 of the weights, the
+  dataset and its parameters, the sample count and a digest of the reference images; generated
+  samples get no cache name, so they are never cached.
+- it starts ``min(4, 2 * cpu_count)`` DataLoader workers for every Dataset input (4 on a 2-core
+  machine) and has no option for their number; the only switch is ``save_cpu_ram=True``, which
+  makes it 0 workers (our inputs are tensors in memory: workers would only copy them) and
+  computes precision/recall in blocks (the same values, less memory). :func:`engine_kwargs`
+  sets it.
+- with a conditional generator (``num_classes > 0``) it draws labels with ``np.int``, removed in
+  NumPy 1.24 (``torch_fidelity.utils.get_featuresdict_from_generative_model``): ganbench never
+  hands torch-fidelity a generator; it generates the samples itself and passes them as a
+  ``Dataset``, so that code path is never taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganbench.errors import ConfigError
+from ganbench.inception import NO_LOGITS_REASON, cache_root, file_sha256, resolve_inception_weights
+
+#: torch-fidelity's name of the Inception extractor of the FID literature.
+INCEPTION = "inception-v3-compat"
+#: The domain classifier's extractor name (registered by ``ganbench.domain``).
+DOMAIN = "ganbench-domain"
+#: ``features`` aliases -> torch-fidelity extractor names; any other registered name is used as is.
+FEATURE_ALIASES = {"inception": INCEPTION, "domain": DOMAIN}
+
+#: The metric groups a ``fidelity`` metric can compute, and the names each reports.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "fid": ("fid",),
+    "is": ("is_mean", "is_std"),
+    "kid": ("kid_mean", "kid_std"),
+    "prc": ("precision", "recall"),
+}
+#: Every metric name, in table order (stable, documented in docs/metrics.md).
+NAMES: tuple[str, ...] = tuple(name for names in GROUPS.values() for name in names)
+#: Our names -> torch-fidelity's result keys.
+ENGINE_KEYS = {
+    "fid": "frechet_inception_distance",
+    "is_mean": "inception_score_mean",
+    "is_std": "inception_score_std",
+    "kid_mean": "kernel_inception_distance_mean",
+    "kid_std": "kernel_inception_distance_std",
+    "precision": "precision",
+    "recall": "recall",
+}
+#: torch-fidelity's flags for each group.
+ENGINE_FLAGS = {"fid": "fid", "is": "isc", "kid": "kid", "prc": "prc"}
+#: Seed of the fixed subset of real images used as the reference set.
+REFERENCE_SEED = 20_240_607
+#: Bump when what is cached, or how its key is made, changes.
+CACHE_FORMAT = 1
+
+
+def fidelity_cache_dir() -> Path:
+    """Where reference features and statistics are cached: ``<cache root>/fidelity``."""
+    return cache_root() / "fidelity"
+
+
+# --------------------------------------------------------------------------- images
+
+def to_uint8_rgb(images: Tensor) -> Tensor:
+    """Images in [-1, 1], ``(N, 1 or 3, H, W)``, as uint8 ``(N, 3, H, W)`` on the CPU.
+
+    x -> round((x + 1) * 127.5), clamped to 0..255 (non-finite values become 0 or 255; NaN
+    becomes 0). One channel is repeated three times.
+    """
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
+    x = torch.nan_to_num(images.detach().float(), nan=-1.0, posinf=1.0, neginf=-1.0)
+    out = ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8).cpu()
+    if out.shape[1] == 1:
+        out = out.repeat(1, 3, 1, 1)
+    return out.contiguous()
+
+
+class ImageTensorDataset(torch.utils.data.Dataset):
+    """uint8 ``(N, 3, H, W)`` images as a torch Dataset: what torch-fidelity takes as input."""
+
+    def __init__(self, images: Tensor):
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected uint8 (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+
+def images_digest(images: Tensor) -> str:
+    """SHA-256 of a uint8 image tensor's shape and bytes (identifies the reference set)."""
+    digest = hashlib.sha256(repr(tuple(images.shape)).encode())
+    digest.update(images.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def reference_images(dataset: Any, n: int | None, device: torch.device) -> Tensor:
+    """The reference (real) images as uint8 ``(N, 3, H, W)``: deterministic for a dataset.
+
+    With an in-memory dataset (``.images``): all of them when ``n`` is None or not smaller,
+    else a fixed random subset of ``n`` (seed :data:`REFERENCE_SEED`, kept in dataset order).
+    Other datasets: ``dataset.sample(n, generator)`` with a generator seeded the same way.
+    """
+    images = getattr(dataset, "images", None)
+    if isinstance(images, Tensor):
+        total = len(images)
+        if n is None or n >= total:
+            chosen = images
+        else:
+            rng = torch.Generator().manual_seed(REFERENCE_SEED)
+            idx = torch.randperm(total, generator=rng)[:n].sort().values
+            chosen = images.index_select(0, idx.to(images.device))
+        return to_uint8_rgb(chosen)
+    if n is None:
+        raise ConfigError("fidelity: this dataset has no .images; set reference_samples")
+    rng = torch.Generator(device).manual_seed(REFERENCE_SEED)
+    return to_uint8_rgb(dataset.sample(n, rng))
+
+
+# --------------------------------------------------------------------------- extractors
+
+@dataclass
+class Extractor:
+    """A resolved feature extractor: torch-fidelity name, constructor kwargs, weights identity."""
+
+    name: str
+    weights_id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    has_logits: bool = True
+    #: Why logits (and so the Inception Score) are not available, when they are not.
+    no_logits_reason: str = ""
+
+
+def registered_extractors() -> dict[str, type]:
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    return FEATURE_EXTRACTORS_REGISTRY
+
+
+def extractor_name(features: str) -> str:
+    """The torch-fidelity extractor for a ``features`` setting (an alias or a registered name).
+
+    ``"domain"`` imports ``ganbench.domain`` (which registers ``ganbench-domain``) first.
+    Raises ConfigError for a name that is not registered.
+    """
+    if not isinstance(features, str) or not features.strip():
+        raise ConfigError(f"fidelity: features must be a name, got {features!r}")
+    name = FEATURE_ALIASES.get(features, features)
+    registry = registered_extractors()
+    if name == DOMAIN and name not in registry:
+        try:
+            importlib.import_module("ganbench.domain")
+        except ModuleNotFoundError as exc:
+            if exc.name != "ganbench.domain":
+                raise
+    if name not in registry:
+        known = ", ".join(["inception", "domain", *sorted(n for n in registry if n != INCEPTION)])
+        raise ConfigError(f"fidelity: features {features!r} is not a registered torch-fidelity feature"
+                          f" extractor; choose one of {known}")
+    return name
+
+
+def _domain_module():
+    try:
+        return importlib.import_module("ganbench.domain")
+    except ModuleNotFoundError as exc:
+        if exc.name != "ganbench.domain":
+            raise
+        return None
+
+
+def _domain_extractor(domain: Any, context: Any) -> Extractor:
+    """``features = "domain"`` with ``ganbench.domain``'s per-dataset extractors
+    (``ganbench-domain-<key>``): the run's dataset reference (``ctx.options["dataset"]``), else
+    the dataset object; the weights id is the trained classifier file's digest."""
+    if context is None:
+        raise ConfigError("fidelity: features = \"domain\" needs the run's dataset")
+    ref = (getattr(context, "options", None) or {}).get("dataset") or context.dataset
+    name = domain.domain_extractor_name(ref)
+    digest = getattr(domain.classifier_for_ref(ref, context.device), "digest", "") or name
+    return Extractor(name, f"domain:{digest}")
+
+
+def _default_layer(cls: type, metric: str) -> str | None:
+    try:
+        return cls.get_default_feature_layer_for_metric(metric)
+    except (KeyError, NotImplementedError, ValueError):
+        return None
+
+
+def resolve_extractor(features: str, inception_weights: str | None = None, *,
+                      context: Any = None) -> Extractor:
+    """The extractor for ``features`` with its weights.
+
+    - Inception: :func:`ganbench.inception.resolve_inception_weights` (grid path, env var or
+      download; :class:`MetricUnavailable` when offline without weights). Its weights id is the
+      file's SHA-256; a file without classifier has no logits.
+    - Another registered extractor: if its class has ``ganbench_prepare(context) -> dict``, that
+      returns extra torch-fidelity kwargs (e.g. ``feature_extractor_weights_path`` of a trained
+      classifier). The weights id is the SHA-256 of ``feature_extractor_weights_path`` when there
+      is one, else the class's ``ganbench_weights_id`` attribute, else ``builtin:<name>``.
+    """
+    if features == "domain":
+        domain = _domain_module()
+        if domain is not None and hasattr(domain, "domain_extractor_name"):
+            return _domain_extractor(domain, context)
+    name = extractor_name(features)
+    if name == INCEPTION:
+        weights = resolve_inception_weights(inception_weights)
+        reason = "" if weights.has_logits else NO_LOGITS_REASON.format(path=weights.path)
+        return Extractor(name, f"sha256:{weights.sha256}",
+                         {"feature_extractor_weights_path": str(weights.path)},
+                         has_logits=weights.has_logits, no_logits_reason=reason)
+    cls = registered_extractors()[name]
+    prepare = getattr(cls, "ganbench_prepare", None)
+    kwargs = dict(prepare(context) or {}) if callable(prepare) else {}
+    path = kwargs.get("feature_extractor_weights_path")
+    if path:
+        weights_id = f"sha256:{file_sha256(path)}"
+    else:
+        weights_id = str(getattr(cls, "ganbench_weights_id", None) or f"builtin:{name}")
+    has_logits = _default_layer(cls, "isc") is not None
+    reason = "" if has_logits else f"is_mean/is_std: the feature extractor {name!r} provides no logits"
+    return Extractor(name, weights_id, kwargs, has_logits=has_logits, no_logits_reason=reason)
+
+
+# --------------------------------------------------------------------------- torch-fidelity call
+
+def engine_kwargs(device: torch.device | str, *, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The torch-fidelity settings ganbench always passes (see the module docstring)."""
+    device = torch.device(device)
+    return {
+        "cuda": device.type == "cuda",          # its default True crashes without a GPU
+        "save_cpu_ram": True,                   # 0 DataLoader workers instead of 4
+        "verbose": False,
+        "cache": True,                          # only inputs with a cache name are cached
+        "cache_root": str(cache_dir if cache_dir is not None else fidelity_cache_dir()),
+        "datasets_download": False,
+    }
+
+
+def reference_cache_name(*, dataset: Any, samples: int, extractor: Extractor, digest: str) -> str:
+    """The cache name of a reference set: readable prefix + hash of everything that matters.
+
+    The hash covers the dataset reference (name and parameters, including the split), the sample
+    count, the extractor name and its weights id, a digest of the reference images, the
+    torch-fidelity version and :data:`CACHE_FORMAT`.
+    """
+    import torch_fidelity
+
+    key = {
+        "format": CACHE_FORMAT,
+        "torch_fidelity": torch_fidelity.__version__,
+        "dataset": dataset,
+        "samples": samples,
+        "extractor": extractor.name,
+        "weights": extractor.weights_id,
+        "images": digest,
+    }
+    hashed = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    label = dataset.get("name", "data") if isinstance(dataset, dict) else "data"
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", str(label))[:40] or "data"
+    return f"ganbench-{label}-n{samples}-{hashed}"
+
+
+def check_groups(groups: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(groups, str) or not isinstance(groups, (list, tuple)) or not groups:
+        raise ConfigError(f"fidelity: metrics must be a non-empty list of {', '.join(GROUPS)},"
+                          f" got {groups!r}")
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise ConfigError(f"fidelity: unknown metrics {unknown}; choose from {', '.join(GROUPS)}")
+    return tuple(g for g in GROUPS if g in groups)  # canonical order, no repeats
+
+
+@dataclass
+class FidelityResult:
+    values: dict[str, float]
+    #: metric names that could not be computed -> why (e.g. IS without logits)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def compute(generated: Tensor, reference: Tensor, *, extractor: Extractor, groups: Sequence[str],
+            device: torch.device | str = "cpu", reference_name: str | None = None,
+            cache_dir: Path | None = None, isc_splits: int = 10, kid_subsets: int = 100,
+            kid_subset_size: int | None = None, prc_neighborhood: int = 3,
+            batch_size: int = 64, engine_options: dict[str, Any] | None = None) -> FidelityResult:
+    """FID / IS / KID / precision-recall of ``generated`` against ``reference`` via torch-fidelity.
+
+    Both are uint8 ``(N, 3, H, W)`` (see :func:`to_uint8_rgb`). ``generated`` is torch-fidelity's
+    ``input1`` (never cached), ``reference`` its ``input2``, cached under ``reference_name`` when
+    given (see :func:`reference_cache_name`). IS is computed on ``generated``; its splits are
+    capped at the number of samples (torch-fidelity returns NaN for empty splits).
+    ``engine_options`` are further ``calculate_metrics`` keywords (e.g. ``feature_layer_fid``);
+    they cannot override the workarounds of :func:`engine_kwargs`. Returns our names
+    (:data:`NAMES`) for the requested groups; IS is left out, with a reason, when the extractor
+    has no logits.
+    """
+    import torch_fidelity
+
+    groups = check_groups(groups)
+    unavailable = {}
+    if "is" in groups and not extractor.has_logits:
+        groups = tuple(g for g in groups if g != "is")
+        unavailable["is"] = extractor.no_logits_reason
+    if not groups:
+        return FidelityResult({}, unavailable)
+    n_gen, n_ref = len(generated), len(reference)
+    if n_gen < 2 or n_ref < 2:
+        raise ConfigError(f"fidelity: needs at least 2 generated and 2 reference images, got {n_gen}"
+                          f" and {n_ref}")
+    kwargs: dict[str, Any] = {
+        **(engine_options or {}),
+        **engine_kwargs(device, cache_dir=cache_dir),
+        **extractor.kwargs,
+        "feature_extractor": extractor.name,
+        "input1": ImageTensorDataset(generated),
+        "batch_size": batch_size,
+        "isc_splits": max(1, min(isc_splits, n_gen)),
+        "kid_subsets": kid_subsets,
+        "kid_subset_size": min(kid_subset_size or 1000, n_gen, n_ref),
+        "prc_neighborhood": min(prc_neighborhood, n_gen - 1, n_ref - 1),
+    }
+    binary = any(g in groups for g in ("fid", "kid", "prc"))
+    if binary:
+        kwargs["input2"] = ImageTensorDataset(reference)
+        kwargs["input2_cache_name"] = reference_name
+    for group in groups:
+        kwargs[ENGINE_FLAGS[group]] = True
+    device = torch.device(device)
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        raw = torch_fidelity.calculate_metrics(**kwargs)
+    values = {}
+    for group in groups:
+        for name in GROUPS[group]:
+            value = raw.get(ENGINE_KEYS[name])
+            values[name] = float(value) if value is not None else math.nan
+    return FidelityResult(values, unavailable)
+
+
+def fidelity_for_context(ctx: Any, *, samples: int | None = None, reference_samples: int | None = None,
+                         features: str | None = None, groups: Sequence[str] = tuple(GROUPS),
+                         cache_dir: Path | None = None, **options: Any) -> FidelityResult:
+    """:func:`compute` for a ganbench ``EvalContext``: the run's generator against its dataset.
+
+    ``features`` and ``inception_weights`` default to the grid's ``evaluation`` table
+    (``ctx.options``); ``samples`` to ``ctx.samples``; ``reference_samples`` to ``samples``
+    (capped at the dataset's size).
+    """
+    opts = getattr(ctx, "options", None) or {}
+    features = features or opts.get("features") or "inception"
+    extractor = resolve_extractor(features, opts.get("inception_weights") or None, context=ctx)
+    n = int(samples or ctx.samples)
+    generated = to_uint8_rgb(ctx.generate(n))
+    reference = reference_images(ctx.dataset, int(reference_samples or n), ctx.device)
+    name = reference_cache_name(dataset=opts.get("dataset"), samples=len(reference), extractor=extractor,
+                                digest=images_digest(reference))
+    return compute(generated, reference, extractor=extractor, groups=groups, device=ctx.device,
+                   reference_name=name, cache_dir=cache_dir, **options)
+
+
+__all__ = ["NAMES", "GROUPS", "Extractor", "FidelityResult", "ImageTensorDataset", "compute",
+           "engine_kwargs", "extractor_name", "fidelity_for_context", "images_digest",
+           "reference_cache_name", "reference_images", "resolve_extractor", "to_uint8_rgb"]

@@ -1,0 +1,388 @@
+"""``ganbench report``: one page (HTML and/or Markdown) that compares a grid's variants.
+
+Everything comes from the results directory alone (``table.csv``, ``runs.jsonl``,
+``runs/<run_id>/{config.json, history.csv, samples.pt, samples_<step>.png}``), so a report can
+be rebuilt at any time, also from a copied directory. Figures are PNG files in a ``figures/``
+folder beside the report; the HTML has no other dependency (no network, no CDN).
+
+This module gathers the data (:class:`Report`); :mod:`ganbench.figures` draws,
+:mod:`ganbench.report_html` and :mod:`ganbench.report_markdown` render.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ganbench.errors import GanbenchError, ResultsError
+from ganbench.results import GRID_FILE, TABLE_FILE, ResultsDir, load_results, table_frame
+from ganbench.tables import label_columns, varying
+
+FORMATS = ("html", "md", "both")
+FIGURES_DIR = "figures"
+#: Metrics where a higher value is better; ``LOWER_IS_BETTER`` the opposite. Others are not ranked.
+HIGHER_IS_BETTER = {"modes_covered", "high_quality_fraction", "is_mean", "inception_score", "isc",
+                    "precision", "recall", "classes_covered", "confident_fraction"}
+LOWER_IS_BETTER = {"fid", "kid_mean", "kid", "mode_kl", "class_kl", "wall_time_s"}
+#: The "main" metric shown in the seed-variability plot: the first of these that the runs have.
+MAIN_METRICS = ("fid", "modes_covered", "kid_mean", "classes_covered", "is_mean",
+                "high_quality_fraction", "mode_kl")
+#: Labels that are not failures (``unlabelled``: records written before failure labels existed).
+GOOD_LABELS = {"ok", "unlabelled"}
+#: Metrics that describe the dataset rather than the variant (the dataset column says it).
+NOT_SHOWN = {"modes_total", "classes_total", "domain_accuracy", "is_std", "kid_std"}
+COMPONENT_KINDS = ("dataset", "generator", "discriminator", "loss", "regularizer")
+
+
+@dataclass
+class Run:
+    run_id: str
+    labels: dict[str, str]
+    seed: Any
+    status: str
+    failure_mode: str
+    evidence: str
+    reason: str
+    metrics: dict[str, float]
+    record: dict[str, Any]
+    folder: Path
+    config: dict[str, Any] | None = None
+    history: pd.DataFrame | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.failure_mode not in GOOD_LABELS
+
+    def sample_png(self) -> Path | None:
+        """The last ``samples_<step>.png`` of an image run, if any."""
+        found = [(int(m.group(1)), p) for p in self.folder.glob("samples_*.png")
+                 if (m := re.fullmatch(r"samples_(\d+)\.png", p.name))]
+        return max(found)[1] if found else None
+
+
+@dataclass
+class Variant:
+    index: int
+    labels: dict[str, str]  # the varying axes
+    runs: list[Run]
+    figure: str | None = None  # relative to the report
+
+    @property
+    def failed(self) -> list[Run]:
+        return [r for r in self.runs if r.failed]
+
+    @property
+    def name(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.labels.items()) or "all runs"
+
+    @property
+    def anchor(self) -> str:
+        return f"variant-{self.index}"
+
+
+@dataclass
+class Matrix:
+    rows: str | None
+    columns: str | None
+    row_values: list[str]
+    column_values: list[str]
+    cells: dict[tuple[str, str], list[Run]]
+
+
+@dataclass
+class Report:
+    title: str
+    header: list[tuple[str, str]]
+    notes: list[str]
+    axes: list[str]
+    metrics: list[str]
+    leaderboard: list[dict[str, Any]]  # per variant: variant, stats {metric: (mean, std, n)}
+    best: dict[str, set[int]]  # metric -> indices of the best variants
+    matrices: list[Matrix]
+    variants: list[Variant]
+    failed: list[Run]
+    runs: list[Run]
+    main_metric: str | None
+    figures: dict[str, str] = field(default_factory=dict)  # name -> path relative to report
+
+
+# --------------------------------------------------------------------------- loading
+def _failure_mode(record: dict[str, Any]) -> str:
+    if record.get("failure_mode"):
+        return str(record["failure_mode"])
+    status = record.get("status")
+    return status if status in ("error", "diverged") else "unlabelled"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_history(path: Path) -> pd.DataFrame | None:
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return None
+    return history.replace([math.inf, -math.inf], math.nan)
+
+
+def load_runs(results: ResultsDir) -> tuple[pd.DataFrame, list[Run]]:
+    """The current grid's runs (table.csv order), with each run's last record and files."""
+    records = results.records()
+    if (results.path / TABLE_FILE).exists() or not records:
+        frame = load_results(results.path)
+    else:  # a grid still running (table.csv is written at its end): report what has finished
+        frame = table_frame(records, list(records))
+    if frame.empty or "run_id" not in frame:
+        raise ResultsError(f"{results.path} has no finished runs yet; nothing to report")
+    labels = label_columns(frame)
+    runs = []
+    for row in frame.to_dict("records"):
+        record = records.get(row["run_id"]) or _read_json(
+            results.run_dir(row["run_id"]) / "summary.json") or {}
+        folder = results.run_dir(row["run_id"])
+        metrics = {k: v for k, v in (record.get("metrics") or {}).items()
+                   if k != "eval_time_s" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        runs.append(Run(
+            run_id=row["run_id"],
+            labels={c: "" if pd.isna(row[c]) else str(row[c]) for c in labels},
+            seed=record.get("seed", row.get("seed")),
+            status=str(record.get("status", row.get("status", "?"))),
+            failure_mode=_failure_mode(record or row),
+            evidence=str(record.get("failure_evidence") or ""),
+            reason=str(record.get("reason") or ""),
+            metrics=metrics,
+            record=record,
+            folder=folder,
+            config=_read_json(folder / "config.json"),
+            history=_read_history(folder / "history.csv"),
+        ))
+    return frame, runs
+
+
+# --------------------------------------------------------------------------- tables
+def _variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Variant]]:
+    labels = label_columns(frame)
+    axes = varying(frame, labels) if len(frame) > 1 else []
+    groups: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        groups.setdefault(tuple(run.labels[a] for a in axes), []).append(run)
+    variants = [Variant(i + 1, dict(zip(axes, key, strict=True)), members)
+                for i, (key, members) in enumerate(groups.items())]
+    return axes, variants
+
+
+def _stats(values: list[float]) -> tuple[float, float, int]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan, 0
+    mean = sum(finite) / len(finite)
+    std = (math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
+           if len(finite) > 1 else math.nan)
+    return mean, std, len(finite)
+
+
+def _leaderboard(variants: list[Variant], metrics: list[str]
+                 ) -> tuple[list[dict[str, Any]], dict[str, set[int]]]:
+    rows, best = [], {}
+    for variant in variants:
+        stats = {m: _stats([r.metrics.get(m) for r in variant.runs]) for m in metrics}
+        stats["wall_time_s"] = _stats([r.record.get("wall_time_s") for r in variant.runs])
+        rows.append({"variant": variant, "stats": stats,
+                     "failures": Counter(r.failure_mode for r in variant.runs)})
+    # Metrics of different datasets do not compare: the best is marked per dataset.
+    groups: dict[str, list[int]] = {}
+    for i, variant in enumerate(variants):
+        groups.setdefault(variant.labels.get("dataset", ""), []).append(i)
+    for metric in [*metrics, "wall_time_s"]:
+        sign = 1 if metric in HIGHER_IS_BETTER else -1 if metric in LOWER_IS_BETTER else 0
+        for members in groups.values():
+            means = [(rows[i]["stats"][metric][0], i) for i in members
+                     if not math.isnan(rows[i]["stats"][metric][0])]
+            if not sign or len(means) < 2 or len({m for m, _ in means}) < 2:
+                continue
+            top = max(sign * m for m, _ in means)
+            best.setdefault(metric, set()).update(
+                i for m, i in means if math.isclose(sign * m, top, rel_tol=1e-9, abs_tol=1e-12))
+    return rows, best
+
+
+def _matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:
+    pairs: list[tuple[str | None, str | None]] = list(itertools.combinations(axes, 2))
+    if not pairs:
+        pairs = [(axes[0] if axes else None, None)]
+    out = []
+    for rows, columns in pairs:
+        cells: dict[tuple[str, str], list[Run]] = {}
+        for run in runs:
+            key = (run.labels[rows] if rows else "all runs", run.labels[columns] if columns else "runs")
+            cells.setdefault(key, []).append(run)
+        row_values = list(dict.fromkeys(k[0] for k in cells))
+        column_values = list(dict.fromkeys(k[1] for k in cells))
+        out.append(Matrix(rows, columns, row_values, column_values, cells))
+    return out
+
+
+# --------------------------------------------------------------------------- header
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _components(runs: list[Run]) -> set[tuple[str, str]]:
+    found = set()
+    for run in runs:
+        config = run.config or {}
+        for kind in COMPONENT_KINDS:
+            ref = config.get(kind)
+            if isinstance(ref, dict) and ref.get("name"):
+                found.add((kind, ref["name"]))
+        for metric in (config.get("evaluation") or {}).get("metrics") or []:
+            if isinstance(metric, dict) and metric.get("name"):
+                found.add(("metric", metric["name"]))
+    return found
+
+
+def _plugin_versions(runs: list[Run], registry: Any, notes: list[str]) -> str:
+    """Which distributions provided the runs' components: stored provenance where the records
+    have it (``environment.plugins``), else looked up in the installed registry (and said so)."""
+    stored = {}
+    for run in runs:
+        stored.update((run.record.get("environment") or {}).get("plugins") or {})
+    if stored:
+        return ", ".join(f"{k} {v}" for k, v in sorted(stored.items()))
+    if registry is None:
+        notes.append("Plugin versions are unknown: the records do not store them and the installed"
+                     " plugins could not be loaded.")
+        return "unknown"
+    providers: dict[str, set[str]] = {}
+    for kind, name in sorted(_components(runs)):
+        try:
+            component = registry.get(kind, name)
+        except GanbenchError:
+            providers.setdefault("not installed now", set()).add(f"{kind} {name}")
+            continue
+        providers.setdefault(f"{component.distribution} {component.version}", set()).add(
+            f"{kind} {name}")
+    notes.append("Plugin versions come from the plugins installed when this report was built:"
+                 " the run records do not store plugin provenance.")
+    return "; ".join(f"{dist} ({', '.join(sorted(names))})" for dist, names in sorted(providers.items()))
+
+
+def _distinct(values: list[Any]) -> str:
+    seen = [str(v) for v in dict.fromkeys(v for v in values if v not in (None, ""))]
+    return ", ".join(seen) if seen else "unknown"
+
+
+def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: Any,
+            notes: list[str]) -> list[tuple[str, str]]:
+    environments = [r.record.get("environment") or {} for r in runs]
+    finished = sorted(r.record["finished_at"] for r in runs if r.record.get("finished_at"))
+    wall = sum(r.record.get("wall_time_s") or 0 for r in runs)
+    seeds = list(dict.fromkeys(r.seed for r in runs))
+    statuses = Counter(r.status for r in runs)
+    fidelity = _distinct([e.get("torch_fidelity") or e.get("torch-fidelity") for e in environments])
+    if fidelity == "unknown":
+        installed = _version("torch-fidelity")
+        fidelity = f"{installed} (installed now; not stored in the records)" if installed else "not installed"
+    span = (f"{finished[0][:16].replace('T', ' ')} to {finished[-1][:16].replace('T', ' ')} UTC"
+            if finished else "unknown")
+    return [
+        ("grid", grid_name),
+        ("report built", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("runs finished", span),
+        ("cells", f"{len(variants)} variants x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
+                  f" = {len(runs)} runs"),
+        ("statuses", ", ".join(f"{n} {s}" for s, n in statuses.most_common())),
+        ("wall time", f"{wall:.0f} s of training and evaluation ({wall / 60:.1f} min)"),
+        ("machine", _distinct([e.get("machine") for e in environments])),
+        ("device", _distinct([r.record.get("device") for r in runs])),
+        ("ganbench", _distinct([e.get("ganbench") for e in environments])),
+        ("torch", _distinct([e.get("torch") for e in environments])),
+        ("python", _distinct([e.get("python") for e in environments])),
+        ("torch-fidelity", fidelity),
+        ("plugins", _plugin_versions(runs, registry, notes)),
+    ]
+
+
+# --------------------------------------------------------------------------- building
+def _registry() -> Any:
+    try:
+        from ganbench.registry import get_registry
+
+        return get_registry()
+    except Exception:  # a broken installation must not stop a report of finished runs
+        return None
+
+
+def collect(results_dir: str | Path, registry: Any = None) -> Report:
+    """Everything the report shows, from the results directory."""
+    results = ResultsDir(results_dir)
+    frame, runs = load_runs(results)
+    registry = registry if registry is not None else _registry()
+    axes, variants = _variants(frame, runs)
+    metrics = sorted({m for r in runs for m in r.metrics})
+    metrics = [m for m in metrics if m not in NOT_SHOWN]
+    rows, best = _leaderboard(variants, metrics)
+    notes: list[str] = []
+    grid_name = results.grid_name() if (results.path / GRID_FILE).exists() else None
+    grid_name = grid_name or _distinct([r.record.get("grid") for r in runs])
+    header = _header(grid_name, variants, runs, registry, notes)
+    main = next((m for m in MAIN_METRICS if m in metrics), metrics[0] if metrics else None)
+    return Report(
+        title=f"ganbench report: {grid_name}", header=header, notes=notes, axes=axes,
+        metrics=metrics, leaderboard=rows, best=best, matrices=_matrices(axes, runs),
+        variants=variants, failed=[r for r in runs if r.failed], runs=runs, main_metric=main,
+    )
+
+
+def _outputs(results_dir: Path, out: Path | None, fmt: str) -> dict[str, Path]:
+    if fmt not in FORMATS:
+        raise GanbenchError(f"--format {fmt!r}: choose html, md or both")
+    kinds = ["html", "md"] if fmt == "both" else [fmt]
+    if out is None:
+        return {k: results_dir / f"report.{k}" for k in kinds}
+    if fmt == "both":
+        return {k: out.with_suffix(f".{k}") for k in kinds}
+    return {fmt: out}
+
+
+def build_report(results_dir: str | Path, out: str | Path | None = None, fmt: str = "both",
+                 registry: Any = None) -> list[Path]:
+    """Write the report (``report.html`` / ``report.md`` in the results directory by default,
+    figures in ``figures/`` beside it); return the written files."""
+    from ganbench import figures, report_html, report_markdown
+    from ganbench.results import atomic_write_text
+
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise ResultsError(f"{results_dir} is not a folder: pass a results directory"
+                           " (`ganbench run GRID` writes results/<grid name>)")
+    outputs = _outputs(results_dir, Path(out) if out is not None else None, fmt)
+    registry = registry if registry is not None else _registry()
+    report = collect(results_dir, registry)
+    base = next(iter(outputs.values())).parent
+    try:
+        (base / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot write the report to {base}: {exc.strerror or exc}") from None
+    figures.draw_all(report, base / FIGURES_DIR, registry)
+    writers = {"html": report_html.render, "md": report_markdown.render}
+    for kind, path in outputs.items():
+        atomic_write_text(path, writers[kind](report))
+    return list(outputs.values())

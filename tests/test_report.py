@@ -1,0 +1,252 @@
+"""The report: built from a results directory alone, checked as text and in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ganbench.errors import GanbenchError
+from ganbench.report import build_report
+from ganbench.results import ResultsDir
+from ganbench.runner import run_grid
+from tests.conftest import GANBENCH, specs_of
+
+CPU = torch.device("cpu")
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+SECTIONS = ("header", "leaderboard", "failure-matrix", "variants", "failure-gallery", "seed-variability")
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    """A real results directory: ring8, 2 losses x 2 seeds, 50 steps."""
+    from tests.conftest import TINY
+
+    grid = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY.items()}
+    grid.update(steps=50, seeds=[0, 1], evaluation={"samples": 200, "every": 10})
+    grid["axes"] = {"loss": ["minimax", "wasserstein"]}
+    registry, specs = specs_of(grid)
+    out = tmp_path_factory.mktemp("results") / "tiny"
+    results = ResultsDir(out)
+    results.prepare("tiny", "name = 'tiny'\n")
+    outcome = run_grid(specs, registry, results, CPU)
+    assert outcome.statuses == {"ok": 4}
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny_results, tmp_path_factory):
+    """The report of a copy of the results directory (it needs nothing else)."""
+    copy = tmp_path_factory.mktemp("copy") / "tiny"
+    shutil.copytree(tiny_results, copy)
+    paths = build_report(copy)
+    return copy, paths
+
+
+def test_report_files_sections_and_tables(tiny_report):
+    folder, paths = tiny_report
+    assert paths == [folder / "report.html", folder / "report.md"]
+    html = paths[0].read_text()
+    for section in SECTIONS:
+        assert f'id="{section}"' in html
+    assert 'id="leaderboard-table"' in html and "±" in html
+    assert "minimax" in html and "wasserstein" in html
+    assert html.count('id="run-') == 4  # every run has an anchor ...
+    for run_id in re.findall(r'href="#run-([0-9a-f]{16})"', html):  # ... and links resolve
+        assert f'id="run-{run_id}"' in html
+    for anchor in re.findall(r'href="#([^"]+)"', html):
+        assert f'id="{anchor}"' in html, anchor
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 3 and all((folder / src).is_file() for src in images)
+    assert "http://" not in html and "https://" not in html  # no network, no CDN
+    for key in ("grid", "ganbench", "torch", "torch-fidelity", "plugins", "machine", "device"):
+        assert f"<th>{key}</th>" in html
+    assert "ganbench 0." in html or "ganbench (" in html  # plugin provenance from the registry
+
+    md = paths[1].read_text()
+    for heading in ("## Run", "## Leaderboard", "## Failure modes", "## Variants", "## Failure gallery",
+                    "## Seed variability"):
+        assert heading in md
+    assert "| loss | runs | failure labels |" in md
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert set(links) == set(images) and all((folder / link).is_file() for link in links)
+
+
+def test_best_value_is_marked_and_sort_script_present(tiny_report):
+    html = tiny_report[1][0].read_text()
+    assert 'class="sortable"' in html and "addEventListener('click'" in html
+    assert 'class="num best"' in html  # two variants differ in at least one ranked metric
+
+
+def test_cli_report_formats_and_errors(tiny_results, tmp_path):
+    out = tmp_path / "r.md"
+    done = subprocess.run([GANBENCH, "report", str(tiny_results), "--out", str(out), "--format", "md"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and (tmp_path / "figures").is_dir() and not (tmp_path / "r.html").exists()
+    bad = subprocess.run([GANBENCH, "report", str(tmp_path / "missing")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    fmt = subprocess.run([GANBENCH, "report", str(tiny_results), "--format", "pdf"], capture_output=True,
+                         text=True)
+    assert fmt.returncode == 2 and "--format" in fmt.stderr
+
+
+def test_report_of_an_empty_folder_is_one_error(tmp_path):
+    with pytest.raises(GanbenchError):
+        build_report(tmp_path)
+
+
+# --------------------------------------------------------------------------- the browser
+CHECK_SCRIPT = """<script>
+window.addEventListener('load', function () {
+  var broken = Array.prototype.filter.call(document.images, function (i) {
+    return !i.complete || i.naturalWidth === 0; }).map(function (i) { return i.getAttribute('src'); });
+  var sections = Array.prototype.map.call(document.querySelectorAll('main > section'),
+    function (s) { return s.id; });
+  var th = document.querySelector('#leaderboard-table th'); th.click(); th.click();
+  var marker = document.createElement('pre'); marker.id = 'check';
+  marker.textContent = JSON.stringify({images: document.images.length, broken: broken,
+    sections: sections, rows: document.querySelectorAll('#leaderboard-table tbody tr').length});
+  document.body.appendChild(marker);
+});
+</script>"""
+
+
+def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y"
+                    " chromium); the report is not checked in a browser")
+def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
+    folder, paths = tiny_report
+    page = folder / "check.html"
+    page.write_text(paths[0].read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
+    done = chromium(["--virtual-time-budget=10000", "--dump-dom", page.as_uri()], tmp_path / "profile")
+    found = re.search(r'<pre id="check">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"no check marker in the DOM; stderr: {done.stderr[-2000:]}"
+    check = json.loads(found.group(1).replace("&quot;", '"'))
+    assert check["broken"] == [] and check["images"] >= 3
+    assert check["sections"] == list(SECTIONS)
+    assert check["rows"] == 2  # sorting keeps every row
+    shot = tmp_path / "shot.png"
+    chromium([f"--screenshot={shot}", "--window-size=1280,2000", paths[0].as_uri()], tmp_path / "profile2")
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------- speed
+LABELS = ["ok", "ok", "ok", "mode-collapse", "oscillating", "diverged", "non-convergence"]
+
+
+def fake_results(root: Path, cells: int = 25, seeds: int = 4, rows: int = 21) -> Path:
+    """A realistically shaped results directory of ``cells x seeds`` runs written directly:
+    ring8/grid25 configs, 21-row histories with 5 evaluations, 2,500 samples per run, a mix of
+    failure labels and a few error runs."""
+    rng = np.random.default_rng(0)
+    results = ResultsDir(root)
+    results.prepare("fake", "name = 'fake'\n")
+    losses = ["minimax", "non-saturating", "wasserstein", "hinge", "least-squares"]
+    regularizers = ["none", "gradient-penalty", "r1", "r2", "spectral-norm"]
+    ids = []
+    for cell in range(cells):
+        loss, reg = losses[cell % 5], regularizers[(cell // 5) % 5]
+        dataset = "ring8" if cell % 2 == 0 else "grid25"
+        total = 8 if dataset == "ring8" else 25
+        for seed in range(seeds):
+            run_id = f"{cell:08x}{seed:08x}"
+            ids.append(run_id)
+            label = LABELS[int(rng.integers(len(LABELS)))] if (cell + seed) % 9 else "error"
+            config = {"dataset": {"name": dataset, "params": {}}, "loss": {"name": loss, "params": {}},
+                      "regularizer": {"name": "none", "params": {}}, "seed": seed, "steps": 2000}
+            record = {"run_id": run_id, "grid": "fake", "labels": {"loss": loss, "regularizer": reg},
+                      "seed": seed, "steps": 2000, "device": "cpu", "status": "ok",
+                      "environment": {"ganbench": "0.1.0", "torch": torch.__version__, "python": "3.11",
+                                      "machine": "test"}}
+            if label == "error":
+                record.update(status="error", reason="RuntimeError: boom", steps_done=0)
+                results.write_run_files(run_id, config, record, error_text="Traceback: boom\n")
+                results.append_record(record)
+                continue
+            steps = np.linspace(100, 2000, rows)
+            covered = rng.integers(1, total + 1)
+            history = pd.DataFrame({
+                "step": steps.astype(int), "d_loss": rng.normal(1.2, 0.1, rows),
+                "d_penalty": rng.random(rows), "g_loss": rng.normal(0.8, 0.2, rows),
+                "g_penalty": 0.0, "d_real": rng.random(rows), "d_fake": rng.random(rows),
+                "d_acc_real": rng.random(rows), "d_acc_fake": rng.random(rows),
+                "d_grad_norm": rng.lognormal(0, 1, rows), "g_grad_norm": rng.lognormal(0, 1, rows),
+                "wall_time_s": steps / 100})
+            for name, value in (("modes_covered", covered), ("modes_total", total),
+                                ("high_quality_fraction", rng.random()), ("mode_kl", rng.random())):
+                history[name] = [value if i % 4 == 0 else np.nan for i in range(rows)]
+            record.update(status="diverged" if label == "diverged" else "ok", steps_done=2000,
+                          diverged_at=1500 if label == "diverged" else None, wall_time_s=20.0,
+                          failure_mode=label, failure_evidence=f"fabricated {label} run",
+                          metrics={"modes_covered": float(covered), "modes_total": float(total),
+                                   "high_quality_fraction": float(history["high_quality_fraction"][0]),
+                                   "mode_kl": float(history["mode_kl"][0]), "eval_time_s": 0.01})
+            samples = torch.randn(2500, 2) * 0.1 + torch.randn(1, 2)
+            results.write_run_files(run_id, config, record, history=history.to_dict("records"),
+                                    samples=samples)
+            results.append_record(record)
+    results.write_table(ids, ["loss", "regularizer"])
+    return root
+
+
+def test_a_100_run_report_builds_within_30_seconds(tmp_path):
+    folder = fake_results(tmp_path / "fake")
+    started = time.perf_counter()
+    paths = build_report(folder)
+    elapsed = time.perf_counter() - started
+    print(f"\nreport of 100 runs (25 variants x 4 seeds): {elapsed:.1f} s")
+    html = paths[0].read_text()
+    assert html.count('id="run-') == 100 and html.count('class="gallery-item"') > 5
+    assert "RuntimeError: boom" in html
+    assert elapsed <= 30, f"the report of 100 runs took {elapsed:.1f} s (limit 30 s)"
+
+
+# --------------------------------------------------------------------------- the run command
+TINY_TOML = """name = "tiny-cli"
+dataset = "ring8"
+steps = 20
+batch_size = 16
+log_every = 5
+latent_dim = 2
+seeds = [0]
+generator = { name = "mlp", width = 8, depth = 1 }
+discriminator = { name = "mlp", width = 8, depth = 1 }
+[evaluation]
+samples = 200
+"""
+
+
+def test_run_writes_the_report_unless_told_not_to(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(TINY_TOML)
+    with_report = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / "a"),
+                                  "--device", "cpu"], capture_output=True, text=True)
+    assert with_report.returncode == 0, with_report.stderr
+    assert (tmp_path / "a" / "report.html").is_file() and (tmp_path / "a" / "report.md").is_file()
+    without = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / "b"), "--device", "cpu",
+                              "--no-report"], capture_output=True, text=True)
+    assert without.returncode == 0, without.stderr
+    assert (tmp_path / "b" / "table.csv").is_file() and not (tmp_path / "b" / "report.html").exists()
+
+
+def test_a_failing_report_is_a_warning_after_run(tmp_path, capsys):
+    from ganbench.cli import _write_report
+
+    _write_report(tmp_path / "not-a-results-dir")  # must not raise: the runs are already saved
+    assert "warning: no report written" in capsys.readouterr().err
