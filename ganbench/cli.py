@@ -166,7 +166,8 @@ class ProgressEvents(RunEvents):
         shown = " ".join(f"{k}={v:.3g}" for k, v in metrics.items()
                          if k != "eval_time_s" and isinstance(v, float))
         detail = record.get("reason") or shown
-        self.say(f"[{self.index + 1}/{self.todo}] {record['status']:>8}  {spec.describe()}  {detail}"
+        state = record.get("failure_mode") or record["status"]
+        self.say(f"[{self.index + 1}/{self.todo}] {state:>19}  {spec.describe()}  {detail}"
                  f"  ({record.get('wall_time_s') or 0:.1f}s)")
 
 
@@ -310,37 +311,12 @@ def prefetch(
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
 ) -> None:
     """Download every dataset and weights file a grid needs (for compute nodes without internet)."""
-    import torch
-
-    from ganbench.errors import MetricUnavailable
-    from ganbench.inception import ensure_default_weights
-    from ganbench.train import DEFAULT_DATA_ROOT, build
+    from ganbench.prefetch import prefetch as prefetch_grid
 
     _, registry, specs = _load(grid_path)
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
-    seen: set[str] = set()
-    needs_inception = False
-    for spec in specs:
-        ref = spec.config["dataset"]
-        key = json.dumps(ref, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            build(registry, "dataset", ref, root=root, device=torch.device("cpu"))
-            console.print(f"dataset {ref['name']} {ref['params'] or ''}: ready", markup=False,
-                          highlight=False, soft_wrap=True)
-        evaluation = spec.config["evaluation"]
-        for metric in [] if evaluation["metrics"] == "auto" else evaluation["metrics"]:
-            features = metric["params"].get("features") or evaluation.get("features") or "inception"
-            if (metric["name"] == "fidelity" and features == "inception"
-                    and not evaluation.get("inception_weights")):
-                needs_inception = True
-    if needs_inception:
-        try:
-            path = ensure_default_weights(progress=console.is_terminal)
-        except MetricUnavailable as exc:
-            raise GanbenchError(str(exc)) from None
-        console.print(f"inception weights: {path}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"prefetched {len(seen)} dataset(s) for {len(specs)} run(s)")
+    prefetch_grid(specs, registry, data_root, progress=console.is_terminal,
+                  on_ready=lambda line: console.print(line, markup=False, highlight=False,
+                                                      soft_wrap=True))
 
 
 weights_app = typer.Typer(help="Manage feature-extractor weights.", no_args_is_help=True)

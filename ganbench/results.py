@@ -30,6 +30,8 @@ from ganbench.errors import ResultsError
 RUNS_FILE = "runs.jsonl"
 TABLE_FILE = "table.csv"
 GRID_FILE = "grid.toml"
+#: Prefix of the diagnostic-signal columns of table.csv (they are not metrics).
+SIGNAL_PREFIX = "signal."
 #: Statuses that count as done: a re-run skips them. ``error`` cells are retried.
 DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
@@ -186,7 +188,7 @@ def table_row(record: dict[str, Any], label_order: list[str] = ()) -> dict[str, 
     row.update(labels)
     row.update({key: record.get(key) for key in RUN_COLUMNS})
     row.update(record.get("metrics") or {})
-    row.update(record.get("signals") or {})
+    row.update({f"{SIGNAL_PREFIX}{k}": v for k, v in (record.get("signals") or {}).items()})
     row["failure_evidence"] = record.get("failure_evidence", "")
     row["reason"] = record.get("reason", "")
     return row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ganbench.errors import ConfigError
-from ganbench.results import RUN_COLUMNS
+from ganbench.results import RUN_COLUMNS, SIGNAL_PREFIX
 
 NON_METRIC_COLUMNS = {"run_id", "reason", "failure_evidence", *RUN_COLUMNS}
 
@@ -23,6 +23,7 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
     return [
         c for c in frame.columns
         if c not in NON_METRIC_COLUMNS and c not in label_columns(frame)
+        and not str(c).startswith(SIGNAL_PREFIX)
         and pd.api.types.is_numeric_dtype(frame[c]) and c != "eval_time_s"
     ]
 

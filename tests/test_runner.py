@@ -176,4 +176,4 @@ def test_diagnostic_plugins_add_signals_to_summary_and_table(tiny_grid, tmp_path
     history = pd.read_csv(tmp_path / "runs" / specs[0].run_id / "history.csv")
     assert summary["signals"]["final_d_loss"] == history["d_loss"].iloc[-1]
     assert summary["signal_errors"] == {"broken-signal": "ValueError: cannot compute"}
-    assert ganbench.load_results(tmp_path)["final_d_loss"].iloc[0] == history["d_loss"].iloc[-1]
+    assert ganbench.load_results(tmp_path)["signal.final_d_loss"].iloc[0] == history["d_loss"].iloc[-1]
