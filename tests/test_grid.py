@@ -281,7 +281,8 @@ def test_component_params_completed_with_factory_defaults(tmp_path, registry):
     assert config["loss"] == {"name": "non-saturating", "params": {}}
     assert config["optimizer"] == {"g": {"lr": 2e-4, "betas": [0.5, 0.999]},
                                    "d": {"lr": 2e-4, "betas": [0.5, 0.999]}}
-    assert config["evaluation"] == {"every": 0, "samples": 2500, "metrics": "auto", "features": "inception", "inception_weights": ""}
+    assert config["evaluation"] == {"every": 0, "samples": 2500, "metrics": "auto",
+                                    "features": "inception", "inception_weights": ""}
     assert (config["latent_dim"], config["steps"], config["batch_size"]) == (16, 5, 8)
     assert (config["n_critic"], config["log_every"], config["seed"]) == (1, 100, 0)
     # the arguments the trainer passes itself are not parameters of the grid

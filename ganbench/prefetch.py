@@ -1,0 +1,70 @@
+"""``ganbench prefetch``: prepare on a machine with internet what a grid's runs would download.
+
+:func:`prefetch` builds every distinct dataset of the runs (downloading it where the dataset
+does) and, when a run's ``fidelity`` metric uses Inception features without a local weights
+file, downloads torch-fidelity's Inception weights into torch's hub cache. Compute nodes
+without internet can then run the grid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from ganbench.errors import GanbenchError, MetricUnavailable
+from ganbench.grid import RunSpec
+from ganbench.inception import ensure_default_weights
+from ganbench.registry import Registry
+from ganbench.train import DEFAULT_DATA_ROOT, build
+
+
+def needs_inception_download(spec: RunSpec) -> bool:
+    """Whether a run has a ``fidelity`` metric on Inception features and no
+    ``evaluation.inception_weights`` (so it would download torch-fidelity's weights)."""
+    evaluation = spec.config["evaluation"]
+    for metric in [] if evaluation["metrics"] == "auto" else evaluation["metrics"]:
+        features = metric["params"].get("features") or evaluation.get("features") or "inception"
+        if (metric["name"] == "fidelity" and features == "inception"
+                and not evaluation.get("inception_weights")):
+            return True
+    return False
+
+
+def prefetch(specs: Sequence[RunSpec], registry: Registry, data_root: Path | str | None = None,
+             progress: bool = False, on_ready: Callable[[str], None] | None = None) -> list[str]:
+    """Build every distinct dataset of ``specs`` under ``data_root`` (default: the runs'
+    default data root), then fetch the Inception weights if a run needs them.
+
+    Returns one line per thing prepared, in order: ``dataset NAME PARAMS: ready`` for each
+    dataset, then ``inception weights: PATH`` when they were needed, and last ``prefetched N
+    dataset(s) for M run(s)``; ``on_ready`` is called with each line as soon as it is true.
+    ``progress`` shows the download's progress bar. A failed weights download is a one-line
+    :class:`GanbenchError`.
+    """
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    lines: list[str] = []
+
+    def ready(line: str) -> None:
+        lines.append(line)
+        if on_ready is not None:
+            on_ready(line)
+
+    seen: set[str] = set()
+    for spec in specs:
+        ref = spec.config["dataset"]
+        key = json.dumps(ref, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            build(registry, "dataset", ref, root=root, device=torch.device("cpu"))
+            ready(f"dataset {ref['name']} {ref['params'] or ''}: ready")
+    if any(needs_inception_download(spec) for spec in specs):
+        try:
+            path = ensure_default_weights(progress=progress)
+        except MetricUnavailable as exc:
+            raise GanbenchError(str(exc)) from None
+        ready(f"inception weights: {path}")
+    ready(f"prefetched {len(seen)} dataset(s) for {len(specs)} run(s)")
+    return lines
