@@ -1,1 +1,2 @@
-"""Built-in components. Each module is a plugin using only ganbench's public API."""
+"""Built-in components. Each module is a plugin registered through the same hooks, marker and
+``register`` callable a third-party package uses (it may also use ganbench's own helpers)."""
