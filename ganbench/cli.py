@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import ganbench
-from ganbench.compat import compatibility_warnings
+from ganbench.compat import check_device_support, compatibility_warnings
 from ganbench.errors import GanbenchError
 from ganbench.grid import RunSpec, expand, load_grid
 from ganbench.registry import KINDS, Registry, get_registry
@@ -196,6 +196,7 @@ def run(
         _use_inception_weights(inception_weights)
     grid, registry, specs = _load(grid_path)
     torch_device = resolve_device(device)
+    check_device_support(specs, torch_device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
     results.prepare(grid.name, grid.source)
     progress = _progress()

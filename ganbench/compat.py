@@ -35,3 +35,15 @@ def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str
             if line not in warnings:
                 warnings.append(line)
     return warnings
+
+
+def check_device_support(specs: list[RunSpec], device) -> None:
+    """Fail before anything trains when a run asks for what ``device`` cannot do."""
+    from ganbench.errors import ConfigError
+    from ganbench.train import autocast_dtype
+
+    for spec in specs:
+        try:
+            autocast_dtype(spec.config.get("precision", "fp32"), device)
+        except ConfigError as exc:
+            raise ConfigError(f"{spec.describe()}: {exc}") from None

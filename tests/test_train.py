@@ -251,3 +251,12 @@ def test_memory_format_is_channels_last_only_for_images_on_cuda():
     assert memory_format_for(torch.device("cuda"), image) == torch.channels_last
     assert memory_format_for(torch.device("cpu"), image) == torch.preserve_format
     assert memory_format_for(torch.device("cuda"), points) == torch.preserve_format
+
+
+def test_bf16_on_the_cpu_fails_before_anything_trains(tiny_grid):
+    from ganbench.compat import check_device_support
+
+    tiny_grid["precision"] = "bf16"
+    _, specs = specs_of(tiny_grid)
+    with pytest.raises(ConfigError, match='seed=0: precision = "bf16" needs a CUDA device'):
+        check_device_support(specs, torch.device("cpu"))
