@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from ganbench import ConfigError, DataSpec, PenaltyContext, hookimpl
+from ganbench import ConfigError, DataSpec, hookimpl
 from ganbench.builtins import dcgan, losses, regularizers, resnet
 from ganbench.builtins.discriminators import mlp as mlp_discriminator
 from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import train
+from tests.test_components import Linear2D, penalty_context
 
 LATENT = 8
 WIDTH = 8
@@ -152,11 +153,6 @@ REGULARIZERS = {
 LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
-def penalty_context(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> PenaltyContext:
-    return PenaltyContext(D, nn.Identity(), real, fake, D(real), D(fake), step=1,
-                          generator=torch.Generator().manual_seed(0))
-
-
 @pytest.mark.parametrize("d_name", list(DISCRIMINATORS))
 @pytest.mark.parametrize("r_name", list(REGULARIZERS))
 def test_every_regularizer_works_with_every_discriminator(r_name, d_name):
@@ -249,17 +245,6 @@ def test_r2_penalises_the_gradient_at_fakes_not_reals():
     assert r2.item() == pytest.approx(18.0)  # (gamma/2) * a^2 * ||fake||^2
     r2.backward()
     assert D.a.grad.item() == pytest.approx(36.0)  # gamma * a * ||fake||^2
-
-
-class Linear2D(nn.Module):
-    """D(x) = w . x: its input gradient is w everywhere."""
-
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w))
-
-    def forward(self, x):
-        return x @ self.w
 
 
 def test_dragan_closed_form_and_its_perturbation():
