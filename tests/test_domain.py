@@ -222,3 +222,21 @@ def test_classes_is_a_registered_opt_in_metric():
     from ganbench.builtins.datasets import ring8
 
     assert not component.factory().supports(ring8(None, "cpu").spec)
+
+
+def test_a_stacked_digits_run_reports_modes_out_of_1000(cache):
+    """End to end through the trainer: the Stacked-MNIST protocol on a real (short) run."""
+    from ganbench.train import train
+    from tests.conftest import specs_of
+
+    grid = {"name": "stacked", "dataset": {"name": "stacked-digits", "size": 16, "count": 2048},
+            "generator": {"name": "dcgan", "width": 8}, "discriminator": {"name": "dcgan", "width": 8,
+                                                                         "norm": "layer"},
+            "latent_dim": 16, "steps": 10, "batch_size": 16, "log_every": 5,
+            "evaluation": {"samples": 500, "metrics": ["classes"]}}
+    registry, [spec] = specs_of(grid)
+    result = train(spec.config, registry, torch.device("cpu"))
+    assert result.status == "ok"
+    assert 1 <= result.metrics["modes_covered_1000"] <= 500
+    assert result.metrics["classes_total"] == 1000
+    assert result.metrics["mode_kl_1000"] >= 0
