@@ -135,6 +135,7 @@ class ProgressEvents(RunEvents):
         self.grid_task = None
         self.cell_task = None
         self.todo = 0
+        self.done = 0
 
     def say(self, text: str) -> None:
         (self.progress.console if self.progress else console).print(
@@ -150,7 +151,6 @@ class ProgressEvents(RunEvents):
             self.cell_task = self.progress.add_task("", total=1)
 
     def cell_started(self, spec: RunSpec, index: int, todo: int) -> None:
-        self.index = index
         if self.progress:
             self.progress.update(self.cell_task, description=spec.describe(), completed=0,
                                  total=spec.config["steps"])
@@ -160,6 +160,7 @@ class ProgressEvents(RunEvents):
             self.progress.update(self.cell_task, completed=step, total=steps)
 
     def cell_finished(self, spec: RunSpec, record: dict[str, Any]) -> None:
+        self.done += 1
         if self.progress:
             self.progress.advance(self.grid_task)
         metrics = record.get("metrics") or {}
@@ -167,7 +168,7 @@ class ProgressEvents(RunEvents):
                          if k != "eval_time_s" and isinstance(v, float))
         detail = record.get("reason") or shown
         state = record.get("failure_mode") or record["status"]
-        self.say(f"[{self.index + 1}/{self.todo}] {state:>19}  {spec.describe()}  {detail}"
+        self.say(f"[{self.done}/{self.todo}] {state:>19}  {spec.describe()}  {detail}"
                  f"  ({record.get('wall_time_s') or 0:.1f}s)")
 
 
@@ -190,8 +191,15 @@ def run(
         None, "--inception-weights",
         help="Local Inception weights for FID/IS/KID where the grid sets no evaluation.inception_weights."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (one cell after another) or process (a pool of workers)."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="With --executor process: worker processes [default: cores]."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
+    from ganbench.executors import make_executor
+
+    cell_executor = make_executor(executor, workers)
     if inception_weights is not None:
         _use_inception_weights(inception_weights)
     grid, registry, specs = _load(grid_path)
@@ -202,7 +210,8 @@ def run(
     progress = _progress()
     with progress if progress is not None else contextlib.nullcontext():
         outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
-                           data_root=data_root, events=ProgressEvents(progress))
+                           data_root=data_root, events=ProgressEvents(progress),
+                           executor=cell_executor)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"
     console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
                   f" table: {results.path / TABLE_FILE}")

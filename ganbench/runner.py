@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,6 +24,9 @@ from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.thresholds import Thresholds
 from ganbench.train import train
+
+if TYPE_CHECKING:
+    from ganbench.executors import Executor
 
 
 class RunEvents:
@@ -67,11 +70,9 @@ def environment(registry: Registry) -> dict[str, Any]:
     }
 
 
-def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
-             data_root: Path | None = None, events: RunEvents | None = None) -> dict[str, Any]:
-    """Train one cell and write its files and record; an exception becomes an ``error`` record."""
+def _base_record(spec: RunSpec, registry: Registry, device: torch.device) -> dict[str, Any]:
     config = spec.config
-    base = {
+    return {
         "run_id": spec.run_id,
         "grid": spec.grid_name,
         "labels": dict(spec.labels),
@@ -80,6 +81,27 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         "device": str(device),
         "environment": environment(registry),
     }
+
+
+def error_record(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
+                 reason: str, error_text: str) -> dict[str, Any]:
+    """Write a failed cell's files (``error.txt`` holds ``error_text``) and return its record."""
+    record = {**_base_record(spec, registry, device), "status": "error", "reason": reason,
+              "steps_done": 0}
+    results.write_run_files(spec.run_id, spec.config, record, error_text=error_text)
+    return record
+
+
+def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
+             data_root: Path | None = None, events: RunEvents | None = None, *,
+             append: bool = True) -> dict[str, Any]:
+    """Train one cell and write its files and record; an exception becomes an ``error`` record.
+
+    With ``append=False`` the record is returned but not appended to ``runs.jsonl``: executors
+    train cells in workers and let the parent, the one writer of ``runs.jsonl``, append it.
+    """
+    config = spec.config
+    base = _base_record(spec, registry, device)
     progress = events.cell_progress if events is not None else None
     try:
         result = train(config, registry, device, data_root=data_root, progress=progress,
@@ -87,9 +109,9 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one failing cell never sinks the grid
-        record = {**base, "status": "error", "reason": one_line(exc), "steps_done": 0}
-        results.write_run_files(spec.run_id, config, record, error_text=traceback.format_exc())
-        results.append_record(record)
+        record = error_record(spec, registry, results, device, one_line(exc), traceback.format_exc())
+        if append:
+            results.append_record(record)
         return record
     signals, signal_errors = compute_signals(registry, result.history)
     record = {
@@ -111,15 +133,23 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
     record.update(failure_mode=label.mode, failure_evidence=label.evidence)
     results.write_run_files(spec.run_id, config, record, history=result.history,
                             samples=result.samples)
-    results.append_record(record)
+    if append:
+        results.append_record(record)
     return record
 
 
 def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, device: torch.device,
              *, fresh: bool = False, data_root: Path | None = None,
-             events: RunEvents | None = None) -> GridOutcome:
-    """Run every spec not already done (all of them with ``fresh``), then write table.csv."""
+             events: RunEvents | None = None, executor: Executor | None = None) -> GridOutcome:
+    """Run every spec not already done (all of them with ``fresh``), then write table.csv.
+
+    ``executor`` decides where cells train (default: one after another in this process); this
+    process alone appends their records to ``runs.jsonl`` as they finish.
+    """
+    from ganbench.executors import CellJob, LocalExecutor
+
     events = events or RunEvents()
+    executor = executor or LocalExecutor()
     done = set() if fresh else results.completed()
     todo = [spec for spec in specs if spec.run_id not in done]
     if fresh:
@@ -128,12 +158,14 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
     outcome = GridOutcome(total=len(specs), skipped=len(specs) - len(todo))
     events.grid_started(len(specs), len(todo))
     started = time.perf_counter()
+
+    def finished(spec: RunSpec, record: dict[str, Any]) -> None:
+        results.append_record(record)
+        outcome.statuses[record["status"]] = outcome.statuses.get(record["status"], 0) + 1
+        events.cell_finished(spec, record)
+
     try:
-        for index, spec in enumerate(todo):
-            events.cell_started(spec, index, len(todo))
-            record = run_cell(spec, registry, results, device, data_root, events)
-            outcome.statuses[record["status"]] = outcome.statuses.get(record["status"], 0) + 1
-            events.cell_finished(spec, record)
+        executor.run(todo, CellJob(registry, results, device, data_root), events, finished)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:

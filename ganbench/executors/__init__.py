@@ -1,0 +1,74 @@
+"""Executors: where the cells of a grid train.
+
+The unit of work is a cell (a :class:`~ganbench.grid.RunSpec`). An executor trains the cells it
+is given and hands each record to ``finished`` in the calling process, which alone appends it to
+``runs.jsonl``; skipping finished runs and writing ``table.csv`` stay in
+:func:`ganbench.runner.run_grid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganbench.grid import RunSpec
+    from ganbench.registry import Registry
+    from ganbench.results import ResultsDir
+    from ganbench.runner import RunEvents
+
+#: ``finished(spec, record)``: called in the parent as each cell ends.
+Finished = Callable[["RunSpec", dict[str, Any]], None]
+
+EXECUTORS = ("local", "process", "ray")
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """What every cell of one grid run shares (the registry stays in the parent process)."""
+
+    registry: Registry
+    results: ResultsDir
+    device: torch.device
+    data_root: Path | None = None
+
+
+class Executor(Protocol):
+    def run(self, todo: list[RunSpec], job: CellJob, events: RunEvents, finished: Finished) -> None:
+        """Train every spec of ``todo``; KeyboardInterrupt propagates after cleaning up."""
+
+
+def make_executor(name: str, workers: int | None = None) -> Executor:
+    """The executor named on the command line (``--executor``, ``--workers``)."""
+    from ganbench.errors import ConfigError
+
+    if name == "local":
+        if workers is not None:
+            raise ConfigError("--workers needs --executor process")
+        from ganbench.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "process":
+        from ganbench.executors.process import ProcessExecutor
+
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers {workers}: give at least 1")
+        return ProcessExecutor(workers)
+    if name == "ray":
+        raise ConfigError("--executor ray is not available yet")
+    raise ConfigError(f"--executor {name!r} is not an executor; choose local or process")
+
+
+def __getattr__(name: str) -> Any:  # LocalExecutor without importing torch at package import
+    if name == "LocalExecutor":
+        from ganbench.executors.local import LocalExecutor
+
+        return LocalExecutor
+    raise AttributeError(name)
+
+
+__all__ = ["EXECUTORS", "CellJob", "Executor", "Finished", "LocalExecutor", "make_executor"]

@@ -1,0 +1,173 @@
+"""The ``process`` executor: cells in a pool of spawned worker processes on this machine.
+
+Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
+same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a cell with
+:func:`~ganbench.runner.run_cell` (which writes the run's files) and return its record; the parent
+appends it. With CUDA, worker *i* sees one GPU (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU
+the cores are split: ``torch.set_num_threads(cores // workers)`` per worker.
+
+A worker that dies in the middle of a cell (out of memory, SIGKILL) breaks its pool: every cell
+that pool had in flight is retried once, each in a fresh one-worker pool so that a death is
+blamed on the right cell; a cell whose retry dies too is recorded as ``error``. Ctrl-C (SIGINT
+is ignored by workers) stops the workers; finished records are kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganbench.executors import CellJob, Finished
+
+if TYPE_CHECKING:
+    from ganbench.grid import RunSpec
+    from ganbench.runner import RunEvents
+
+DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
+        " also when retried")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may hand out: ``CUDA_VISIBLE_DEVICES`` or all of them."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+# ----------------------------------------------------------------------------- in the worker
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(threads: int, gpus: list[str], counter: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if gpus:  # before torch initialises CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def train_in_worker(spec: RunSpec, results_path: str, device: str,
+                    data_root: str | None) -> dict[str, Any]:
+    """One cell in a worker: its files are written here, its record is returned."""
+    import torch
+
+    from ganbench.registry import get_registry
+    from ganbench.results import ResultsDir
+    from ganbench.runner import run_cell
+
+    if "registry" not in _worker:
+        _worker["registry"] = get_registry()
+    return run_cell(spec, _worker["registry"], ResultsDir(results_path), torch.device(device),
+                    Path(data_root) if data_root is not None else None, append=False)
+
+
+# ----------------------------------------------------------------------------- in the parent
+class ProcessExecutor:
+    """``workers`` spawned processes (default: one per core); ``threads`` torch threads each
+    (default: cores // workers, at least 1)."""
+
+    def __init__(self, workers: int | None = None, threads: int | None = None):
+        self.workers = workers or cpu_count()
+        self.threads = threads or max(1, cpu_count() // self.workers)
+
+    def run(self, todo: list[RunSpec], job: CellJob, events: RunEvents, finished: Finished) -> None:
+        from ganbench.runner import error_record
+
+        device = job.device
+        # `cuda` spreads workers over the GPUs; `cuda:N` keeps every worker on that one GPU
+        gpus = visible_gpus() if device.type == "cuda" and device.index is None else []
+        fn = partial(train_in_worker, results_path=str(job.results.path), device=str(device),
+                     data_root=str(job.data_root) if job.data_root is not None else None)
+
+        def dead(spec: RunSpec, reason: str) -> dict[str, Any]:
+            return error_record(spec, job.registry, job.results, device, reason, reason + "\n")
+
+        self.run_cells(todo, fn, events, finished, dead, gpus=gpus)
+
+    def _pool(self, workers: int, gpus: list[str], counter: Any) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.threads, gpus, counter))
+
+    def run_cells(self, todo: list[RunSpec], fn: Callable[[RunSpec], dict[str, Any]],
+                  events: RunEvents, finished: Finished,
+                  dead: Callable[[RunSpec, str], dict[str, Any]], *, gpus: list[str] = ()) -> None:
+        """Call ``fn(spec)`` in workers, at most ``workers`` cells at a time, and ``finished`` with
+        each record as it arrives; a cell whose worker dies twice gets ``dead(spec, reason)``."""
+        counter = multiprocessing.get_context("spawn").Value("i", 0)
+        gpus = list(gpus)
+        queue: deque[tuple[RunSpec, int]] = deque((spec, 0) for spec in todo)
+        inflight: dict[Future, tuple[RunSpec, int, ProcessPoolExecutor]] = {}
+        pools: list[ProcessPoolExecutor] = []
+        shared: ProcessPoolExecutor | None = None
+        started = 0
+        try:
+            while queue or inflight:
+                while queue and len(inflight) < self.workers:
+                    spec, attempt = queue.popleft()
+                    if attempt == 0:
+                        if shared is None:
+                            shared = self._pool(self.workers, gpus, counter)
+                            pools.append(shared)
+                        pool = shared
+                        events.cell_started(spec, started, len(todo))
+                        started += 1
+                    else:  # a retry alone in its pool: a death there is this cell's own
+                        pool = self._pool(1, gpus, counter)
+                        pools.append(pool)
+                    inflight[pool.submit(fn, spec)] = (spec, attempt, pool)
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    spec, attempt, pool = inflight.pop(future)
+                    try:
+                        record = future.result()
+                    except BrokenProcessPool:
+                        if pool is shared:
+                            shared = None  # its other cells break too and are retried
+                        if attempt == 0:
+                            queue.appendleft((spec, 1))
+                            continue
+                        record = dead(spec, DIED)
+                    if attempt > 0:
+                        pool.shutdown(wait=False)
+                    finished(spec, record)
+        except BaseException:
+            _stop(pools)
+            raise
+        for pool in pools:
+            pool.shutdown(wait=True)
+
+
+def _stop(pools: list[ProcessPoolExecutor]) -> None:
+    """Ctrl-C or an error in the parent: drop queued cells and end the workers now."""
+    for pool in pools:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public API
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)

@@ -1,0 +1,131 @@
+"""Executors: the same table under local and process, a dying worker, the CLI options."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import ganbench
+from ganbench.errors import ConfigError
+from ganbench.executors import make_executor
+from ganbench.executors.local import LocalExecutor
+from ganbench.executors.process import DIED, ProcessExecutor
+from ganbench.results import ResultsDir
+from ganbench.runner import RunEvents, run_grid
+from tests.conftest import GANBENCH, specs_of
+
+CPU = torch.device("cpu")
+TIMING = ["wall_time_s", "eval_time_s", "finished_at"]
+
+
+@pytest.fixture
+def four_runs(tiny_grid):
+    tiny_grid.update(steps=30, seeds=[0, 1])
+    tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"]}
+    return tiny_grid
+
+
+def run_with(grid, out, executor):
+    registry, specs = specs_of(grid)
+    results = ResultsDir(out)
+    results.prepare(grid["name"], "name = 'tiny'\n")
+    return specs, run_grid(specs, registry, results, CPU, executor=executor)
+
+
+def test_local_and_process_write_the_same_table(four_runs, tmp_path):
+    torch.set_num_threads(1)  # as in the workers: CPU training is then bit for bit the same
+    specs, local = run_with(four_runs, tmp_path / "local", LocalExecutor())
+    _, pooled = run_with(four_runs, tmp_path / "process", ProcessExecutor(workers=2, threads=1))
+    assert local.statuses == pooled.statuses == {"ok": 4}
+    tables = [ganbench.load_results(tmp_path / name).drop(columns=TIMING, errors="ignore")
+              .set_index("run_id").sort_index() for name in ("local", "process")]
+    pd.testing.assert_frame_equal(*tables)
+    for spec in specs:  # the workers wrote the run folders
+        for name in ("config.json", "history.csv", "summary.json", "samples.pt"):
+            assert (tmp_path / "process" / "runs" / spec.run_id / name).exists()
+    lines = (tmp_path / "process" / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+
+
+# Worker functions for run_cells: module level, so that spawned workers can unpickle them.
+def die_once(spec, marker_dir):
+    marker = Path(marker_dir) / spec.run_id
+    if not marker.exists():
+        marker.touch()
+        os._exit(9)
+    return {"run_id": spec.run_id, "status": "ok"}
+
+
+def always_die(spec, marker_dir):
+    with (Path(marker_dir) / spec.run_id).open("a") as f:
+        f.write("x")
+    os._exit(9)
+
+
+class Recorder(RunEvents):
+    def __init__(self):
+        self.finished = []
+
+    def __call__(self, spec, record):
+        self.finished.append(record)
+
+
+def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_path):
+    tiny_grid["seeds"] = [0, 1]
+    _, specs = specs_of(tiny_grid)
+    executor = ProcessExecutor(workers=2, threads=1)
+
+    recorder = Recorder()
+    executor.run_cells(specs, partial(die_once, marker_dir=str(tmp_path)), RunEvents(), recorder,
+                       dead=lambda spec, reason: pytest.fail("the retry succeeds"))
+    assert sorted(r["run_id"] for r in recorder.finished) == sorted(s.run_id for s in specs)
+    assert all(r["status"] == "ok" for r in recorder.finished)
+
+    deaths = tmp_path / "always"
+    deaths.mkdir()
+    recorder = Recorder()
+    executor.run_cells(specs[:1], partial(always_die, marker_dir=str(deaths)), RunEvents(), recorder,
+                       dead=lambda spec, reason: {"run_id": spec.run_id, "status": "error",
+                                                  "reason": reason})
+    assert recorder.finished == [{"run_id": specs[0].run_id, "status": "error", "reason": DIED}]
+    assert (deaths / specs[0].run_id).read_text() == "xx"  # tried, then retried once
+
+
+def test_executor_options():
+    assert isinstance(make_executor("process", 3), ProcessExecutor)
+    assert make_executor("process", 3).workers == 3
+    with pytest.raises(ConfigError, match="--executor ray is not available yet"):
+        make_executor("ray")
+    with pytest.raises(ConfigError, match="--workers needs --executor process"):
+        make_executor("local", 2)
+    with pytest.raises(ConfigError, match="not an executor"):
+        make_executor("threads")
+
+
+def test_cli_process_executor(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(
+        'name = "tiny"\ndataset = "ring8"\nsteps = 20\nbatch_size = 16\nlog_every = 5\n'
+        "seeds = [0, 1, 2]\nlatent_dim = 2\n"
+        'generator = { name = "mlp", width = 8, depth = 1 }\n'
+        'discriminator = { name = "mlp", width = 8, depth = 1 }\n'
+        "[evaluation]\nsamples = 200\n"
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu",
+                           "--executor", "process", "--workers", "2", "--no-report"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 ok" in proc.stdout and "[3/3]" in proc.stdout
+    table = ganbench.load_results(out)
+    assert len(table) == 3 and set(table["status"]) == {"ok"}
+
+    ray = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--executor", "ray"],
+                         capture_output=True, text=True, timeout=60)
+    assert ray.returncode == 2 and ray.stderr.strip() == "error: --executor ray is not available yet"
