@@ -37,7 +37,23 @@ SMALL = "ganbench-test-small"
 
 
 # --------------------------------------------------------------------------- test extractors
-class LookupExtractor(FeatureExtractorBase):
+class TwoHeadExtractor(FeatureExtractorBase):
+    """Test extractors provide "feat" (FID, KID, PRC) and "logits" (IS)."""
+
+    @staticmethod
+    def get_provided_features_list():
+        return "feat", "logits"
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return {"isc": "logits", "fid": "feat", "kid": "feat", "prc": "feat"}[metric]
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+
+class LookupExtractor(TwoHeadExtractor):
     """Features = rows of ``TABLES[set]`` at the index encoded in pixel (0, 0): r + 256 g; set = b.
 
     The optional weights file holds a scale applied to the features (to test the cache key).
@@ -52,18 +68,6 @@ class LookupExtractor(FeatureExtractorBase):
         if feature_extractor_weights_path:
             self.scale = float(torch.load(feature_extractor_weights_path)["scale"])
 
-    @staticmethod
-    def get_provided_features_list():
-        return "feat", "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return {"isc": "logits", "fid": "feat", "kid": "feat", "prc": "feat"}[metric]
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
     def forward(self, x):
         x = x.long()
         index, table = x[:, 0, 0, 0] + 256 * x[:, 1, 0, 0], x[:, 2, 0, 0]
@@ -75,25 +79,13 @@ class LookupExtractor(FeatureExtractorBase):
         return tuple(out)
 
 
-class SmallExtractor(FeatureExtractorBase):
+class SmallExtractor(TwoHeadExtractor):
     """A fast extractor for end-to-end runs: 4x4 average-pooled pixels (48 features) and a fixed
     random projection of them as 10 logits."""
 
     def __init__(self, name, features_list, **kwargs):
         super().__init__(name, features_list)
         self.proj = torch.randn(48, 10, generator=torch.Generator().manual_seed(0))
-
-    @staticmethod
-    def get_provided_features_list():
-        return "feat", "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return {"isc": "logits", "fid": "feat", "kid": "feat", "prc": "feat"}[metric]
-
-    @staticmethod
-    def can_be_compiled():
-        return False
 
     def forward(self, x):
         feat = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1)
