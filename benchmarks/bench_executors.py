@@ -1,0 +1,62 @@
+"""Cells per second of a grid under the local and the process executor, measured in one run.
+
+The grid is the demo grid (ring8/grid25 x 3 losses x 2 regularizers x 2 seeds) with fewer steps
+so both executors finish in a few minutes on a laptop. Each executor writes a fresh results
+folder; the ratio process / local is printed.
+
+    python benchmarks/bench_executors.py [--steps 400] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import torch
+
+from ganbench.executors import make_executor
+from ganbench.grid import expand, parse_grid
+from ganbench.registry import get_registry
+from ganbench.results import ResultsDir
+from ganbench.runner import run_grid
+
+DEMO = Path(__file__).parent / "grids" / "demo.toml"
+
+
+def time_grid(executor_name: str, workers: int | None, steps: int, root: Path) -> tuple[float, int]:
+    registry = get_registry()
+    raw = tomllib.loads(DEMO.read_text())
+    raw["steps"] = steps  # the demo grid, fewer steps
+    grid = parse_grid(raw, str(DEMO), source=DEMO.read_text())
+    specs = expand(grid, registry)
+    results = ResultsDir(root / executor_name)
+    results.prepare(grid.name, grid.source)
+    started = time.perf_counter()
+    outcome = run_grid(specs, registry, results, torch.device("cpu"),
+                       executor=make_executor(executor_name, workers))
+    return time.perf_counter() - started, sum(outcome.statuses.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        local_s, local_n = time_grid("local", None, args.steps, Path(tmp))
+        process_s, process_n = time_grid("process", args.workers, args.steps, Path(tmp))
+    print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
+          f" torch threads in-process {torch.get_num_threads()}")
+    print(f"demo grid, {args.steps} steps per run, {local_n} runs")
+    print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
+    print(f"process x{args.workers:<3}      : {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
+    print(f"ratio process / local = {(process_n / process_s) / (local_n / local_s):.2f}")
+
+
+if __name__ == "__main__":
+    main()
