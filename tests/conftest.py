@@ -6,22 +6,13 @@ from pathlib import Path
 import pytest
 
 from ganbench.grid import expand, parse_grid
+from ganbench.pytest_plugin import TINY_GRID
 from ganbench.registry import get_registry
 
 GANBENCH = str(Path(sys.executable).parent / "ganbench")
 
-TINY = {
-    "name": "tiny",
-    "dataset": "ring8",
-    "steps": 20,
-    "batch_size": 16,
-    "log_every": 5,
-    "latent_dim": 2,
-    "generator": {"name": "mlp", "width": 8, "depth": 1},
-    "discriminator": {"name": "mlp", "width": 8, "depth": 1},
-    "evaluation": {"samples": 200},
-}
-
+# The plugin kit's tiny grid, logged every 5 steps so tests see four log points.
+TINY = {**TINY_GRID, "log_every": 5}
 
 @pytest.fixture
 def tiny_grid():
