@@ -23,10 +23,10 @@ from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.thresholds import Thresholds
-from ganbench.train import train
+from ganbench.train import TrainResult, train
 
 if TYPE_CHECKING:
-    from ganbench.executors import Executor
+    from ganbench.executors import Executor, WorkUnit
 
 
 class RunEvents:
@@ -36,7 +36,15 @@ class RunEvents:
 
     def cell_started(self, spec: RunSpec, index: int, todo: int) -> None: ...
 
+    def unit_started(self, unit: WorkUnit, index: int, todo: int) -> None:
+        """A unit of work starts: ``index`` counts the cells started before it, of ``todo``.
+        By default, the unit's first cell is reported as started."""
+        self.cell_started(unit[0], index, todo)
+
     def cell_progress(self, step: int, steps: int) -> None: ...
+
+    def note(self, text: str) -> None:
+        """A line worth telling the user (why cells train solo rather than bundled, ...)."""
 
     def cell_finished(self, spec: RunSpec, record: dict[str, Any]) -> None: ...
 
@@ -100,22 +108,28 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
     With ``append=False`` the record is returned but not appended to ``runs.jsonl``: executors
     train cells in workers and let the parent, the one writer of ``runs.jsonl``, append it.
     """
-    config = spec.config
-    base = _base_record(spec, registry, device)
     progress = events.cell_progress if events is not None else None
     try:
-        result = train(config, registry, device, data_root=data_root, progress=progress,
+        result = train(spec.config, registry, device, data_root=data_root, progress=progress,
                        run_dir=results.run_dir(spec.run_id))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one failing cell never sinks the grid
         record = error_record(spec, registry, results, device, one_line(exc), traceback.format_exc())
-        if append:
-            results.append_record(record)
-        return record
+    else:
+        record = result_record(spec, registry, results, device, result)
+    if append:
+        results.append_record(record)
+    return record
+
+
+def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
+                  result: TrainResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Signals and failure label of a trained run; writes its files and returns its record."""
+    config = spec.config
     signals, signal_errors = compute_signals(registry, result.history)
     record = {
-        **base,
+        **_base_record(spec, registry, device),
         "status": result.status,
         "reason": f"non-finite loss or gradient at step {result.diverged_at}" if result.diverged_at else "",
         "steps_done": result.steps_done,
@@ -127,25 +141,39 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
         "unavailable_metrics": result.unavailable_metrics,
         "signals": signals,
         "signal_errors": signal_errors,
+        **(extra or {}),
     }
     label = classify(registry, {**record, "config": config}, signals, result.history,
                      Thresholds.from_overrides(config.get("diagnostics")))
     record.update(failure_mode=label.mode, failure_evidence=label.evidence)
     results.write_run_files(spec.run_id, config, record, history=result.history,
                             samples=result.samples)
-    if append:
-        results.append_record(record)
     return record
+
+
+def run_unit(unit: WorkUnit, registry: Registry, results: ResultsDir, device: torch.device,
+             data_root: Path | None = None, events: RunEvents | None = None) -> list[dict[str, Any]]:
+    """Train one unit of work (a cell, or a bundle of cells trained together) and write each
+    cell's files; returns the cells' records in the unit's order, none appended."""
+    if len(unit) == 1:
+        return [run_cell(unit[0], registry, results, device, data_root, events, append=False)]
+    from ganbench.bundle import run_bundle
+
+    return run_bundle(unit, registry, results, device, data_root, events)
 
 
 def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, device: torch.device,
              *, fresh: bool = False, data_root: Path | None = None,
-             events: RunEvents | None = None, executor: Executor | None = None) -> GridOutcome:
+             events: RunEvents | None = None, executor: Executor | None = None,
+             bundle: str = "off") -> GridOutcome:
     """Run every spec not already done (all of them with ``fresh``), then write table.csv.
 
-    ``executor`` decides where cells train (default: one after another in this process); this
-    process alone appends their records to ``runs.jsonl`` as they finish.
+    ``bundle`` (``auto`` or ``off``) decides which cells train together as one bundle
+    (:func:`ganbench.bundle.plan_units`); ``executor`` decides where the units train (default:
+    one after another in this process); this process alone appends their records to
+    ``runs.jsonl`` as they finish.
     """
+    from ganbench.bundle import plan_units
     from ganbench.executors import CellJob, LocalExecutor
 
     events = events or RunEvents()
@@ -164,8 +192,11 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
         outcome.statuses[record["status"]] = outcome.statuses.get(record["status"], 0) + 1
         events.cell_finished(spec, record)
 
+    plan = plan_units(todo, registry, device, bundle, data_root=data_root)
+    for reason in plan.reasons:
+        events.note(reason)
     try:
-        executor.run(todo, CellJob(registry, results, device, data_root), events, finished)
+        executor.run(plan.units, CellJob(registry, results, device, data_root), events, finished)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:

@@ -53,17 +53,17 @@ def test_local_and_process_write_the_same_table(four_runs, tmp_path):
     assert len(lines) == 4
 
 
-# Worker functions for run_cells: module level, so that spawned workers can unpickle them.
-def die_once(spec, marker_dir):
-    marker = Path(marker_dir) / spec.run_id
+# Worker functions for run_units: module level, so that spawned workers can unpickle them.
+def die_once(unit, marker_dir):
+    marker = Path(marker_dir) / unit[0].run_id
     if not marker.exists():
         marker.touch()
         os._exit(9)
-    return {"run_id": spec.run_id, "status": "ok"}
+    return [{"run_id": spec.run_id, "status": "ok"} for spec in unit]
 
 
-def always_die(spec, marker_dir):
-    with (Path(marker_dir) / spec.run_id).open("a") as f:
+def always_die(unit, marker_dir):
+    with (Path(marker_dir) / unit[0].run_id).open("a") as f:
         f.write("x")
     os._exit(9)
 
@@ -82,7 +82,7 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
     executor = ProcessExecutor(workers=2, threads=1)
 
     recorder = Recorder()
-    executor.run_cells(specs, partial(die_once, marker_dir=str(tmp_path)), RunEvents(), recorder,
+    executor.run_units([(spec,) for spec in specs], partial(die_once, marker_dir=str(tmp_path)), RunEvents(), recorder,
                        dead=lambda spec, reason: pytest.fail("the retry succeeds"))
     assert sorted(r["run_id"] for r in recorder.finished) == sorted(s.run_id for s in specs)
     assert all(r["status"] == "ok" for r in recorder.finished)
@@ -90,7 +90,7 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
     deaths = tmp_path / "always"
     deaths.mkdir()
     recorder = Recorder()
-    executor.run_cells(specs[:1], partial(always_die, marker_dir=str(deaths)), RunEvents(), recorder,
+    executor.run_units([specs[:1]], partial(always_die, marker_dir=str(deaths)), RunEvents(), recorder,
                        dead=lambda spec, reason: {"run_id": spec.run_id, "status": "error",
                                                   "reason": reason})
     assert recorder.finished == [{"run_id": specs[0].run_id, "status": "error", "reason": DIED}]

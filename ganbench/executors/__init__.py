@@ -1,9 +1,10 @@
 """Executors: where the cells of a grid train.
 
-The unit of work is a cell (a :class:`~ganbench.grid.RunSpec`). An executor trains the cells it
-is given and hands each record to ``finished`` in the calling process, which alone appends it to
-``runs.jsonl``; skipping finished runs and writing ``table.csv`` stay in
-:func:`ganbench.runner.run_grid`.
+The unit of work is a :data:`WorkUnit`: one cell (a :class:`~ganbench.grid.RunSpec`), or a bundle
+of cells that train together (:mod:`ganbench.bundle`). An executor trains the units it is given
+with :func:`ganbench.runner.run_unit` and hands each cell's record to ``finished`` in the calling
+process, which alone appends it to ``runs.jsonl``; skipping finished runs, planning the bundles
+and writing ``table.csv`` stay in :func:`ganbench.runner.run_grid`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 #: ``finished(spec, record)``: called in the parent as each cell ends.
 Finished = Callable[["RunSpec", dict[str, Any]], None]
+#: One cell, or several cells trained together as a bundle; never empty.
+WorkUnit = tuple["RunSpec", ...]
 
 EXECUTORS = ("local", "process", "ray")
 
@@ -38,8 +41,9 @@ class CellJob:
 
 
 class Executor(Protocol):
-    def run(self, todo: list[RunSpec], job: CellJob, events: RunEvents, finished: Finished) -> None:
-        """Train every spec of ``todo``; KeyboardInterrupt propagates after cleaning up."""
+    def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
+        """Train every unit; ``finished`` once per cell; KeyboardInterrupt propagates after
+        cleaning up."""
 
 
 def make_executor(name: str, workers: int | None = None) -> Executor:
@@ -71,4 +75,5 @@ def __getattr__(name: str) -> Any:  # LocalExecutor without importing torch at p
     raise AttributeError(name)
 
 
-__all__ = ["EXECUTORS", "CellJob", "Executor", "Finished", "LocalExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "CellJob", "Executor", "Finished", "LocalExecutor", "WorkUnit",
+           "make_executor"]

@@ -1,14 +1,16 @@
 """The ``process`` executor: cells in a pool of spawned worker processes on this machine.
 
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
-same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a cell with
-:func:`~ganbench.runner.run_cell` (which writes the run's files) and return its record; the parent
-appends it. With CUDA, worker *i* sees one GPU (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU
+same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
+cell or a bundle) with :func:`~ganbench.runner.run_unit` (which writes the runs' files) and return
+its records; the parent appends them. With CUDA, worker *i* sees one GPU (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU
 the cores are split: ``torch.set_num_threads(cores // workers)`` per worker.
 
-A worker that dies in the middle of a cell (out of memory, SIGKILL) breaks its pool: every cell
-that pool had in flight is retried once, each in a fresh one-worker pool so that a death is
-blamed on the right cell; a cell whose retry dies too is recorded as ``error``. Ctrl-C (SIGINT
+A worker that dies in the middle of a unit (out of memory, SIGKILL) breaks its pool: every unit
+that pool had in flight is retried, each in a fresh one-worker pool so that a death is blamed on
+the right unit. A death counts against a unit only when it was the one unit in flight in its
+pool (a bystander of another unit's death is not blamed); the cells of a unit that died twice
+are recorded as ``error``. Ctrl-C (SIGINT
 is ignored by workers) stops the workers; finished records are kept.
 """
 
@@ -25,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganbench.executors import CellJob, Finished
+from ganbench.executors import CellJob, Finished, WorkUnit
 
 if TYPE_CHECKING:
     from ganbench.grid import RunSpec
@@ -70,19 +72,19 @@ def _init_worker(threads: int, gpus: list[str], counter: Any) -> None:
     torch.set_num_threads(threads)
 
 
-def train_in_worker(spec: RunSpec, results_path: str, device: str,
-                    data_root: str | None) -> dict[str, Any]:
-    """One cell in a worker: its files are written here, its record is returned."""
+def train_in_worker(unit: WorkUnit, results_path: str, device: str,
+                    data_root: str | None) -> list[dict[str, Any]]:
+    """One unit in a worker: its files are written here, its records are returned."""
     import torch
 
     from ganbench.registry import get_registry
     from ganbench.results import ResultsDir
-    from ganbench.runner import run_cell
+    from ganbench.runner import run_unit
 
     if "registry" not in _worker:
         _worker["registry"] = get_registry()
-    return run_cell(spec, _worker["registry"], ResultsDir(results_path), torch.device(device),
-                    Path(data_root) if data_root is not None else None, append=False)
+    return run_unit(unit, _worker["registry"], ResultsDir(results_path), torch.device(device),
+                    Path(data_root) if data_root is not None else None)
 
 
 # ----------------------------------------------------------------------------- in the parent
@@ -94,7 +96,7 @@ class ProcessExecutor:
         self.workers = workers or cpu_count()
         self.threads = threads or max(1, cpu_count() // self.workers)
 
-    def run(self, todo: list[RunSpec], job: CellJob, events: RunEvents, finished: Finished) -> None:
+    def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
         from ganbench.runner import error_record
 
         device = job.device
@@ -106,54 +108,61 @@ class ProcessExecutor:
         def dead(spec: RunSpec, reason: str) -> dict[str, Any]:
             return error_record(spec, job.registry, job.results, device, reason, reason + "\n")
 
-        self.run_cells(todo, fn, events, finished, dead, gpus=gpus)
+        self.run_units(units, fn, events, finished, dead, gpus=gpus)
 
     def _pool(self, workers: int, gpus: list[str], counter: Any) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(self.threads, gpus, counter))
 
-    def run_cells(self, todo: list[RunSpec], fn: Callable[[RunSpec], dict[str, Any]],
+    def run_units(self, units: list[WorkUnit], fn: Callable[[WorkUnit], list[dict[str, Any]]],
                   events: RunEvents, finished: Finished,
                   dead: Callable[[RunSpec, str], dict[str, Any]], *, gpus: list[str] = ()) -> None:
-        """Call ``fn(spec)`` in workers, at most ``workers`` cells at a time, and ``finished`` with
-        each record as it arrives; a cell whose worker dies twice gets ``dead(spec, reason)``."""
+        """Call ``fn(unit)`` in workers, at most ``workers`` units at a time, and ``finished`` with
+        each cell's record as its unit returns; the cells of a unit whose worker dies twice get
+        ``dead(spec, reason)``."""
         counter = multiprocessing.get_context("spawn").Value("i", 0)
         gpus = list(gpus)
-        queue: deque[tuple[RunSpec, int]] = deque((spec, 0) for spec in todo)
-        inflight: dict[Future, tuple[RunSpec, int, ProcessPoolExecutor]] = {}
+        todo = sum(len(unit) for unit in units)
+        # (unit, deaths blamed on it, whether it must retry alone)
+        queue: deque[tuple[WorkUnit, int, bool]] = deque((unit, 0, False) for unit in units)
+        inflight: dict[Future, tuple[WorkUnit, int, ProcessPoolExecutor]] = {}
         pools: list[ProcessPoolExecutor] = []
         shared: ProcessPoolExecutor | None = None
         started = 0
         try:
             while queue or inflight:
                 while queue and len(inflight) < self.workers:
-                    spec, attempt = queue.popleft()
-                    if attempt == 0:
+                    unit, deaths, alone = queue.popleft()
+                    if not alone:
                         if shared is None:
                             shared = self._pool(self.workers, gpus, counter)
                             pools.append(shared)
                         pool = shared
-                        events.cell_started(spec, started, len(todo))
-                        started += 1
-                    else:  # a retry alone in its pool: a death there is this cell's own
+                        events.unit_started(unit, started, todo)
+                        started += len(unit)
+                    else:  # a retry alone in its pool: a death there is this unit's own
                         pool = self._pool(1, gpus, counter)
                         pools.append(pool)
-                    inflight[pool.submit(fn, spec)] = (spec, attempt, pool)
+                    inflight[pool.submit(fn, unit)] = (unit, deaths, pool)
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                before = list(inflight.values())
                 for future in done:
-                    spec, attempt, pool = inflight.pop(future)
+                    unit, deaths, pool = inflight.pop(future)
                     try:
-                        record = future.result()
+                        records = future.result()
                     except BrokenProcessPool:
                         if pool is shared:
-                            shared = None  # its other cells break too and are retried
-                        if attempt == 0:
-                            queue.appendleft((spec, 1))
+                            shared = None  # its other units break too and are retried
+                        if sum(1 for _, _, p in before if p is pool) == 1:
+                            deaths += 1
+                        if deaths < 2:
+                            queue.appendleft((unit, deaths, True))
                             continue
-                        record = dead(spec, DIED)
-                    if attempt > 0:
+                        records = [dead(spec, DIED) for spec in unit]
+                    if pool is not shared:
                         pool.shutdown(wait=False)
-                    finished(spec, record)
+                    for spec, record in zip(unit, records, strict=True):
+                        finished(spec, record)
         except BaseException:
             _stop(pools)
             raise
