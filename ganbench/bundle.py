@@ -1,24 +1,56 @@
 """Bundles: many cells of one architecture trained at once (DESIGN §7).
 
-Planning (:func:`plan_units`) decides which cells train together; the rest train solo.
+:func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
+the generator and discriminator (name and parameters), the dataset, the batch size, the latent
+size and the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), and
+when every component has a bundle form: the ``mlp`` and ``dcgan`` networks, the losses of
+:data:`~ganbench.batched.BATCHED_LOSSES` and the regularizers of
+:data:`~ganbench.batched.BATCHED_REGULARIZERS`, fp32, no EMA. Seeds, learning rates, betas,
+losses, regularizers and their weights may differ between members. Everything else trains solo,
+and the plan says why.
+
+``--bundle auto`` bundles only where :data:`BUNDLE_PAYS_ON` (the one place for that rule) says a
+benchmark measured it faster; ``on`` bundles whatever can be bundled; ``off`` nothing.
+
+:func:`run_bundle` trains a unit of several cells with :class:`~ganbench.bundle_train.BundleTrainer`
+and writes each cell's files and record as a solo run would.
 """
 
 from __future__ import annotations
 
+import json
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ganbench.batched import BATCHED_LOSSES, BATCHED_REGULARIZERS
 from ganbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganbench.executors import WorkUnit
     from ganbench.grid import RunSpec
     from ganbench.registry import Registry
+    from ganbench.results import ResultsDir
+    from ganbench.runner import RunEvents
 
-BUNDLE_MODES = ("auto", "off")
+BUNDLE_MODES = ("auto", "on", "off")
+#: Networks with a bundle form (vmap over their stacked parameters works and is tested).
+BUNDLED_NETWORKS = ("mlp", "dcgan")
+#: ``--bundle auto``: the network families (generator/discriminator name) that bundle on each
+#: kind of device, because ``benchmarks/bench_step.py`` measured the bundle faster there than
+#: solo runs one after another (numbers, machine and date in benchmarks/RESULTS.md). A device or
+#: family not listed was not measured faster: it trains solo unless ``--bundle on``.
+BUNDLE_PAYS_ON: dict[str, frozenset[str]] = {
+    "cpu": frozenset({"mlp"}),
+}
+#: Most members in one bundle; larger groups are split into bundles of at most this size.
+MAX_MEMBERS = 128
+#: Config keys members must share: the architecture, the data and the loop's schedule.
+SHARED_KEYS = ("dataset", "generator", "discriminator", "batch_size", "latent_dim", "steps",
+               "n_critic", "log_every", "checkpoint_every")
 
 
 @dataclass
@@ -29,9 +61,122 @@ class BundlePlan:
     reasons: list[str] = field(default_factory=list)
 
 
+def family(config: dict[str, Any]) -> str:
+    """The network family of a run, ``generator/discriminator`` or one name when they agree."""
+    g, d = config["generator"]["name"], config["discriminator"]["name"]
+    return g if g == d else f"{g}/{d}"
+
+
+def unsupported(config: dict[str, Any], registry: Registry) -> str | None:
+    """Why this run has no bundle form, or None when it has one."""
+    for kind in ("generator", "discriminator"):
+        if config[kind]["name"] not in BUNDLED_NETWORKS:
+            return f"{kind} {config[kind]['name']!r} has no bundle form"
+    if config.get("ema", 0.0):
+        return "an EMA generator (ema) is not bundled"
+    if config.get("precision", "fp32") != "fp32":
+        return f"precision {config['precision']!r} is not bundled"
+    for kind, supported in (("loss", BATCHED_LOSSES), ("regularizer", tuple(BATCHED_REGULARIZERS))):
+        ref = config[kind]
+        try:
+            component = registry.get(kind, ref["name"]).factory(**ref["params"])
+        except Exception:  # noqa: BLE001 - the run itself will report it
+            return f"{kind} {ref['name']!r} could not be built"
+        if type(component) not in supported:
+            return f"{kind} {ref['name']!r} has no bundle form"
+    return None
+
+
+def bundle_key(config: dict[str, Any]) -> str:
+    shared = {key: config.get(key) for key in SHARED_KEYS}
+    shared["evaluation.every"] = config["evaluation"]["every"]
+    return json.dumps(shared, sort_keys=True)
+
+
 def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device, mode: str = "off",
                data_root: Path | None = None) -> BundlePlan:
-    """Group ``todo`` into units: with ``off``, every cell alone."""
+    """Group ``todo`` into units of work: bundles of compatible cells, the rest alone."""
     if mode not in BUNDLE_MODES:
-        raise ConfigError(f"--bundle {mode!r}: choose {' or '.join(BUNDLE_MODES)}")
-    return BundlePlan([(spec,) for spec in todo])
+        raise ConfigError(f"--bundle {mode!r}: choose {', '.join(BUNDLE_MODES)}")
+    if mode == "off":
+        return BundlePlan([(spec,) for spec in todo])
+    groups: dict[str, list[RunSpec]] = {}
+    solo: dict[str, list[RunSpec]] = {}  # reason -> cells
+    for spec in todo:
+        config = spec.config
+        reason = unsupported(config, registry)
+        if reason is None and mode == "auto" and family(config) not in BUNDLE_PAYS_ON.get(device.type, ()):
+            reason = (f"bundling {family(config)} on {device.type} was not measured faster"
+                      " (benchmarks/RESULTS.md); --bundle on forces it")
+        if reason is not None:
+            solo.setdefault(reason, []).append(spec)
+        else:
+            groups.setdefault(bundle_key(config), []).append(spec)
+    units: list[WorkUnit] = []
+    for members in groups.values():
+        if len(members) == 1:
+            solo.setdefault("no other cell shares its architecture, data and schedule", []).extend(members)
+            continue
+        members.sort(key=lambda s: (s.config["loss"]["name"], s.config["regularizer"]["name"]))
+        units += [tuple(members[i:i + MAX_MEMBERS]) for i in range(0, len(members), MAX_MEMBERS)]
+    units += [(spec,) for specs in solo.values() for spec in specs]
+    reasons = [f"{len(specs)} cell(s) train solo: {reason}" for reason, specs in solo.items()]
+    if any(len(unit) > 1 for unit in units):
+        sizes = ", ".join(str(len(unit)) for unit in units if len(unit) > 1)
+        reasons.insert(0, f"training {sum(len(u) for u in units if len(u) > 1)} cells in bundles"
+                          f" of {sizes}")
+    return BundlePlan(units, reasons)
+
+
+# ----------------------------------------------------------------------------- running one
+def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: torch.device,
+               data_root: Path | None = None, events: RunEvents | None = None) -> list[dict[str, Any]]:
+    """Train the cells of ``unit`` together; write each one's files; their records, in order.
+
+    A cell that cannot be built is an ``error`` record; cells resumed from checkpoints at
+    different steps train in one bundle per step; a cell alone at its step, or a bundle that
+    raises, trains solo (resuming from its last checkpoint).
+    """
+    from ganbench.bundle_train import BundleTrainer
+    from ganbench.plugins import one_line
+    from ganbench.runner import error_record, result_record, run_cell
+    from ganbench.train import DEFAULT_DATA_ROOT, Trainer
+
+    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    progress = events.cell_progress if events is not None else None
+    records: dict[int, dict[str, Any]] = {}
+    at_step: dict[int, list[tuple[int, Trainer, bool]]] = {}
+    for i, spec in enumerate(unit):
+        try:
+            trainer = Trainer(spec.config, registry, device, root, results.run_dir(spec.run_id))
+            resumed = trainer.restore_checkpoint()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one failing cell never sinks the others
+            records[i] = error_record(spec, registry, results, device, one_line(exc),
+                                      traceback.format_exc())
+            continue
+        state = trainer.state
+        if state.diverged_at is not None or state.step >= spec.config["steps"]:
+            at_step.setdefault(-1 - i, []).append((i, trainer, resumed))  # finishes alone
+        else:
+            at_step.setdefault(state.step, []).append((i, trainer, resumed))
+    for members in at_step.values():
+        indices = [i for i, _, _ in members]
+        if len(members) > 1:
+            try:
+                trained = BundleTrainer([t for _, t, _ in members], [r for _, _, r in members]).run(progress)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the cells still train, solo
+                if events is not None:
+                    events.note(f"a bundle of {len(members)} failed ({one_line(exc)});"
+                                " training its cells solo")
+            else:
+                for i, result in zip(indices, trained, strict=True):
+                    records[i] = result_record(unit[i], registry, results, device, result,
+                                               {"bundle_size": len(members)})
+                continue
+        for i in indices:
+            records[i] = run_cell(unit[i], registry, results, device, data_root, events, append=False)
+    return [records[i] for i in range(len(unit))]

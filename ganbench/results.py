@@ -36,7 +36,7 @@ SIGNAL_PREFIX = "signal."
 DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
 RUN_COLUMNS = ("seed", "status", "failure_mode", "steps", "steps_done", "diverged_at", "wall_time_s",
-               "device", "evaluated_generator")
+               "bundle_size", "device", "evaluated_generator")
 
 
 def _current_umask() -> int:

@@ -141,6 +141,7 @@ def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device
         "unavailable_metrics": result.unavailable_metrics,
         "signals": signals,
         "signal_errors": signal_errors,
+        "bundle_size": 1,
         **(extra or {}),
     }
     label = classify(registry, {**record, "config": config}, signals, result.history,

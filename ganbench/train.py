@@ -275,61 +275,53 @@ class Trainer:
             save_sample_grid(samples[:SAMPLE_GRID_SIZE], self.run_dir / f"samples_{step}.png")
         return metrics, samples
 
-    def run(self, progress: ProgressCallback | None = None) -> TrainResult:
+    def schedule(self, step: int) -> tuple[bool, bool, bool]:
+        """``(is_eval, is_checkpoint, measure)`` at ``step``: whether it evaluates, checkpoints,
+        and measures (logs) — every log, evaluation and checkpoint step, and the last one."""
         steps, log_every = self.config["steps"], self.config["log_every"]
         eval_every = self.config["evaluation"]["every"]
         checkpoint_every = self.config.get("checkpoint_every", 0)
-        resumed = self.restore_checkpoint()
+        is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
+        is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
+        measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
+        return is_eval, is_checkpoint, measure
+
+    def log_point(self, step: int, d_out: StepOutput, g_out: StepOutput, trace: Tensor,
+                  is_eval: bool, is_checkpoint: bool, started: float) -> None:
+        """The only host synchronisation of the loop: check ``trace`` (the per-step d + g loss)
+        since the last log point for non-finite values, log a history row, evaluate and
+        checkpoint when due. Sets ``state.diverged_at`` when the run diverged."""
         state = self.state
-        trace = torch.zeros(steps, device=self.device)  # d + g loss per step, checked at log points
-        started = time.perf_counter() - state.elapsed_s
-        step = state.step
-        for step in range(state.step + 1, steps + 1):
-            if state.diverged_at is not None or step > steps:
-                break
-            is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
-            is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
-            measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
-            d_total = None  # every critic update's loss goes into the divergence trace
-            for _ in range(self.config["n_critic"]):
-                d_out = self.discriminator_step(step, measure)
-                term = d_out.loss + d_out.penalty
-                d_total = term if d_total is None else d_total + term
-            g_out = self.generator_step(step, d_out, measure)
-            trace[step - 1] = d_total + g_out.loss + g_out.penalty
-            if not measure:
-                continue
-            # ---- log point: the only host synchronisation in the loop
-            finite = torch.isfinite(trace[state.checked:step])
-            if not bool(finite.all()):
-                state.diverged_at = state.checked + 1 + int((~finite).nonzero()[0])
-            state.checked = step
-            row = {
-                "step": step,
-                "d_loss": d_out.loss.item(),
-                "d_penalty": d_out.penalty.item(),
-                "g_loss": g_out.loss.item(),
-                "g_penalty": g_out.penalty.item(),
-                "d_real": d_out.real_out.item(),
-                "d_fake": d_out.fake_out.item(),
-                "d_acc_real": d_out.real_acc.item(),
-                "d_acc_fake": d_out.fake_acc.item(),
-                "d_grad_norm": d_out.grad_norm.item(),
-                "g_grad_norm": g_out.grad_norm.item(),
-                "wall_time_s": time.perf_counter() - started,
-            }
-            if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
-                state.diverged_at = step  # finite loss but non-finite gradients
-            if is_eval and state.diverged_at is None:
-                row.update(self.evaluate(step)[0])
-            state.history.append(row)
-            state.step, state.elapsed_s = step, time.perf_counter() - started
-            if is_checkpoint and state.diverged_at is None:
-                self.save_checkpoint()
-            if progress is not None:
-                progress(step, steps)
-            if state.diverged_at is not None:
-                break
+        finite = torch.isfinite(trace[state.checked:step])
+        if not bool(finite.all()):
+            state.diverged_at = state.checked + 1 + int((~finite).nonzero()[0])
+        state.checked = step
+        row = {
+            "step": step,
+            "d_loss": d_out.loss.item(),
+            "d_penalty": d_out.penalty.item(),
+            "g_loss": g_out.loss.item(),
+            "g_penalty": g_out.penalty.item(),
+            "d_real": d_out.real_out.item(),
+            "d_fake": d_out.fake_out.item(),
+            "d_acc_real": d_out.real_acc.item(),
+            "d_acc_fake": d_out.fake_acc.item(),
+            "d_grad_norm": d_out.grad_norm.item(),
+            "g_grad_norm": g_out.grad_norm.item(),
+            "wall_time_s": time.perf_counter() - started,
+        }
+        if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
+            state.diverged_at = step  # finite loss but non-finite gradients
+        if is_eval and state.diverged_at is None:
+            row.update(self.evaluate(step)[0])
+        state.history.append(row)
+        state.step, state.elapsed_s = step, time.perf_counter() - started
+        if is_checkpoint and state.diverged_at is None:
+            self.save_checkpoint()
+
+    def finish(self, step: int, started: float, resumed: bool) -> TrainResult:
+        """The end of the run at ``step``: final checkpoint and evaluation, the result."""
+        state = self.state
         state.step = step
         state.elapsed_s = time.perf_counter() - started
         self.save_checkpoint()
@@ -348,6 +340,33 @@ class Trainer:
             device=str(self.device),
             extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw"},
         )
+
+    def run(self, progress: ProgressCallback | None = None) -> TrainResult:
+        steps = self.config["steps"]
+        resumed = self.restore_checkpoint()
+        state = self.state
+        trace = torch.zeros(steps, device=self.device)  # d + g loss per step, checked at log points
+        started = time.perf_counter() - state.elapsed_s
+        step = state.step
+        for step in range(state.step + 1, steps + 1):
+            if state.diverged_at is not None:
+                break
+            is_eval, is_checkpoint, measure = self.schedule(step)
+            d_total = None  # every critic update's loss goes into the divergence trace
+            for _ in range(self.config["n_critic"]):
+                d_out = self.discriminator_step(step, measure)
+                term = d_out.loss + d_out.penalty
+                d_total = term if d_total is None else d_total + term
+            g_out = self.generator_step(step, d_out, measure)
+            trace[step - 1] = d_total + g_out.loss + g_out.penalty
+            if not measure:
+                continue
+            self.log_point(step, d_out, g_out, trace, is_eval, is_checkpoint, started)
+            if progress is not None:
+                progress(step, steps)
+            if state.diverged_at is not None:
+                break
+        return self.finish(step, started, resumed)
 
 
 def train(config: dict[str, Any], registry: Registry, device: torch.device,

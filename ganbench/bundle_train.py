@@ -1,0 +1,195 @@
+"""The training loop of a bundle: ``B`` runs of one architecture, one step for all of them.
+
+A :class:`BundleTrainer` is built from the members' own :class:`~ganbench.train.Trainer` s,
+which keep doing everything that is not the step: their datasets, random generators, losses,
+regularizers, evaluators, histories and checkpoints. The bundle stacks their networks
+(:class:`~ganbench.batched.StackedModule`), steps them with one
+:class:`~ganbench.batched.BatchedAdam` per network, and at log points hands each member its
+slice of the step's numbers, so divergence checks, history rows, evaluations and checkpoints are
+the solo trainer's own code. Before a member evaluates or checkpoints, its slice of the stacked
+state is copied back into its networks and optimisers; so a bundle checkpoint is a solo
+checkpoint, and either can resume the other.
+
+A member that diverges finishes at that log point, exactly as it would alone; the bundle goes
+on with the others (its numbers never reach them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ganbench.batched import (
+    BATCHED_REGULARIZERS,
+    BatchedAdam,
+    PenaltyBatch,
+    StackedModule,
+    batched_loss,
+    batched_output,
+)
+from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult
+
+
+def segments(keys: Sequence[object]) -> list[slice]:
+    """Slices of consecutive equal ``keys``: the members that share one rule."""
+    out, start = [], 0
+    for _, group in itertools.groupby(keys):
+        size = len(list(group))
+        out.append(slice(start, start + size))
+        start += size
+    return out
+
+
+@dataclass
+class BatchedStep:
+    """One step's numbers for every member, each of shape ``(B,)`` (``real``: ``(B, N, ...)``)."""
+
+    loss: Tensor
+    penalty: Tensor
+    grad_norm: Tensor | None = None
+    real_out: Tensor | None = None
+    fake_out: Tensor | None = None
+    real_acc: Tensor | None = None
+    fake_acc: Tensor | None = None
+    real: Tensor | None = None
+    real_logits: Tensor | None = None
+
+    def member(self, i: int) -> StepOutput:
+        """Member ``i``'s share, in the form the solo trainer logs."""
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[i]
+
+        return StepOutput(self.loss[i], self.penalty[i], pick(self.real_out), pick(self.fake_out),
+                          pick(self.real_acc), pick(self.fake_acc), pick(self.grad_norm))
+
+
+class BundleTrainer:
+    """Trains ``members`` (trainers at the same step, sharing architecture, data and schedule)."""
+
+    def __init__(self, members: Sequence[Trainer], resumed: Sequence[bool] = ()):
+        self.members = list(members)
+        self.resumed = list(resumed) or [False] * len(self.members)
+        first = self.members[0]
+        self.config, self.device = first.config, first.device
+        self.G = StackedModule([t.G for t in self.members])
+        self.D = StackedModule([t.D for t in self.members])
+        configs = [t.config["optimizer"] for t in self.members]
+        self.opt_g = BatchedAdam(self.G, [c["g"]["lr"] for c in configs], [c["g"]["betas"] for c in configs])
+        self.opt_d = BatchedAdam(self.D, [c["d"]["lr"] for c in configs], [c["d"]["betas"] for c in configs])
+        for opt, network, member_opt in ((self.opt_g, "G", "opt_g"), (self.opt_d, "D", "opt_d")):
+            counts = {opt.import_from(i, getattr(t, network), getattr(t, member_opt))
+                      for i, t in enumerate(self.members)}
+            if len(counts) != 1:
+                raise ValueError(f"bundle members' {network} optimisers are at different steps {counts}")
+            opt.steps = counts.pop()
+        self.loss_segments = [(s, self.members[s.start].loss)
+                              for s in segments([type(t.loss) for t in self.members])]
+        reg_types = [type(t.regularizers[0]) for t in self.members]
+        self.reg_segments = [
+            (s, BATCHED_REGULARIZERS[reg_types[s.start]]([t.regularizers[0] for t in self.members[s]]))
+            for s in segments(reg_types)]
+
+    # ------------------------------------------------------------------ one step
+    def _per_loss(self, fn: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
+        return torch.cat([fn(loss, *(t[s] for t in tensors)) for s, loss in self.loss_segments])
+
+    def _latents(self) -> Tensor:
+        return torch.stack([t.latents(self.config["batch_size"]) for t in self.members])
+
+    def discriminator_step(self, measure: bool) -> BatchedStep:
+        batch = self.config["batch_size"]
+        real = torch.stack([t.dataset.sample(batch, t.rng) for t in self.members])
+        z = self._latents()
+        with torch.no_grad():
+            fake = self.G(z)
+        real_logits, fake_logits = self.D(real), self.D(fake)
+        loss = self._per_loss(lambda lo, r, f: batched_loss(lo, "discriminator_loss", r, f),
+                              real_logits, fake_logits)
+        terms = []
+        for s, rule in self.reg_segments:
+            term = rule.discriminator_penalty(PenaltyBatch(self.D, s, real[s], fake[s],
+                                                           [t.rng for t in self.members[s]]))
+            terms.append(term if term is not None else torch.zeros(s.stop - s.start, device=self.device))
+        penalty = torch.cat(terms)
+        self.opt_d.zero_grad()
+        (loss + penalty).sum().backward()
+        norm = self.D.grad_norms() if measure else None
+        self.opt_d.step()
+        for s, rule in self.reg_segments:
+            rule.after_discriminator_step(self.D, s)
+        out = BatchedStep(loss.detach(), penalty.detach(), grad_norm=norm, real=real,
+                          real_logits=real_logits.detach())
+        if measure:
+            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+            out.real_out = self._per_loss(batched_output, real_logits)
+            out.fake_out = self._per_loss(batched_output, fake_logits)
+            out.real_acc = (real_logits > 0).float().mean(dim=1)
+            out.fake_acc = (fake_logits <= 0).float().mean(dim=1)
+        return out
+
+    def generator_step(self, d_out: BatchedStep, measure: bool) -> BatchedStep:
+        fake_logits = self.D(self.G(self._latents()))
+        loss = self._per_loss(lambda lo, f, r: batched_loss(lo, "generator_loss", f, r),
+                              fake_logits, d_out.real_logits)
+        penalty = torch.zeros_like(loss)  # no regularizer with a bundle form penalises G
+        self.opt_g.zero_grad()
+        (loss + penalty).sum().backward()
+        norm = self.G.grad_norms() if measure else None
+        self.opt_g.step()
+        return BatchedStep(loss.detach(), penalty, grad_norm=norm)
+
+    # ------------------------------------------------------------------ the loop
+    def sync(self, indices: Sequence[int]) -> None:
+        """Copy these members' slices of the stacked state into their own networks and
+        optimisers, for an evaluation or a checkpoint."""
+        for i in indices:
+            t = self.members[i]
+            self.G.write_to(i, t.G)
+            self.D.write_to(i, t.D)
+            self.opt_g.export_to(i, t.G, t.opt_g)
+            self.opt_d.export_to(i, t.D, t.opt_d)
+
+    def run(self, progress: ProgressCallback | None = None) -> list[TrainResult]:
+        """Train every member to the end (or its divergence); results in member order."""
+        members, steps = self.members, self.config["steps"]
+        first = members[0]
+        trace = torch.zeros(steps, len(members), device=self.device)
+        now = time.perf_counter()
+        started = [now - t.state.elapsed_s for t in members]
+        results: dict[int, TrainResult] = {}
+        active = list(range(len(members)))
+        step = first.state.step
+        for step in range(first.state.step + 1, steps + 1):
+            is_eval, is_checkpoint, measure = first.schedule(step)
+            d_total = None
+            for _ in range(self.config["n_critic"]):
+                d_out = self.discriminator_step(measure)
+                term = d_out.loss + d_out.penalty
+                d_total = term if d_total is None else d_total + term
+            g_out = self.generator_step(d_out, measure)
+            trace[step - 1] = d_total + g_out.loss + g_out.penalty
+            if not measure:
+                continue
+            if is_eval or is_checkpoint:
+                self.sync(active)
+            for i in list(active):
+                member = members[i]
+                member.log_point(step, d_out.member(i), g_out.member(i), trace[:, i], is_eval,
+                                 is_checkpoint, started[i])
+                if member.state.diverged_at is not None:
+                    self.sync([i])
+                    results[i] = member.finish(step, started[i], self.resumed[i])
+                    active.remove(i)
+            if progress is not None:
+                progress(step, steps)
+            if not active:
+                break
+        self.sync(active)
+        for i in active:
+            results[i] = members[i].finish(step, started[i], self.resumed[i])
+        return [results[i] for i in range(len(members))]
