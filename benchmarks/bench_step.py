@@ -1,10 +1,16 @@
-"""ganbench's training step against a plain hand-written PyTorch loop of the same model.
+"""ganbench's training step against plain PyTorch, and bundled training against solo runs.
 
-Both train the ring8 MLP GAN (same widths, loss, batch, optimiser) for the same number of
-steps; ganbench's side is the real ``Trainer.run`` (logging every 100 steps, divergence trace,
-evaluation at the end excluded). Repeats alternate between the two and the medians are compared.
+1. Overhead: ganbench's solo step against a plain hand-written PyTorch loop of the same model.
+   Both train the ring8 MLP GAN (same widths, loss, batch, optimiser) for the same number of
+   steps; ganbench's side is the real ``Trainer.run`` (logging every 100 steps, divergence trace,
+   evaluation at the end excluded). Repeats alternate between the two; medians are compared.
+2. Bundles: model-steps per second of one bundle of M members (``BundleTrainer.run``) against
+   solo runs of the same cells one after another (``Trainer.run``), for the ring8 MLP and the
+   dcgan on 32 px digits. Solo runs all cost the same, so the solo rate is measured on
+   ``--solo-sample`` of them; each rate is the median of ``--repeats``.
 
     python benchmarks/bench_step.py [--steps 500] [--repeats 5] [--threads N] [--device cpu]
+                                    [--members 8,32,128] [--dcgan-members 8,32] [--skip-overhead]
 """
 
 from __future__ import annotations
@@ -17,21 +23,41 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ganbench.bundle_train import BundleTrainer
 from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import Trainer
 
 
-def config_for(steps: int, batch: int, width: int) -> dict:
-    grid = {
+def mlp_grid(steps: int, batch: int, width: int, seeds: int = 1) -> dict:
+    return {
         "name": "bench", "dataset": "ring8", "steps": steps, "batch_size": batch, "latent_dim": 2,
-        "log_every": 100, "loss": "non-saturating",
+        "log_every": 100, "loss": "non-saturating", "seeds": list(range(seeds)),
         "generator": {"name": "mlp", "width": width, "depth": 3},
         "discriminator": {"name": "mlp", "width": width, "depth": 3},
         "evaluation": {"metrics": [], "samples": 1},
     }
+
+
+def dcgan_grid(steps: int, batch: int, width: int, seeds: int = 1) -> dict:
+    return {
+        "name": "bench", "dataset": {"name": "digits", "size": 32}, "steps": steps,
+        "batch_size": batch, "latent_dim": 64, "log_every": 100, "loss": "non-saturating",
+        "seeds": list(range(seeds)),
+        "generator": {"name": "dcgan", "width": width},
+        "discriminator": {"name": "dcgan", "width": width},
+        "evaluation": {"metrics": [], "samples": 1},
+    }
+
+
+def configs(grid: dict) -> tuple:
     registry = get_registry(autoload=False)
-    return registry, expand(parse_grid(grid, "bench"), registry)[0].config
+    return registry, [spec.config for spec in expand(parse_grid(grid, "bench"), registry)]
+
+
+def config_for(steps: int, batch: int, width: int) -> tuple:
+    registry, found = configs(mlp_grid(steps, batch, width))
+    return registry, found[0]
 
 
 def time_ganbench(registry, config, device) -> float:
@@ -68,6 +94,46 @@ def time_plain(registry, config, device) -> float:
     return time.perf_counter() - started
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_solo_runs(registry, configs_: list[dict], device) -> float:
+    """Seconds to train ``configs_`` one after another (building them excluded)."""
+    trainers = [Trainer(c, registry, device, data_root=None) for c in configs_]
+    started = time.perf_counter()
+    for trainer in trainers:
+        trainer.run()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def time_bundle(registry, configs_: list[dict], device) -> float:
+    """Seconds to train ``configs_`` as one bundle (building the members excluded)."""
+    trainers = [Trainer(c, registry, device, data_root=None) for c in configs_]
+    started = time.perf_counter()
+    BundleTrainer(trainers).run()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def bench_bundles(label: str, grid_for, members: list[int], steps: int, repeats: int,
+                  solo_sample: int, device) -> None:
+    registry, all_configs = configs(grid_for(steps, max(members)))
+    sample = all_configs[:solo_sample]
+    time_solo_runs(registry, sample[:1], device)  # warm-up
+    solo = statistics.median(time_solo_runs(registry, sample, device) for _ in range(repeats))
+    solo_rate = len(sample) * steps / solo
+    print(f"{label}, {steps} steps: solo runs one after another: {solo_rate:.1f} model-steps/s"
+          f" (median of {repeats}, {len(sample)} runs each)")
+    for m in members:
+        time_bundle(registry, all_configs[:2], device)  # warm-up
+        bundled = statistics.median(time_bundle(registry, all_configs[:m], device) for _ in range(repeats))
+        rate = m * steps / bundled
+        print(f"  bundle of {m:>3}: {rate:8.1f} model-steps/s   ratio bundle / solo = {rate / solo_rate:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)
@@ -76,10 +142,33 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--members", default="8,32,128", help="bundle sizes for the ring8 MLP")
+    parser.add_argument("--dcgan-members", default="8,32", help="bundle sizes for dcgan-32 ('' skips)")
+    parser.add_argument("--bundle-steps", type=int, default=200, help="steps per bundle measurement")
+    parser.add_argument("--dcgan-steps", type=int, default=20, help="steps per dcgan measurement")
+    parser.add_argument("--solo-sample", type=int, default=8, help="solo runs timed per repeat")
+    parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    if not args.skip_overhead:
+        overhead(args, device)
+    sizes = [int(m) for m in args.members.split(",") if m]
+    if sizes:
+        bench_bundles(f"ring8 MLP GAN, width 64, depth 3, batch {args.batch}",
+                      lambda steps, n: mlp_grid(steps, args.batch, 64, n), sizes, args.bundle_steps,
+                      args.repeats, args.solo_sample, device)
+    sizes = [int(m) for m in args.dcgan_members.split(",") if m]
+    if sizes:
+        bench_bundles("dcgan-32 (digits 32 px), width 32, batch 64",
+                      lambda steps, n: dcgan_grid(steps, 64, 32, n), sizes, args.dcgan_steps,
+                      args.repeats, min(args.solo_sample, 4), device)
+
+
+def overhead(args, device) -> None:
     registry, config = config_for(args.steps, args.batch, args.width)
     time_plain(registry, config, device), time_ganbench(registry, config, device)  # warm-up
     plain, ours = [], []
@@ -87,8 +176,6 @@ def main() -> None:
         plain.append(time_plain(registry, config, device))
         ours.append(time_ganbench(registry, config, device))
     p, g = statistics.median(plain), statistics.median(ours)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"ring8 MLP GAN, width {args.width}, batch {args.batch}, {args.steps} steps x {args.repeats}")
     print(f"plain PyTorch : {p / args.steps * 1e3:.3f} ms/step (median)")
     print(f"ganbench      : {g / args.steps * 1e3:.3f} ms/step (median)")

@@ -87,9 +87,14 @@ class BatchedAdam:
     def __init__(self, stacked: StackedModule, lrs: Sequence[float], betas: Sequence[Sequence[float]],
                  eps: float = 1e-8):
         self.stacked = stacked
-        self.lr = torch.tensor(lrs, dtype=torch.float64)
-        self.beta1 = torch.tensor([b[0] for b in betas], dtype=torch.float64)
-        self.beta2 = torch.tensor([b[1] for b in betas], dtype=torch.float64)
+        device = next(iter(stacked.params.values())).device  # per-step scalars stay there: no sync
+
+        def f64(values: Sequence[float]) -> Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=device)
+
+        self.lr = f64(lrs)
+        self.beta1, self.beta2 = f64([b[0] for b in betas]), f64([b[1] for b in betas])
+        self.w1, self.b2, self.w2 = (1 - self.beta1).float(), self.beta2.float(), (1 - self.beta2).float()
         self.eps = eps
         self.steps = 0
         self.exp_avg = {k: torch.zeros_like(p) for k, p in stacked.params.items()}
@@ -102,14 +107,9 @@ class BatchedAdam:
     @torch.no_grad()
     def step(self) -> None:
         self.steps += 1
-        device = next(iter(self.exp_avg.values())).device
-
-        def f32(t: Tensor) -> Tensor:
-            return t.to(device, torch.float32)
-
-        step_size = f32(-(self.lr / (1 - self.beta1 ** self.steps)))
-        bc2_sqrt = f32((1 - self.beta2 ** self.steps) ** 0.5)
-        w1, b2, w2 = f32(1 - self.beta1), f32(self.beta2), f32(1 - self.beta2)
+        step_size = (-(self.lr / (1 - self.beta1 ** self.steps))).float()
+        bc2_sqrt = ((1 - self.beta2 ** self.steps) ** 0.5).float()
+        w1, b2, w2 = self.w1, self.b2, self.w2
         for name, param in self.stacked.params.items():
             if param.grad is None:
                 continue
@@ -186,6 +186,15 @@ class BatchedRegularizer:
 
     def __init__(self, regularizers: Sequence[Regularizer]):
         self.regularizers = list(regularizers)
+        self._values: dict[tuple, Tensor] = {}
+
+    def values(self, attribute: str, like: Tensor) -> Tensor:
+        """Each member's ``attribute`` (a weight, a bound) shaped to broadcast against ``like``;
+        made once per shape and device, so the step copies nothing from the host."""
+        key = (attribute, like.dim(), like.device)
+        if key not in self._values:
+            self._values[key] = per_member([getattr(r, attribute) for r in self.regularizers], like)
+        return self._values[key]
 
     def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor | None:
         return None
@@ -203,7 +212,7 @@ class BatchedGradientPenalty(BatchedRegularizer):
         alpha = torch.stack([torch.rand(shape, generator=g, device=real.device, dtype=real.dtype)
                              for g in batch.generators])
         grads = input_gradients(batch, alpha * real + (1 - alpha) * fake)
-        weight = per_member([r.weight for r in self.regularizers], grads[:, 0, 0])
+        weight = self.values("weight", grads[:, 0, 0])
         return weight * ((grads.norm(2, dim=2) - 1) ** 2).mean(dim=1)
 
 
@@ -212,7 +221,7 @@ class BatchedR1(BatchedRegularizer):
 
     def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
         grads = input_gradients(batch, batch.real)
-        gamma = per_member([r.gamma for r in self.regularizers], grads[:, 0, 0])
+        gamma = self.values("gamma", grads[:, 0, 0])
         return 0.5 * gamma * grads.pow(2).sum(dim=2).mean(dim=1)
 
 
@@ -222,7 +231,7 @@ class BatchedWeightClipping(BatchedRegularizer):
     @torch.no_grad()
     def after_discriminator_step(self, discriminator: StackedModule, members: slice) -> None:
         for p in discriminator.leaves():
-            clip = per_member([r.clip for r in self.regularizers], p[members])
+            clip = self.values("clip", p[members])
             p[members] = torch.minimum(torch.maximum(p[members], -clip), clip)
 
 

@@ -74,6 +74,8 @@ def unsupported(config: dict[str, Any], registry: Registry) -> str | None:
             return f"{kind} {config[kind]['name']!r} has no bundle form"
     if config.get("ema", 0.0):
         return "an EMA generator (ema) is not bundled"
+    if config.get("compile", False):
+        return "torch.compile (compile = true) is not bundled"
     if config.get("precision", "fp32") != "fp32":
         return f"precision {config['precision']!r} is not bundled"
     for kind, supported in (("loss", BATCHED_LOSSES), ("regularizer", tuple(BATCHED_REGULARIZERS))):
@@ -93,11 +95,17 @@ def bundle_key(config: dict[str, Any]) -> str:
     return json.dumps(shared, sort_keys=True)
 
 
-def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device, mode: str = "off",
-               data_root: Path | None = None) -> BundlePlan:
-    """Group ``todo`` into units of work: bundles of compatible cells, the rest alone."""
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a bundle mode, else a one-line :class:`ConfigError`."""
     if mode not in BUNDLE_MODES:
         raise ConfigError(f"--bundle {mode!r}: choose {', '.join(BUNDLE_MODES)}")
+    return mode
+
+
+def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
+               mode: str = "off") -> BundlePlan:
+    """Group ``todo`` into units of work: bundles of compatible cells, the rest alone."""
+    check_mode(mode)
     if mode == "off":
         return BundlePlan([(spec,) for spec in todo])
     groups: dict[str, list[RunSpec]] = {}

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganbench.checkpoint import load_checkpoint, save_checkpoint
+from ganbench.compiling import compile_forwards
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
@@ -162,6 +163,11 @@ class Trainer:
         opt = config["optimizer"]
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt["g"]["lr"], betas=tuple(opt["g"]["betas"]))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt["d"]["lr"], betas=tuple(opt["d"]["betas"]))
+        batch = config["batch_size"]
+        self.forwards = compile_forwards(
+            self.G, self.D, torch.zeros((batch, config["latent_dim"]), device=device),
+            torch.zeros((batch, *spec.shape), device=device).to(memory_format=memory_format),
+            enabled=config.get("compile", False), context=self.forward_context)
         decay = config.get("ema", 0.0)
         self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) \
             if decay else None
@@ -194,10 +200,11 @@ class Trainer:
     def discriminator_step(self, step: int, measure: bool) -> StepOutput:
         batch = self.config["batch_size"]
         real = self.dataset.sample(batch, self.rng)
+        G, D = self.forwards.G, self.forwards.D
         with torch.no_grad(), self.forward_context():
-            fake = self.G(self.latents(batch))
+            fake = G(self.latents(batch))
         with self.forward_context():
-            real_logits, fake_logits = self.D(real), self.D(fake)
+            real_logits, fake_logits = D(real), D(fake)
             loss = self.loss.discriminator_loss(real_logits, fake_logits).float()
         ctx = PenaltyContext(self.D, self.G, real, fake.float(), real_logits, fake_logits, step, self.rng)
         penalty = self.penalty("discriminator_penalty", ctx)
@@ -220,8 +227,8 @@ class Trainer:
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
         with self.forward_context():
-            fake = self.G(self.latents(self.config["batch_size"]))
-            fake_logits = self.D(fake)
+            fake = self.forwards.G(self.latents(self.config["batch_size"]))
+            fake_logits = self.forwards.D(fake)
             loss = self.loss.generator_loss(fake_logits, d_out.real_logits).float()
         ctx = PenaltyContext(self.D, self.G, d_out.real, fake, d_out.real_logits, fake_logits,
                              step, self.rng)
@@ -338,7 +345,8 @@ class Trainer:
             samples=samples.detach().cpu(),
             wall_time_s=state.elapsed_s,
             device=str(self.device),
-            extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw"},
+            extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw",
+                   "compiled": dict(self.forwards.status)},
         )
 
     def run(self, progress: ProgressCallback | None = None) -> TrainResult:
