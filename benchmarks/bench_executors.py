@@ -1,10 +1,12 @@
-"""Cells per second of a grid under the local and the process executor, measured in one run.
+"""Cells per second of a grid under the local and the process executor (and with --ray the ray
+executor), measured in one run.
 
 The grid is the demo grid (ring8/grid25 x 3 losses x 2 regularizers x 2 seeds) with fewer steps
-so both executors finish in a few minutes on a laptop. Each executor writes a fresh results
-folder; the ratio process / local is printed.
+so the executors finish in a few minutes on a laptop. Each executor writes a fresh results
+folder; the ratios process / local (and ray / local) are printed. The ray time includes starting
+and stopping a local Ray instance with --workers CPUs.
 
-    python benchmarks/bench_executors.py [--steps 400] [--workers 2]
+    python benchmarks/bench_executors.py [--steps 400] [--workers 2] [--ray]
 """
 
 from __future__ import annotations
@@ -46,16 +48,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--ray", action="store_true", help="also the ray executor (the ray extra)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         local_s, local_n = time_grid("local", None, args.steps, Path(tmp))
         process_s, process_n = time_grid("process", args.workers, args.steps, Path(tmp))
+        if args.ray:
+            ray_s, ray_n = time_grid("ray", args.workers, args.steps, Path(tmp))
     print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
           f" torch threads in-process {torch.get_num_threads()}")
     print(f"demo grid, {args.steps} steps per run, {local_n} runs")
     print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
     print(f"process x{args.workers:<3}      : {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
     print(f"ratio process / local = {(process_n / process_s) / (local_n / local_s):.2f}")
+    if args.ray:
+        print(f"ray x{args.workers:<3}          : {ray_n / ray_s:.3f} cells/s ({ray_s:.1f} s)")
+        print(f"ratio ray / local = {(ray_n / ray_s) / (local_n / local_s):.2f}")
 
 
 if __name__ == "__main__":

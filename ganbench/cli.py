@@ -192,14 +192,19 @@ def run(
         help="Local Inception weights for FID/IS/KID where the grid sets no evaluation.inception_weights."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
     executor: str = typer.Option("local", "--executor",
-                                 help="local (one cell after another) or process (a pool of workers)."),
+                                 help="local (one cell after another), process (a pool of workers)"
+                                      " or ray (Ray tasks; docs/scaling.md)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
-                                       help="With --executor process: worker processes [default: cores]."),
+                                       help="With --executor process: worker processes; with ray:"
+                                            " CPUs of the local Ray instance [default: cores]."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="With --executor ray: join this cluster (auto, HOST:PORT"
+                                            " or ray://HOST:PORT) [default: start a local one]."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
     from ganbench.executors import make_executor
 
-    cell_executor = make_executor(executor, workers)
+    cell_executor = make_executor(executor, workers, address)
     if inception_weights is not None:
         _use_inception_weights(inception_weights)
     grid, registry, specs = _load(grid_path)

@@ -24,7 +24,7 @@ COMPONENT_KINDS = {
 }
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
-UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics"})
+UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor"})
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "seeds": [0],
     "optimizer": {},
     "evaluation": {},
+    "executor": {},
 }
 OPTIMIZER_DEFAULTS = {"lr": 2e-4, "betas": [0.5, 0.999]}
 EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto", "features": "inception",
@@ -102,6 +103,15 @@ def precision(where: str, value: Any) -> str:
     if value not in ("fp32", "bf16"):
         raise _type_error(where, '"fp32" or "bf16"', value)
     return value
+
+
+def gpu_share(where: str, value: Any) -> float:
+    """GPUs per task: a fraction (``0.5``: two tasks share a GPU) or a whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+            value > 1 and value != int(value)):
+        raise _type_error(where, "a number of GPUs >= 0: a fraction up to 1 (0.5), or a whole number",
+                          value)
+    return float(value)
 
 
 def text(where: str, value: Any) -> str:
@@ -190,6 +200,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
                             "metrics": metric_list, "features": feature_extractor,
                             "inception_weights": text}),
+    "executor": table_of({"num_gpus": gpu_share}),
 }
 GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
 #: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.

@@ -25,6 +25,35 @@ def specs_of(grid: dict, *plugins):
     return registry, expand(parse_grid(grid, "test-grid"), registry)
 
 
+#: Columns that differ between two runs of the same cell: how long it took, and when.
+TIMING = ["wall_time_s", "eval_time_s", "finished_at"]
+
+
+def run_with(grid: dict, out: Path, executor):
+    """The grid trained on the CPU into a fresh ``out`` by ``executor``: (specs, outcome)."""
+    import torch
+
+    from ganbench.results import ResultsDir
+    from ganbench.runner import run_grid
+
+    registry, specs = specs_of(grid)
+    results = ResultsDir(out)
+    results.prepare(grid["name"], f"name = {grid['name']!r}\n")
+    return specs, run_grid(specs, registry, results, torch.device("cpu"), executor=executor)
+
+
+def same_tables(*folders: Path) -> None:
+    """The results tables of ``folders`` are equal but for the timing columns."""
+    import pandas as pd
+
+    import ganbench
+
+    tables = [ganbench.load_results(folder).drop(columns=TIMING, errors="ignore")
+              .set_index("run_id").sort_index() for folder in folders]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(tables[0], table)
+
+
 def pytest_configure(config):
     # Tests train tiny models: one thread is faster than two fighting over a 2-core machine,
     # and subprocesses (the real `ganbench` command) inherit it.

@@ -7,7 +7,6 @@ import subprocess
 from functools import partial
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
@@ -16,12 +15,8 @@ from ganbench.errors import ConfigError
 from ganbench.executors import make_executor
 from ganbench.executors.local import LocalExecutor
 from ganbench.executors.process import DIED, ProcessExecutor
-from ganbench.results import ResultsDir
-from ganbench.runner import RunEvents, run_grid
-from tests.conftest import GANBENCH, specs_of
-
-CPU = torch.device("cpu")
-TIMING = ["wall_time_s", "eval_time_s", "finished_at"]
+from ganbench.runner import RunEvents
+from tests.conftest import GANBENCH, run_with, same_tables, specs_of
 
 
 @pytest.fixture
@@ -31,21 +26,12 @@ def four_runs(tiny_grid):
     return tiny_grid
 
 
-def run_with(grid, out, executor):
-    registry, specs = specs_of(grid)
-    results = ResultsDir(out)
-    results.prepare(grid["name"], "name = 'tiny'\n")
-    return specs, run_grid(specs, registry, results, CPU, executor=executor)
-
-
 def test_local_and_process_write_the_same_table(four_runs, tmp_path):
     torch.set_num_threads(1)  # as in the workers: CPU training is then bit for bit the same
     specs, local = run_with(four_runs, tmp_path / "local", LocalExecutor())
     _, pooled = run_with(four_runs, tmp_path / "process", ProcessExecutor(workers=2, threads=1))
     assert local.statuses == pooled.statuses == {"ok": 4}
-    tables = [ganbench.load_results(tmp_path / name).drop(columns=TIMING, errors="ignore")
-              .set_index("run_id").sort_index() for name in ("local", "process")]
-    pd.testing.assert_frame_equal(*tables)
+    same_tables(tmp_path / "local", tmp_path / "process")
     for spec in specs:  # the workers wrote the run folders
         for name in ("config.json", "history.csv", "summary.json", "samples.pt"):
             assert (tmp_path / "process" / "runs" / spec.run_id / name).exists()
@@ -82,8 +68,8 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
     executor = ProcessExecutor(workers=2, threads=1)
 
     recorder = Recorder()
-    executor.run_units([(spec,) for spec in specs], partial(die_once, marker_dir=str(tmp_path)), RunEvents(), recorder,
-                       dead=lambda spec, reason: pytest.fail("the retry succeeds"))
+    executor.run_units([(spec,) for spec in specs], partial(die_once, marker_dir=str(tmp_path)),
+                       RunEvents(), recorder, dead=lambda spec, reason: pytest.fail("the retry succeeds"))
     assert sorted(r["run_id"] for r in recorder.finished) == sorted(s.run_id for s in specs)
     assert all(r["status"] == "ok" for r in recorder.finished)
 
@@ -100,12 +86,23 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
 def test_executor_options():
     assert isinstance(make_executor("process", 3), ProcessExecutor)
     assert make_executor("process", 3).workers == 3
-    with pytest.raises(ConfigError, match="--executor ray is not available yet"):
-        make_executor("ray")
-    with pytest.raises(ConfigError, match="--workers needs --executor process"):
+    with pytest.raises(ConfigError, match="--workers needs --executor process or ray"):
         make_executor("local", 2)
-    with pytest.raises(ConfigError, match="not an executor"):
+    with pytest.raises(ConfigError, match="not an executor; choose local, process or ray"):
         make_executor("threads")
+    with pytest.raises(ConfigError, match="^--address needs --executor ray$"):
+        make_executor("process", address="auto")
+
+
+def test_ray_without_the_ray_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "ray" else real(name, *args))
+    with pytest.raises(ConfigError) as info:
+        make_executor("ray")
+    assert str(info.value) == "--executor ray needs the ray extra: pip install 'ganbench[ray]'"
 
 
 def test_cli_process_executor(tmp_path):
@@ -126,6 +123,7 @@ def test_cli_process_executor(tmp_path):
     table = ganbench.load_results(out)
     assert len(table) == 3 and set(table["status"]) == {"ok"}
 
-    ray = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--executor", "ray"],
-                         capture_output=True, text=True, timeout=60)
-    assert ray.returncode == 2 and ray.stderr.strip() == "error: --executor ray is not available yet"
+    address = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--address", "auto"],
+                             capture_output=True, text=True, timeout=60)
+    assert address.returncode == 2
+    assert address.stderr.strip() == "error: --address needs --executor ray"

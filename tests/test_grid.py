@@ -155,6 +155,13 @@ def test_run_id_ignores_how_the_same_config_is_written(tmp_path, registry):
     assert only_run_id(tmp_path, registry, described) == base
 
 
+def test_executor_settings_are_kept_but_not_part_of_the_run_id(tmp_path, registry):
+    (spec,) = runs(tmp_path, registry, BASE + "[executor]\nnum_gpus = 0.5\n")
+    assert spec.run_id == only_run_id(tmp_path, registry, BASE)
+    assert spec.config["executor"] == {"num_gpus": 0.5}
+    assert runs(tmp_path, registry, BASE)[0].config["executor"] == {}
+
+
 @pytest.mark.parametrize("change", [
     "steps = 6",
     "batch_size = 16",
@@ -492,6 +499,14 @@ def test_grid_name_defaults_to_the_file_stem(tmp_path, registry):
     pytest.param(TINY + "optimizer = { betas = [0.5, 1.0] }\n",
                  ["optimizer.betas", "two numbers in [0, 1)"], id="betas-out-of-range"),
     pytest.param(TINY + "optimizer = { lr = 0 }\n", ["optimizer.lr", "must be > 0"], id="lr-zero"),
+    pytest.param(TINY + "[executor]\nnum_gpus = 1.5\n",
+                 ["executor.num_gpus", "a fraction up to 1 (0.5), or a whole number", "1.5 (float)"],
+                 id="executor-gpus-fraction-above-one"),
+    pytest.param(TINY + "[executor]\nnum_gpus = -1\n", ["executor.num_gpus", "-1 (int)"],
+                 id="executor-gpus-negative"),
+    pytest.param(TINY + "[executor]\nnum_gpu = 1\n",
+                 ["executor", "unknown key 'num_gpu'", "did you mean 'num_gpus'"],
+                 id="executor-unknown-key"),
     pytest.param(TINY + "seeds = [0, 0]\n", ["seeds", "seeds repeat"], id="duplicate-seeds"),
     pytest.param(TINY + "seeds = []\n", ["seeds", "non-empty list"], id="empty-seeds"),
     pytest.param(TINY + 'name = "a/b"\n', ["name", "'a/b'", "folder name"], id="bad-grid-name"),

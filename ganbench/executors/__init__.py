@@ -46,25 +46,29 @@ class Executor(Protocol):
         cleaning up."""
 
 
-def make_executor(name: str, workers: int | None = None) -> Executor:
-    """The executor named on the command line (``--executor``, ``--workers``)."""
+def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor named on the command line (``--executor``, ``--workers``, ``--address``)."""
     from ganbench.errors import ConfigError
 
+    if name not in EXECUTORS:
+        raise ConfigError(f"--executor {name!r} is not an executor; choose local, process or ray")
+    if address is not None and name != "ray":
+        raise ConfigError("--address needs --executor ray")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
     if name == "local":
         if workers is not None:
-            raise ConfigError("--workers needs --executor process")
+            raise ConfigError("--workers needs --executor process or ray")
         from ganbench.executors.local import LocalExecutor
 
         return LocalExecutor()
     if name == "process":
         from ganbench.executors.process import ProcessExecutor
 
-        if workers is not None and workers < 1:
-            raise ConfigError(f"--workers {workers}: give at least 1")
         return ProcessExecutor(workers)
-    if name == "ray":
-        raise ConfigError("--executor ray is not available yet")
-    raise ConfigError(f"--executor {name!r} is not an executor; choose local or process")
+    from ganbench.executors.ray import RayExecutor
+
+    return RayExecutor(workers, address)
 
 
 def __getattr__(name: str) -> Any:  # LocalExecutor without importing torch at package import

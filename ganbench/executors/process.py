@@ -3,8 +3,9 @@
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
 same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
 cell or a bundle) with :func:`~ganbench.runner.run_unit` (which writes the runs' files) and return
-its records; the parent appends them. With CUDA, worker *i* sees one GPU (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU
-the cores are split: ``torch.set_num_threads(cores // workers)`` per worker.
+its records; the parent appends them. With CUDA, worker *i* sees one GPU
+(``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU the cores are split:
+``torch.set_num_threads(cores // workers)`` per worker.
 
 A worker that dies in the middle of a unit (out of memory, SIGKILL) breaks its pool: every unit
 that pool had in flight is retried, each in a fresh one-worker pool so that a death is blamed on
@@ -88,6 +89,27 @@ def train_in_worker(unit: WorkUnit, results_path: str, device: str,
 
 
 # ----------------------------------------------------------------------------- in the parent
+#: ``dead(spec, reason, error_text=None)``: the ``error`` record of a cell whose unit could not
+#: train (its worker died, or the unit raised outside any cell); written in the parent.
+Dead = Callable[..., dict[str, Any]]
+
+
+def worker_functions(job: CellJob, train: Callable[..., list[dict[str, Any]]] = train_in_worker,
+                     ) -> tuple[Callable[[WorkUnit], list[dict[str, Any]]], Dead]:
+    """What a worker calls on each unit (``train`` bound to the job's results folder, device
+    and data root, all picklable), and ``dead`` for the cells of a unit that could not train."""
+    from ganbench.runner import error_record
+
+    fn = partial(train, results_path=str(job.results.path), device=str(job.device),
+                 data_root=str(job.data_root) if job.data_root is not None else None)
+
+    def dead(spec: RunSpec, reason: str, error_text: str | None = None) -> dict[str, Any]:
+        return error_record(spec, job.registry, job.results, job.device, reason,
+                            error_text if error_text is not None else reason + "\n")
+
+    return fn, dead
+
+
 class ProcessExecutor:
     """``workers`` spawned processes (default: one per core); ``threads`` torch threads each
     (default: cores // workers, at least 1)."""
@@ -97,17 +119,10 @@ class ProcessExecutor:
         self.threads = threads or max(1, cpu_count() // self.workers)
 
     def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
-        from ganbench.runner import error_record
-
         device = job.device
         # `cuda` spreads workers over the GPUs; `cuda:N` keeps every worker on that one GPU
         gpus = visible_gpus() if device.type == "cuda" and device.index is None else []
-        fn = partial(train_in_worker, results_path=str(job.results.path), device=str(device),
-                     data_root=str(job.data_root) if job.data_root is not None else None)
-
-        def dead(spec: RunSpec, reason: str) -> dict[str, Any]:
-            return error_record(spec, job.registry, job.results, device, reason, reason + "\n")
-
+        fn, dead = worker_functions(job)
         self.run_units(units, fn, events, finished, dead, gpus=gpus)
 
     def _pool(self, workers: int, gpus: list[str], counter: Any) -> ProcessPoolExecutor:
@@ -116,7 +131,7 @@ class ProcessExecutor:
 
     def run_units(self, units: list[WorkUnit], fn: Callable[[WorkUnit], list[dict[str, Any]]],
                   events: RunEvents, finished: Finished,
-                  dead: Callable[[RunSpec, str], dict[str, Any]], *, gpus: list[str] = ()) -> None:
+                  dead: Dead, *, gpus: list[str] = ()) -> None:
         """Call ``fn(unit)`` in workers, at most ``workers`` units at a time, and ``finished`` with
         each cell's record as its unit returns; the cells of a unit whose worker dies twice get
         ``dead(spec, reason)``."""
