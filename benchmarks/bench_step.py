@@ -120,17 +120,21 @@ def time_bundle(registry, configs_: list[dict], device) -> float:
 
 def bench_bundles(label: str, grid_for, members: list[int], steps: int, repeats: int,
                   solo_sample: int, device) -> None:
+    """Each repeat times the solo sample and then every bundle size, so that all of them see
+    the same machine conditions; rates are medians over the repeats."""
     registry, all_configs = configs(grid_for(steps, max(members)))
     sample = all_configs[:solo_sample]
-    time_solo_runs(registry, sample[:1], device)  # warm-up
-    solo = statistics.median(time_solo_runs(registry, sample, device) for _ in range(repeats))
-    solo_rate = len(sample) * steps / solo
+    time_solo_runs(registry, sample[:1], device), time_bundle(registry, all_configs[:2], device)  # warm-up
+    solo, bundled = [], {m: [] for m in members}
+    for _ in range(repeats):
+        solo.append(len(sample) * steps / time_solo_runs(registry, sample, device))
+        for m in members:
+            bundled[m].append(m * steps / time_bundle(registry, all_configs[:m], device))
+    solo_rate = statistics.median(solo)
     print(f"{label}, {steps} steps: solo runs one after another: {solo_rate:.1f} model-steps/s"
           f" (median of {repeats}, {len(sample)} runs each)")
     for m in members:
-        time_bundle(registry, all_configs[:2], device)  # warm-up
-        bundled = statistics.median(time_bundle(registry, all_configs[:m], device) for _ in range(repeats))
-        rate = m * steps / bundled
+        rate = statistics.median(bundled[m])
         print(f"  bundle of {m:>3}: {rate:8.1f} model-steps/s   ratio bundle / solo = {rate / solo_rate:.2f}")
 
 

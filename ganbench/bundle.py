@@ -102,9 +102,23 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def split_for(bundles: list[list[RunSpec]], parallelism: int) -> list[list[RunSpec]]:
+    """Halve the largest bundle (of at least 4) until there are ``parallelism`` bundles, so that
+    an executor with that many workers keeps them all busy."""
+    bundles = sorted(bundles, key=len, reverse=True)
+    while len(bundles) < parallelism and bundles and len(bundles[0]) >= 4:
+        largest = bundles.pop(0)
+        half = (len(largest) + 1) // 2
+        bundles = sorted(bundles + [largest[:half], largest[half:]], key=len, reverse=True)
+    return bundles
+
+
 def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
-               mode: str = "off") -> BundlePlan:
-    """Group ``todo`` into units of work: bundles of compatible cells, the rest alone."""
+               mode: str = "off", parallelism: int = 1) -> BundlePlan:
+    """Group ``todo`` into units of work: bundles of compatible cells, the rest alone.
+
+    ``parallelism`` is how many units the executor trains at once: bundles are split until
+    there are that many (each half still a bundle of at least 2)."""
     check_mode(mode)
     if mode == "off":
         return BundlePlan([(spec,) for spec in todo])
@@ -120,13 +134,14 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
             solo.setdefault(reason, []).append(spec)
         else:
             groups.setdefault(bundle_key(config), []).append(spec)
-    units: list[WorkUnit] = []
+    bundles: list[list[RunSpec]] = []
     for members in groups.values():
         if len(members) == 1:
             solo.setdefault("no other cell shares its architecture, data and schedule", []).extend(members)
             continue
         members.sort(key=lambda s: (s.config["loss"]["name"], s.config["regularizer"]["name"]))
-        units += [tuple(members[i:i + MAX_MEMBERS]) for i in range(0, len(members), MAX_MEMBERS)]
+        bundles += [members[i:i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
+    units: list[WorkUnit] = [tuple(members) for members in split_for(bundles, parallelism)]
     units += [(spec,) for specs in solo.values() for spec in specs]
     reasons = [f"{len(specs)} cell(s) train solo: {reason}" for reason, specs in solo.items()]
     if any(len(unit) > 1 for unit in units):

@@ -155,6 +155,16 @@ class ProgressEvents(RunEvents):
             self.progress.update(self.cell_task, description=spec.describe(), completed=0,
                                  total=spec.config["steps"])
 
+    def unit_started(self, unit: tuple[RunSpec, ...], index: int, todo: int) -> None:
+        if len(unit) == 1:
+            return self.cell_started(unit[0], index, todo)
+        if self.progress:
+            self.progress.update(self.cell_task, description=f"bundle of {len(unit)} cells",
+                                 completed=0, total=unit[0].config["steps"])
+
+    def note(self, text: str) -> None:
+        self.say(text)
+
     def cell_progress(self, step: int, steps: int) -> None:
         if self.progress:
             self.progress.update(self.cell_task, completed=step, total=steps)
@@ -168,8 +178,10 @@ class ProgressEvents(RunEvents):
                          if k != "eval_time_s" and isinstance(v, float))
         detail = record.get("reason") or shown
         state = record.get("failure_mode") or record["status"]
+        size = record.get("bundle_size") or 1
+        where = f"in a bundle of {size}, " if size > 1 else ""
         self.say(f"[{self.done}/{self.todo}] {state:>19}  {spec.describe()}  {detail}"
-                 f"  ({record.get('wall_time_s') or 0:.1f}s)")
+                 f"  ({where}{record.get('wall_time_s') or 0:.1f}s)")
 
 
 def _progress() -> Progress | None:
@@ -191,6 +203,10 @@ def run(
         None, "--inception-weights",
         help="Local Inception weights for FID/IS/KID where the grid sets no evaluation.inception_weights."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
+    bundle: str = typer.Option("auto", "--bundle",
+                               help="auto: train compatible cells together where that was measured"
+                                    " faster on this kind of device; on: wherever possible; off:"
+                                    " every cell alone (docs/grid-format.md)."),
     executor: str = typer.Option("local", "--executor",
                                  help="local (one cell after another), process (a pool of workers)"
                                       " or ray (Ray tasks; docs/scaling.md)."),
@@ -202,9 +218,11 @@ def run(
                                             " or ray://HOST:PORT) [default: start a local one]."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
+    from ganbench.bundle import check_mode
     from ganbench.executors import make_executor
 
     cell_executor = make_executor(executor, workers, address)
+    check_mode(bundle)
     if inception_weights is not None:
         _use_inception_weights(inception_weights)
     grid, registry, specs = _load(grid_path)
@@ -216,7 +234,7 @@ def run(
     with progress if progress is not None else contextlib.nullcontext():
         outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
                            data_root=data_root, events=ProgressEvents(progress),
-                           executor=cell_executor)
+                           executor=cell_executor, bundle=bundle)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"
     console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
                   f" table: {results.path / TABLE_FILE}")

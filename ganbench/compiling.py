@@ -10,7 +10,8 @@ Compilation happens before the first step, on zeros shaped like the step's batch
 variant the step uses (with and without grad; D also with inputs that require grad), and the
 networks' parameters, buffers and gradients are put back as they were, so compiling never
 changes what a run trains. A network whose compilation fails trains eagerly, and the reason is
-kept (``TrainResult.extra["compiled"]``).
+kept (``TrainResult.extra["compiled"]``). Compilation is ``fullgraph``: a forward that would break into
+several graphs counts as failing (partly compiled forwards buy little and hide the cause).
 """
 
 from __future__ import annotations
@@ -59,11 +60,12 @@ def compile_forwards(G: nn.Module, D: nn.Module, latent: Tensor, sample: Tensor,
 
     calls, status = {}, {}
     for name, module, example in (("G", G, latent), ("D", D, sample)):
-        compiled = torch.compile(module)
+        compiled = torch.compile(module, fullgraph=True)
         try:
             _warm_up(module, compiled, example, context, input_grad=name == "D")
         except Exception as exc:  # noqa: BLE001 - any failure means: train this one eagerly
-            calls[name], status[name] = module, f"eager ({one_line(exc)})"
+            reason = one_line(exc).split(" Explanation:")[0]  # dynamo's messages run on
+            calls[name], status[name] = module, f"eager ({reason[:200]})"
         else:
             calls[name], status[name] = compiled, "compiled"
     return Forwards(calls["G"], calls["D"], status)

@@ -266,7 +266,7 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
         ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
         config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
-                "ema", "precision", "diagnostics", "executor"):
+                "ema", "precision", "compile", "diagnostics", "executor"):
         config[key] = merged[key]
     config["optimizer"] = _resolve_optimizer(merged["optimizer"])
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}

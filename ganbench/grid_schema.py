@@ -24,7 +24,7 @@ COMPONENT_KINDS = {
 }
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
-UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor"})
+UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile"})
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 1000,
     "ema": 0.0,
     "precision": "fp32",
+    "compile": False,
     "diagnostics": {},
     "seeds": [0],
     "optimizer": {},
@@ -112,6 +113,12 @@ def gpu_share(where: str, value: Any) -> float:
         raise _type_error(where, "a number of GPUs >= 0: a fraction up to 1 (0.5), or a whole number",
                           value)
     return float(value)
+
+
+def flag(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _type_error(where, "true or false", value)
+    return value
 
 
 def text(where: str, value: Any) -> str:
@@ -193,6 +200,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "checkpoint_every": non_negative_int,
     "ema": ema_decay,
     "precision": precision,
+    "compile": flag,
     "seeds": seeds,
     "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),
                            "d": table_of(_OPTIMIZER_SIDE)}),

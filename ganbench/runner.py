@@ -193,7 +193,7 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
         outcome.statuses[record["status"]] = outcome.statuses.get(record["status"], 0) + 1
         events.cell_finished(spec, record)
 
-    plan = plan_units(todo, registry, device, bundle)
+    plan = plan_units(todo, registry, device, bundle, getattr(executor, "parallelism", 1))
     for reason in plan.reasons:
         events.note(reason)
     try:

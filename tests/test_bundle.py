@@ -237,6 +237,15 @@ def test_large_groups_split_into_bundles_of_at_most_max_members(tiny_grid):
     assert [len(u) for u in result.units] == [MAX_MEMBERS, 5]
 
 
+def test_bundles_split_so_that_every_worker_has_one(tiny_grid):
+    tiny_grid["seeds"] = list(range(10))
+    registry, specs = specs_of(tiny_grid)
+    assert [len(u) for u in plan_units(specs, registry, CPU, "on", parallelism=2).units] == [5, 5]
+    assert [len(u) for u in plan_units(specs, registry, CPU, "on", parallelism=4).units] == [3, 3, 2, 2]
+    # never below bundles of 2
+    assert [len(u) for u in plan_units(specs[:3], registry, CPU, "on", parallelism=8).units] == [3]
+
+
 # ----------------------------------------------------------------------------- through the runner
 class Notes(RunEvents):
     def __init__(self, stop_at: int | None = None):

@@ -118,6 +118,11 @@ class ProcessExecutor:
         self.workers = workers or cpu_count()
         self.threads = threads or max(1, cpu_count() // self.workers)
 
+    @property
+    def parallelism(self) -> int:
+        """Units trained at once (bundles are split to keep every worker busy)."""
+        return self.workers
+
     def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
         device = job.device
         # `cuda` spreads workers over the GPUs; `cuda:N` keeps every worker on that one GPU

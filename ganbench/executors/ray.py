@@ -120,6 +120,12 @@ class RayExecutor:
         self.threads = threads
         self.max_retries = max_retries
 
+    @property
+    def parallelism(self) -> int:
+        """Units trained at once, for splitting bundles: the local instance's CPUs (a cluster's
+        size is known only once joined; this machine's cores stand in for it)."""
+        return self.workers or cpu_count()
+
     # ---------------------------------------------------------------- session
     @contextlib.contextmanager
     def session(self) -> Iterator[int]:
