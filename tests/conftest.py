@@ -29,8 +29,9 @@ def specs_of(grid: dict, *plugins):
 TIMING = ["wall_time_s", "eval_time_s", "finished_at"]
 
 
-def run_with(grid: dict, out: Path, executor):
-    """The grid trained on the CPU into a fresh ``out`` by ``executor``: (specs, outcome)."""
+def run_with(grid: dict, out: Path, executor=None, *, bundle: str = "off", events=None):
+    """The grid trained on the CPU into a fresh ``out`` by ``executor`` (default: local), cells
+    bundled as ``bundle`` says: (specs, outcome)."""
     import torch
 
     from ganbench.results import ResultsDir
@@ -39,16 +40,17 @@ def run_with(grid: dict, out: Path, executor):
     registry, specs = specs_of(grid)
     results = ResultsDir(out)
     results.prepare(grid["name"], f"name = {grid['name']!r}\n")
-    return specs, run_grid(specs, registry, results, torch.device("cpu"), executor=executor)
+    return specs, run_grid(specs, registry, results, torch.device("cpu"), executor=executor,
+                           bundle=bundle, events=events)
 
 
-def same_tables(*folders: Path) -> None:
-    """The results tables of ``folders`` are equal but for the timing columns."""
+def same_tables(*folders: Path, ignore: tuple[str, ...] = ()) -> None:
+    """The results tables of ``folders`` are equal but for the timing columns (and ``ignore``)."""
     import pandas as pd
 
     import ganbench
 
-    tables = [ganbench.load_results(folder).drop(columns=TIMING, errors="ignore")
+    tables = [ganbench.load_results(folder).drop(columns=[*TIMING, *ignore], errors="ignore")
               .set_index("run_id").sort_index() for folder in folders]
     for table in tables[1:]:
         pd.testing.assert_frame_equal(tables[0], table)

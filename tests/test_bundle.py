@@ -20,10 +20,11 @@ from ganbench.batched import BatchedAdam, StackedModule
 from ganbench.bundle import MAX_MEMBERS, plan_units
 from ganbench.bundle_train import BundleTrainer
 from ganbench.errors import ConfigError
+from ganbench.executors.process import ProcessExecutor
 from ganbench.results import ResultsDir
-from ganbench.runner import RunEvents, run_grid
+from ganbench.runner import RunEvents
 from ganbench.train import Trainer
-from tests.conftest import specs_of
+from tests.conftest import run_with, same_tables, specs_of
 
 CPU = torch.device("cpu")
 LOGGED = ("d_loss", "d_penalty", "g_loss", "g_penalty", "d_real", "d_fake", "d_acc_real",
@@ -259,13 +260,6 @@ class Notes(RunEvents):
             raise KeyboardInterrupt
 
 
-def run_to(grid, out, bundle, events=None):
-    registry, specs = specs_of(grid)
-    results = ResultsDir(out)
-    results.prepare(grid["name"], f"name = '{grid['name']}'\n")
-    return run_grid(specs, registry, results, CPU, bundle=bundle, events=events)
-
-
 def comparable(path):
     frame = ganbench.load_results(path).set_index("run_id").sort_index()
     return frame.drop(columns=["wall_time_s", "eval_time_s", "finished_at", "bundle_size"],
@@ -276,8 +270,8 @@ def test_a_bundled_grid_writes_the_table_a_solo_grid_writes(tiny_grid, tmp_path)
     tiny_grid.update(steps=40, seeds=[0, 1])
     tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"], "regularizer": ["none", "r1"]}
     notes = Notes()
-    bundled = run_to(tiny_grid, tmp_path / "on", "on", notes)
-    solo = run_to(tiny_grid, tmp_path / "off", "off")
+    _, bundled = run_with(tiny_grid, tmp_path / "on", bundle="on", events=notes)
+    _, solo = run_with(tiny_grid, tmp_path / "off")
     assert bundled.statuses == solo.statuses == {"ok": 8}
     assert notes.notes == ["training 8 cells in bundles of 8"]
     assert set(ganbench.load_results(tmp_path / "on")["bundle_size"]) == {8}
@@ -290,12 +284,13 @@ def test_a_bundled_grid_writes_the_table_a_solo_grid_writes(tiny_grid, tmp_path)
 
 def test_an_interrupted_bundle_resumes_from_its_checkpoints_bundled_or_solo(tiny_grid, tmp_path):
     tiny_grid.update(steps=40, seeds=[0, 1, 2], checkpoint_every=20)
-    whole = run_to(tiny_grid, tmp_path / "whole", "on")
+    _, whole = run_with(tiny_grid, tmp_path / "whole", bundle="on")
     assert whole.statuses == {"ok": 3}
     for out, mode in ((tmp_path / "bundled", "on"), (tmp_path / "solo", "off")):
-        stopped = run_to(tiny_grid, out, "on", Notes(stop_at=30))  # after the checkpoint at 20
+        # stopped at step 30, after the checkpoint at 20
+        _, stopped = run_with(tiny_grid, out, bundle="on", events=Notes(stop_at=30))
         assert stopped.interrupted and not stopped.statuses
-        resumed = run_to(tiny_grid, out, mode)
+        _, resumed = run_with(tiny_grid, out, bundle=mode)
         assert resumed.statuses == {"ok": 3}
         frame = ganbench.load_results(out)
         assert frame["status"].tolist() == ["ok"] * 3
@@ -304,3 +299,31 @@ def test_an_interrupted_bundle_resumes_from_its_checkpoints_bundled_or_solo(tiny
         on, again = comparable(tmp_path / "whole"), comparable(out)
         numeric = [c for c in on.columns if on[c].dtype != object]
         pd.testing.assert_frame_equal(on[numeric], again[numeric], rtol=1e-4, atol=1e-6)
+
+
+def test_a_member_trains_the_same_whatever_else_is_in_its_bundle(tiny_grid, tmp_path):
+    """Re-running a cell gives the same numbers whichever other cells are bundled with it
+    (here: bit for bit, in a bundle of 2 and of 6, on the CPU)."""
+    tiny_grid.update(steps=60, seeds=[0, 1, 2], optimizer={"lr": 1e-3})
+    tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"]}
+    registry, specs = specs_of(tiny_grid)
+    small, large = trainers(specs[:2], registry, tmp_path), trainers(specs, registry, tmp_path)
+    BundleTrainer(small).run(), BundleTrainer(large).run()
+    for a, b in zip(small, large[:2], strict=False):
+        for p, q in zip(a.G.parameters(), b.G.parameters(), strict=True):
+            assert torch.equal(p, q)
+
+
+def test_bundles_train_in_worker_processes_to_the_same_table(tiny_grid, tmp_path):
+    """Two workers get a bundle each; the local executor trains one bundle of all four."""
+    tiny_grid.update(steps=30, seeds=[0, 1])
+    tiny_grid["axes"] = {"loss": ["minimax", "hinge"]}
+    torch.set_num_threads(1)  # as in the workers
+    _, local = run_with(tiny_grid, tmp_path / "local", bundle="on")
+    notes = Notes()
+    _, pooled = run_with(tiny_grid, tmp_path / "process", ProcessExecutor(workers=2, threads=1),
+                         bundle="on", events=notes)
+    assert local.statuses == pooled.statuses == {"ok": 4}
+    assert notes.notes[0] == "training 4 cells in bundles of 2, 2"
+    assert set(ganbench.load_results(tmp_path / "process")["bundle_size"]) == {2}
+    same_tables(tmp_path / "local", tmp_path / "process", ignore=("bundle_size",))
