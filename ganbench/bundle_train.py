@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import fields
 
 import torch
 from torch import Tensor
@@ -45,27 +45,14 @@ def segments(keys: Sequence[object]) -> list[slice]:
     return out
 
 
-@dataclass
-class BatchedStep:
-    """One step's numbers for every member, each of shape ``(B,)`` (``real``: ``(B, N, ...)``)."""
-
-    loss: Tensor
-    penalty: Tensor
-    grad_norm: Tensor | None = None
-    real_out: Tensor | None = None
-    fake_out: Tensor | None = None
-    real_acc: Tensor | None = None
-    fake_acc: Tensor | None = None
-    real: Tensor | None = None
-    real_logits: Tensor | None = None
+class BatchedStep(StepOutput):
+    """A step's :class:`~ganbench.train.StepOutput` for every member: each tensor has a leading
+    member dimension (``(B,)``; ``real``: ``(B, N, ...)``)."""
 
     def member(self, i: int) -> StepOutput:
         """Member ``i``'s share, in the form the solo trainer logs."""
-        def pick(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t[i]
-
-        return StepOutput(self.loss[i], self.penalty[i], pick(self.real_out), pick(self.fake_out),
-                          pick(self.real_acc), pick(self.fake_acc), pick(self.grad_norm))
+        return StepOutput(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[i]
+                             for f in fields(StepOutput)})
 
 
 class BundleTrainer:
