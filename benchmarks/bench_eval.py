@@ -1,0 +1,85 @@
+"""Evaluation time: the modes metric, domain FID/IS/KID/PRC with class coverage, Inception FID.
+
+Each case builds a real run (``Trainer``, untrained networks: the cost of a metric does not
+depend on how good the generator is) and times ``Evaluator.evaluate`` the way training calls it.
+The first evaluation of a case is "cold" (a fresh cache folder: the domain classifier is trained
+and the reference statistics are computed); the later ones are "warm" (both come from the cache,
+as in every evaluation after a run's first). Inception FID runs only where Inception weights are
+available (``--inception-weights FILE`` or ``GANBENCH_INCEPTION_WEIGHTS``); otherwise the script
+says why it was skipped.
+
+    python benchmarks/bench_eval.py [--repeats 3] [--samples 2000] [--inception-weights FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ganbench.grid import expand, parse_grid
+from ganbench.registry import get_registry
+from ganbench.train import Trainer
+
+RING8 = {"dataset": "ring8", "latent_dim": 2, "generator": {"name": "mlp", "width": 64, "depth": 3},
+         "discriminator": {"name": "mlp", "width": 64, "depth": 3}}
+DIGITS = {"dataset": {"name": "digits", "size": 16}, "latent_dim": 64,
+          "generator": {"name": "dcgan", "width": 32}, "discriminator": {"name": "dcgan", "width": 32}}
+
+
+def evaluator_for(settings: dict, metrics: list, samples: int, device: torch.device, root: Path):
+    grid = {"name": "bench-eval", "steps": 1, **settings,
+            "evaluation": {"samples": samples, "metrics": metrics}}
+    registry = get_registry(autoload=False)
+    config = expand(parse_grid(grid, "bench-eval"), registry)[0].config
+    return Trainer(config, registry, device, root).evaluator
+
+
+def time_case(label: str, evaluator, repeats: int) -> None:
+    times, values = [], {}
+    for step in range(repeats + 1):
+        started = time.perf_counter()
+        values, _ = evaluator.evaluate(step)
+        times.append(time.perf_counter() - started)
+    names = ", ".join(sorted(k for k in values if k != "eval_time_s")) or "nothing"
+    print(f"{label}: cold {times[0]:.2f} s, warm {statistics.median(times[1:]):.3f} s"
+          f" (median of {repeats}) -> {names}")
+    for metric, reason in evaluator.unavailable.items():
+        print(f"  unavailable: {metric}: {reason}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="warm evaluations per case")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--inception-samples", type=int, default=500)
+    parser.add_argument("--inception-weights", type=Path, default=None)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    if args.inception_weights is not None:
+        os.environ["GANBENCH_INCEPTION_WEIGHTS"] = str(args.inception_weights.resolve())
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["GANBENCH_CACHE_DIR"] = cache  # cold first evaluations, no stale cache
+        root = Path(cache) / "data"
+        time_case(f"modes, ring8, {args.samples} samples",
+                  evaluator_for(RING8, ["modes"], args.samples, device, root), args.repeats)
+        time_case(f"domain FID/IS/KID/PRC + classes, digits 16 px, {args.samples} samples",
+                  evaluator_for(DIGITS, [{"name": "fidelity", "features": "domain"}, "classes"],
+                                args.samples, device, root), args.repeats)
+        time_case(f"Inception FID, digits 16 px, {args.inception_samples} samples",
+                  evaluator_for(DIGITS,
+                                [{"name": "fidelity", "features": "inception", "metrics": ["fid"]}],
+                                args.inception_samples, device, root), args.repeats)
+
+
+if __name__ == "__main__":
+    main()
