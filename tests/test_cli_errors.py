@@ -52,6 +52,7 @@ BAD_GRIDS = {
     "batch-size-zero": (GOOD.replace("batch_size = 8", "batch_size = 0"), ["batch_size"]),
     "empty-axis": (GOOD + "[axes]\nloss = []\n", ["axes.loss", "at least one value"]),
     "missing-dataset": ("steps = 5\nbatch_size = 8\n", ["dataset"]),
+    "compile-not-a-flag": (GOOD + 'compile = "yes"\n', ["compile", "true or false"]),
 }
 
 
@@ -79,6 +80,15 @@ def test_run_bad_grid_is_one_line_and_writes_nothing(tmp_path, results_dir, name
     assert (results_dir / "runs.jsonl").read_bytes() == SENTINEL_RUNS
     assert (results_dir / "table.csv").read_bytes() == SENTINEL_TABLE
     assert not (tmp_path / "results").exists()
+
+
+def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(tmp_path, results_dir):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD)
+    before = snapshot(tmp_path)
+    proc = ganbench("run", grid, "--out", results_dir, "--bundle", "sometimes", cwd=tmp_path)
+    assert_one_error_line(proc, "--bundle 'sometimes': choose auto, on, off")
+    assert snapshot(tmp_path) == before
 
 
 def test_validate_bad_grid_is_one_line(tmp_path):
