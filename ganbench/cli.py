@@ -118,12 +118,18 @@ def _cells_table(specs: list[RunSpec]) -> Table:
 
 @app.command()
 def validate(grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file.")) -> None:
-    """Resolve every name in a grid and print its cells; trains nothing."""
-    grid, _, specs = _load(grid_path)
+    """Resolve every name in a grid and print its cells and how they would bundle; trains nothing."""
+    from ganbench.bundle import plan_units
+
+    grid, registry, specs = _load(grid_path)
     console.print(_cells_table(specs))
     cells = len({spec.labels for spec in specs})
     console.print(f"grid {grid.name!r}: {cells} cells x {len(specs) // max(cells, 1)} seeds"
                   f" = {len(specs)} runs")
+    device = resolve_device(None)
+    for line in plan_units(specs, registry, device, "auto").reasons:
+        console.print(f"--bundle auto on {device.type}: {line}", markup=False, highlight=False,
+                      soft_wrap=True)
 
 
 class ProgressEvents(RunEvents):

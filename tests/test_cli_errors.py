@@ -157,6 +157,11 @@ regularizer = "none"
     proc = ganbench("validate", grid, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 cells x 2 seeds = 6 runs" in proc.stdout
+    import torch  # the plan is for this machine's default device
+
+    expected = ("--bundle auto on cuda: 6 cell(s) train solo" if torch.cuda.is_available()
+                else "--bundle auto on cpu: training 6 cells in bundles of 6")
+    assert expected in proc.stdout
     assert "'tiny'" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     assert snapshot(tmp_path) == before
