@@ -46,7 +46,6 @@ class StackedModule:
     def __init__(self, modules: Sequence[nn.Module]):
         self.params, self.buffers = stack_module_state(list(modules))
         self.base = copy.deepcopy(modules[0]).to("meta")
-        self.training = modules[0].training
 
         def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
             return functional_call(self.base, (params, buffers), (x,))
