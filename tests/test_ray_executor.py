@@ -275,11 +275,14 @@ def test_ctrl_c_cancels_the_tasks_in_flight_and_keeps_the_finished(ray_session, 
                                 partial(sleep_unless_first, first=specs[0].run_id), RunEvents(),
                                 finished, dead=lambda spec, reason, text=None: pytest.fail(reason))
     assert [r["run_id"] for r in kept] == [specs[0].run_id]
-    deadline = time.monotonic() + 30  # the two sleeping tasks are killed, their CPUs freed
+    # The sleeping tasks are killed and their CPUs freed, well before their 120 s sleep ends.
+    # Ray frees a force-cancelled worker's CPU late at times: once in three CI runs on this
+    # 2-core machine it was still held after 30 s, so the bound is 90 s.
+    deadline = time.monotonic() + 90
     while ray.available_resources().get("CPU", 0) < FAKE["num_cpus"]:
         assert time.monotonic() < deadline, ray.available_resources()
         time.sleep(0.2)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 115
 
 
 # ----------------------------------------------------------------------------- CLI
