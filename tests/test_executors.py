@@ -54,6 +54,14 @@ def always_die(unit, marker_dir):
     os._exit(9)
 
 
+def raise_for_seed_1(unit, marker_dir):
+    with (Path(marker_dir) / unit[0].run_id).open("a") as f:
+        f.write("x")
+    if unit[0].config["seed"] == 1:
+        raise RuntimeError("plugin 'broken' failed to import in the worker")
+    return [{"run_id": spec.run_id, "status": "ok"} for spec in unit]
+
+
 class Recorder(RunEvents):
     def __init__(self):
         self.finished = []
@@ -81,6 +89,27 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
                                                   "reason": reason})
     assert recorder.finished == [{"run_id": specs[0].run_id, "status": "error", "reason": DIED}]
     assert (deaths / specs[0].run_id).read_text() == "xx"  # tried, then retried once
+
+
+def test_a_unit_that_raises_is_an_error_and_the_grid_goes_on(tiny_grid, tmp_path):
+    tiny_grid["seeds"] = [0, 1, 2]
+    _, specs = specs_of(tiny_grid)
+    recorder = Recorder()
+    texts = {}
+
+    def dead(spec, reason, error_text=None):
+        texts[spec.run_id] = error_text
+        return {"run_id": spec.run_id, "status": "error", "reason": reason}
+
+    ProcessExecutor(workers=2, threads=1).run_units(
+        [(spec,) for spec in specs], partial(raise_for_seed_1, marker_dir=str(tmp_path)), RunEvents(),
+        recorder, dead)
+    by_seed = {spec.config["seed"]: spec.run_id for spec in specs}
+    statuses = {r["run_id"]: (r["status"], r.get("reason")) for r in recorder.finished}
+    assert statuses == {by_seed[0]: ("ok", None), by_seed[2]: ("ok", None),
+                        by_seed[1]: ("error", "RuntimeError: plugin 'broken' failed to import in the worker")}
+    assert "raise_for_seed_1" in texts[by_seed[1]]  # the worker's own traceback is kept
+    assert (tmp_path / by_seed[1]).read_text() == "x"  # an exception is not retried
 
 
 def test_executor_options():

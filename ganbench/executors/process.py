@@ -11,7 +11,9 @@ A worker that dies in the middle of a unit (out of memory, SIGKILL) breaks its p
 that pool had in flight is retried, each in a fresh one-worker pool so that a death is blamed on
 the right unit. A death counts against a unit only when it was the one unit in flight in its
 pool (a bystander of another unit's death is not blamed); the cells of a unit that died twice
-are recorded as ``error``. Ctrl-C (SIGINT
+are recorded as ``error``. A unit that raises outside its cells' own error handling (a plugin
+that fails to import in the worker, say) is not retried: its cells are ``error`` records with
+the worker's traceback, and the grid goes on. Ctrl-C (SIGINT
 is ignored by workers) stops the workers; finished records are kept.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganbench.executors import CellJob, Finished, WorkUnit
+from ganbench.plugins import one_line
 
 if TYPE_CHECKING:
     from ganbench.grid import RunSpec
@@ -139,7 +143,7 @@ class ProcessExecutor:
                   dead: Dead, *, gpus: list[str] = ()) -> None:
         """Call ``fn(unit)`` in workers, at most ``workers`` units at a time, and ``finished`` with
         each cell's record as its unit returns; the cells of a unit whose worker dies twice get
-        ``dead(spec, reason)``."""
+        ``dead(spec, reason)``, those of a unit that raises ``dead(spec, reason, traceback)``."""
         counter = multiprocessing.get_context("spawn").Value("i", 0)
         gpus = list(gpus)
         todo = sum(len(unit) for unit in units)
@@ -179,6 +183,8 @@ class ProcessExecutor:
                             queue.appendleft((unit, deaths, True))
                             continue
                         records = [dead(spec, DIED) for spec in unit]
+                    except Exception as exc:  # noqa: BLE001 - the unit raised outside its cells
+                        records = [dead(spec, one_line(exc), _remote_traceback(exc)) for spec in unit]
                     if pool is not shared:
                         pool.shutdown(wait=False)
                     for spec, record in zip(unit, records, strict=True):
@@ -188,6 +194,13 @@ class ProcessExecutor:
             raise
         for pool in pools:
             pool.shutdown(wait=True)
+
+
+def _remote_traceback(exc: BaseException) -> str:
+    """The worker's traceback of an exception a future re-raised in the parent."""
+    cause = exc.__cause__  # concurrent.futures attaches the worker's formatted traceback here
+    local = "".join(traceback.format_exception(exc))
+    return f"{cause}\n{local}" if cause is not None else local
 
 
 def _stop(pools: list[ProcessPoolExecutor]) -> None:
