@@ -70,6 +70,17 @@ class Recorder(RunEvents):
         self.finished.append(record)
 
 
+class Dead:
+    """An executor's ``dead`` callback that keeps each cell's error text."""
+
+    def __init__(self):
+        self.texts = {}
+
+    def __call__(self, spec, reason, error_text=None):
+        self.texts[spec.run_id] = error_text
+        return {"run_id": spec.run_id, "status": "error", "reason": reason}
+
+
 def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_path):
     tiny_grid["seeds"] = [0, 1]
     _, specs = specs_of(tiny_grid)
@@ -94,13 +105,7 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
 def test_a_unit_that_raises_is_an_error_and_the_grid_goes_on(tiny_grid, tmp_path):
     tiny_grid["seeds"] = [0, 1, 2]
     _, specs = specs_of(tiny_grid)
-    recorder = Recorder()
-    texts = {}
-
-    def dead(spec, reason, error_text=None):
-        texts[spec.run_id] = error_text
-        return {"run_id": spec.run_id, "status": "error", "reason": reason}
-
+    recorder, dead = Recorder(), Dead()
     ProcessExecutor(workers=2, threads=1).run_units(
         [(spec,) for spec in specs], partial(raise_for_seed_1, marker_dir=str(tmp_path)), RunEvents(),
         recorder, dead)
@@ -108,7 +113,7 @@ def test_a_unit_that_raises_is_an_error_and_the_grid_goes_on(tiny_grid, tmp_path
     statuses = {r["run_id"]: (r["status"], r.get("reason")) for r in recorder.finished}
     assert statuses == {by_seed[0]: ("ok", None), by_seed[2]: ("ok", None),
                         by_seed[1]: ("error", "RuntimeError: plugin 'broken' failed to import in the worker")}
-    assert "raise_for_seed_1" in texts[by_seed[1]]  # the worker's own traceback is kept
+    assert "raise_for_seed_1" in dead.texts[by_seed[1]]  # the worker's own traceback is kept
     assert (tmp_path / by_seed[1]).read_text() == "x"  # an exception is not retried
 
 

@@ -35,7 +35,7 @@ from ganbench.executors.ray import RayExecutor, capacity, default_num_gpus  # no
 from ganbench.results import ResultsDir  # noqa: E402
 from ganbench.runner import RunEvents  # noqa: E402
 from tests.conftest import GANBENCH, run_with, same_tables, specs_of  # noqa: E402
-from tests.test_executors import Recorder, always_die, die_once  # noqa: E402
+from tests.test_executors import Dead, Recorder, always_die, die_once  # noqa: E402
 
 CPU = torch.device("cpu")
 FAKE = {"num_cpus": 2, "num_gpus": 1}  # the in-process instance: 2 CPUs, 1 fake GPU
@@ -240,17 +240,11 @@ def raise_for(unit, doomed):
 def test_a_unit_that_raises_is_an_error_without_a_retry(ray_session, tiny_grid):
     tiny_grid["seeds"] = [0, 1]
     _, specs = specs_of(tiny_grid)
-    recorder = Recorder()
-    texts = {}
-
-    def dead(spec, reason, error_text=None):
-        texts[spec.run_id] = error_text
-        return {"run_id": spec.run_id, "status": "error", "reason": reason}
-
+    recorder, dead = Recorder(), Dead()
     RayExecutor().run_units([tuple(specs)], partial(raise_for, doomed={specs[0].run_id}), RunEvents(),
                             recorder, dead)
     assert [r["reason"] for r in recorder.finished] == ["ValueError: a bundle broke badly"] * 2
-    for text in texts.values():  # error.txt: where the task raised
+    for text in dead.texts.values():  # error.txt: where the task raised
         assert 'raise ValueError("a bundle broke' in text and "\x1b" not in text, text
 
 
