@@ -113,7 +113,8 @@ def test_a_unit_that_raises_is_an_error_and_the_grid_goes_on(tiny_grid, tmp_path
     statuses = {r["run_id"]: (r["status"], r.get("reason")) for r in recorder.finished}
     assert statuses == {by_seed[0]: ("ok", None), by_seed[2]: ("ok", None),
                         by_seed[1]: ("error", "RuntimeError: plugin 'broken' failed to import in the worker")}
-    assert "raise_for_seed_1" in dead.texts[by_seed[1]]  # the worker's own traceback is kept
+    text = dead.texts[by_seed[1]]
+    assert "raise_for_seed_1" in text and text.count("RuntimeError: plugin") == 2  # worker, then parent
     assert (tmp_path / by_seed[1]).read_text() == "x"  # an exception is not retried
 
 

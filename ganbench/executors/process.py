@@ -184,7 +184,9 @@ class ProcessExecutor:
                             continue
                         records = [dead(spec, DIED) for spec in unit]
                     except Exception as exc:  # noqa: BLE001 - the unit raised outside its cells
-                        records = [dead(spec, one_line(exc), _remote_traceback(exc)) for spec in unit]
+                        # the chain holds the worker's traceback (concurrent.futures' __cause__)
+                        text = "".join(traceback.format_exception(exc))
+                        records = [dead(spec, one_line(exc), text) for spec in unit]
                     if pool is not shared:
                         pool.shutdown(wait=False)
                     for spec, record in zip(unit, records, strict=True):
@@ -194,13 +196,6 @@ class ProcessExecutor:
             raise
         for pool in pools:
             pool.shutdown(wait=True)
-
-
-def _remote_traceback(exc: BaseException) -> str:
-    """The worker's traceback of an exception a future re-raised in the parent."""
-    cause = exc.__cause__  # concurrent.futures attaches the worker's formatted traceback here
-    local = "".join(traceback.format_exception(exc))
-    return f"{cause}\n{local}" if cause is not None else local
 
 
 def _stop(pools: list[ProcessPoolExecutor]) -> None:
