@@ -31,12 +31,10 @@ from ganbench.runner import run_grid
 DEMO = Path(__file__).parent / "grids" / "demo.toml"
 
 
-def time_grid(executor_name: str, workers: int | None, steps: int | None,
-              root: Path) -> tuple[float, int]:
+def time_grid(executor_name: str, workers: int | None, steps: int, root: Path) -> tuple[float, int]:
     registry = get_registry()
     raw = tomllib.loads(DEMO.read_text())
-    if steps is not None:
-        raw["steps"] = steps
+    raw["steps"] = steps
     grid = parse_grid(raw, str(DEMO), source=DEMO.read_text())
     specs = expand(grid, registry)
     results = ResultsDir(root / executor_name)
@@ -53,14 +51,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--ray", action="store_true", help="also the ray executor (the ray extra)")
     args = parser.parse_args()
+    steps = args.steps or tomllib.loads(DEMO.read_text())["steps"]
     with tempfile.TemporaryDirectory() as tmp:
-        local_s, local_n = time_grid("local", None, args.steps, Path(tmp))
-        process_s, process_n = time_grid("process", args.workers, args.steps, Path(tmp))
+        local_s, local_n = time_grid("local", None, steps, Path(tmp))
+        process_s, process_n = time_grid("process", args.workers, steps, Path(tmp))
         if args.ray:
-            ray_s, ray_n = time_grid("ray", args.workers, args.steps, Path(tmp))
+            ray_s, ray_n = time_grid("ray", args.workers, steps, Path(tmp))
     print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
           f" torch threads in-process {torch.get_num_threads()}")
-    steps = args.steps or tomllib.loads(DEMO.read_text())["steps"]
     print(f"demo grid, {steps} steps per run, {local_n} runs")
     print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
     print(f"process x{args.workers:<3}      : {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
