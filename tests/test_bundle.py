@@ -146,8 +146,8 @@ def test_dcgan_members_match_their_solo_runs(tmp_path, steps, members):
     The penalties on D's input gradient (gradient penalty, R1) are compared over 100 steps. On
     a 2-core AMD EPYC (AVX2; measured 2026-12-02) the WGAN-GP member agreed with its solo run
     to 1e-7 for 137 steps, then the penalty's difference jumped to 6e-4 at step 138 (a jump, not
-    gradual growth: the input gradient of a leaky-ReLU network is discontinuous where a
-    pre-activation crosses zero, so a rounding-sized difference can switch a slope) and the
+    gradual growth; consistent with, though not shown to be, a rounding-sized difference
+    switching a leaky-ReLU slope, where the network's input gradient is discontinuous) and the
     parameters ended 2e-3 apart at step 200. The same test had passed over 200 steps on the
     previous machine. The MLP test above compares both penalties over 200 steps.
     """
