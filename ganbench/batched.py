@@ -203,7 +203,12 @@ class BatchedRegularizer:
 
 
 class BatchedGradientPenalty(BatchedRegularizer):
-    """:class:`~ganbench.builtins.regularizers.GradientPenalty`, a weight per member."""
+    """:class:`~ganbench.builtins.regularizers.GradientPenalty`, a weight per member.
+
+    One ``alpha`` per sample: right for the bundled networks (``mlp``, ``dcgan``), which judge one
+    sample per decision. A packing D (``samples_per_decision > 1``, one ``alpha`` per pack in the
+    solo penalty) never reaches a bundle: :class:`~ganbench.bundle_train.BundleTrainer` refuses it.
+    There is no bundled DRAGAN (``dragan`` trains solo, whatever its ``noise``)."""
 
     def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
         real, fake = batch.real, batch.fake

@@ -5,7 +5,8 @@ the generator and discriminator (name and parameters), the dataset, the batch si
 size and the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), and
 when every component has a bundle form: the ``mlp`` and ``dcgan`` networks, the losses of
 :data:`~ganbench.batched.BATCHED_LOSSES` and the regularizers of
-:data:`~ganbench.batched.BATCHED_REGULARIZERS`, fp32, no EMA. Seeds, learning rates, betas,
+:data:`~ganbench.batched.BATCHED_REGULARIZERS`, fp32, no EMA, Adam for G and D (the only
+batched optimiser is :class:`~ganbench.batched.BatchedAdam`). Seeds, learning rates, betas,
 losses, regularizers and their weights may differ between members. Everything else trains solo,
 and the plan says why.
 
@@ -78,6 +79,10 @@ def unsupported(config: dict[str, Any], registry: Registry) -> str | None:
         return "torch.compile (compile = true) is not bundled"
     if config.get("precision", "fp32") != "fp32":
         return f"precision {config['precision']!r} is not bundled"
+    for side in ("g", "d"):  # an Adam side has no "name" (see grid._resolve_optimizer)
+        name = config["optimizer"][side].get("name", "adam")
+        if name != "adam":
+            return f"optimizer {name!r} has no bundle form"
     for kind, supported in (("loss", BATCHED_LOSSES), ("regularizer", tuple(BATCHED_REGULARIZERS))):
         ref = config[kind]
         try:

@@ -32,7 +32,7 @@ from ganbench.batched import (
     batched_loss,
     batched_output,
 )
-from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult
+from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult, samples_per_decision
 
 
 def segments(keys: Sequence[object]) -> list[slice]:
@@ -63,9 +63,19 @@ class BundleTrainer:
         self.resumed = list(resumed) or [False] * len(self.members)
         first = self.members[0]
         self.config, self.device = first.config, first.device
+        packing = sorted({samples_per_decision(t.D) for t in self.members} - {1})
+        if packing:
+            # a packing D takes m * batch_size samples per step and its gradient penalties draw
+            # one weight per pack; the bundle step does neither, so such runs train solo
+            # (bundle.py bundles only mlp and dcgan, which judge one sample per decision)
+            raise ValueError(f"a bundle cannot train a discriminator that judges several samples"
+                             f" per decision (samples_per_decision {packing[0]}); it trains solo")
         self.G = StackedModule([t.G for t in self.members])
         self.D = StackedModule([t.D for t in self.members])
         configs = [t.config["optimizer"] for t in self.members]
+        others = sorted({c[s]["name"] for c in configs for s in ("g", "d") if "name" in c[s]})
+        if others:  # an Adam side has no "name"; bundle.unsupported() keeps the rest solo
+            raise ValueError(f"optimizer {others[0]!r} has no bundle form; it trains solo")
         self.opt_g = BatchedAdam(self.G, [c["g"]["lr"] for c in configs], [c["g"]["betas"] for c in configs])
         self.opt_d = BatchedAdam(self.D, [c["d"]["lr"] for c in configs], [c["d"]["betas"] for c in configs])
         for opt, network, member_opt in ((self.opt_g, "G", "opt_g"), (self.opt_d, "D", "opt_d")):

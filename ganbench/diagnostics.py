@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.thresholds import WINDOW, Thresholds
-
-LABELS = ("ok", "mode-collapse", "diverged", "vanishing-gradients", "oscillating", "non-convergence")
-
 
 @dataclass(frozen=True)
 class FailureLabel:
@@ -44,18 +42,72 @@ def evaluations(history: pd.DataFrame, column: str) -> pd.DataFrame:
     return history[history[column].notna()]
 
 
-def dominant_cycle(series: np.ndarray) -> tuple[float, float]:
-    """(share of the detrended power in the strongest frequency, cycles of it over the series)."""
+@dataclass(frozen=True)
+class CycleTest:
+    """The periodicity test of one logged series (:func:`cycle_test`).
+
+    ``p_value`` is Fisher's exact p-value of the largest periodogram ordinate of the
+    prewhitened series; ``cycles`` is how many times that frequency repeats over the series;
+    ``share`` is Fisher's g (that ordinate's share of the periodogram); ``ar1`` is the lag-1
+    autocorrelation removed by prewhitening; ``rows`` the series' length.
+    """
+
+    p_value: float
+    cycles: float
+    share: float
+    ar1: float
+    rows: int
+
+
+def fisher_g_pvalue(g: float, m: int) -> float:
+    """P(G >= g) for Fisher's g statistic over ``m`` Fourier frequencies of Gaussian white
+    noise (Fisher 1929): sum_{j=1}^{floor(1/g)} (-1)^(j-1) C(m, j) (1 - j g)^(m-1)."""
+    if m < 2 or not g > 0:
+        return 1.0
+    total = 0.0
+    for j in range(1, min(m, int(1.0 / g)) + 1):
+        total += (-1) ** (j - 1) * math.comb(m, j) * (1.0 - j * g) ** (m - 1)
+    return float(min(max(total, 0.0), 1.0))
+
+
+def cycle_test(series: Any, min_rows: int = 10) -> CycleTest | None:
+    """Is there one dominant cycle in ``series``, beyond trend and red noise?
+
+    The series is detrended (least-squares line), prewhitened with its lag-1 autocorrelation
+    (``r_t - phi r_{t-1}``, phi clipped at 0: red noise and smooth trend residue become close to
+    white, a cycle keeps a share ``sin(2 pi / period)`` of its amplitude), and Fisher's g test
+    is applied to the periodogram of the residue over its Fourier frequencies (Nyquist and zero
+    excluded). ``None`` when the series is shorter than ``min_rows`` or holds a non-finite
+    value: too short to judge. Error rates: docs/diagnostics.md.
+    """
     x = np.asarray(series, dtype=float)
-    if len(x) < 8 or not np.isfinite(x).all():
-        return math.nan, math.nan
+    if len(x) < max(min_rows, 6) or not np.isfinite(x).all():
+        return None
     t = np.arange(len(x))
-    x = x - np.polyval(np.polyfit(t, x, 1), t)
-    power = np.abs(np.fft.rfft(x))[1:] ** 2
-    if power.sum() <= 0:
-        return 0.0, 0.0
-    k = int(power.argmax())
-    return float(power[k] / power.sum()), float(k + 1)
+    residue = x - np.polyval(np.polyfit(t, x, 1), t)
+    before, after = residue[:-1], residue[1:]
+    energy = float(before @ before)
+    phi = max(0.0, float(before @ after) / energy) if energy > 0 else 0.0
+    white = after - phi * before
+    white = white - white.mean()
+    m = (len(white) - 1) // 2
+    power = np.abs(np.fft.rfft(white))[1:m + 1] ** 2
+    if m < 2 or power.sum() <= 0:
+        return CycleTest(1.0, 0.0, 0.0, phi, len(x))
+    k = int(power.argmax()) + 1
+    g = float(power[k - 1] / power.sum())
+    return CycleTest(fisher_g_pvalue(g, m), k * len(x) / len(white), g, phi, len(x))
+
+
+def trend_test(series: Any) -> tuple[float, float]:
+    """(Spearman's rho of ``series`` against its index, its two-sided p-value); NaNs when fewer
+    than 4 finite values or a constant series."""
+    x = np.asarray(series, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < 4 or np.ptp(x) == 0:
+        return math.nan, math.nan
+    result = stats.spearmanr(np.arange(len(x)), x)
+    return float(result.statistic), float(result.pvalue)
 
 
 def compute_signals(registry: Registry, history: list[dict[str, Any]]

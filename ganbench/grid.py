@@ -21,6 +21,7 @@ from ganbench.errors import ConfigError, GanbenchError
 from ganbench.grid_schema import (
     _VALUE_KEYS,
     COMPONENT_KINDS,
+    DEFAULT_OPTIMIZER,
     DEFAULTS,
     EVALUATION_DEFAULTS,
     GRID_KEYS,
@@ -31,6 +32,7 @@ from ganbench.grid_schema import (
     UNHASHED_KEYS,
     _check_keys,
     _type_error,
+    check_optimizer_keys,
     component_ref,
     text,
 )
@@ -235,8 +237,23 @@ def _excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
 
 
 def _resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
-    shared = {k: opt.get(k, OPTIMIZER_DEFAULTS[k]) for k in OPTIMIZER_DEFAULTS}
-    return {side: {**shared, **opt.get(side, {})} for side in ("g", "d")}
+    """Both sides in full: a side's own value, else the shared one, else its optimiser's default.
+
+    run_id stability: an Adam side resolves to ``{"lr", "betas"}`` with no ``name``, exactly
+    the form from before optimisers had names, so runs recorded then keep their run_ids
+    (whether or not ``name = "adam"`` is written). Any other optimiser's side holds its
+    ``name`` and its own settings (``{"name": "rmsprop", "lr", "alpha"}``), so the optimiser
+    is part of the run_id. (Settings of another optimiser were refused by
+    :func:`~ganbench.grid_schema.check_optimizer_keys`.)
+    """
+    shared = {k: v for k, v in opt.items() if k not in ("g", "d")}
+    resolved = {}
+    for side in ("g", "d"):
+        given = {**shared, **opt.get(side, {})}
+        name = given.pop("name", DEFAULT_OPTIMIZER)
+        settings = {**OPTIMIZER_DEFAULTS[name], **given}
+        resolved[side] = settings if name == DEFAULT_OPTIMIZER else {"name": name, **settings}
+    return resolved
 
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation
@@ -268,6 +285,10 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
                 "ema", "precision", "compile", "diagnostics", "executor"):
         config[key] = merged[key]
+    try:
+        check_optimizer_keys(merged["optimizer"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     config["optimizer"] = _resolve_optimizer(merged["optimizer"])
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
     if evaluation["metrics"] != "auto":

@@ -7,6 +7,7 @@ Each check is ``check(where, value) -> normalised value`` and raises a one-line
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +52,14 @@ DEFAULTS: dict[str, Any] = {
     "evaluation": {},
     "executor": {},
 }
-OPTIMIZER_DEFAULTS = {"lr": 2e-4, "betas": [0.5, 0.999]}
+#: Each optimiser's settings and their defaults (``name`` picks one; "adam" when not given).
+#: RMSprop's ``alpha`` and SGD's ``momentum`` default to torch's own defaults.
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "adam": {"lr": 2e-4, "betas": [0.5, 0.999]},
+    "rmsprop": {"lr": 2e-4, "alpha": 0.99},
+    "sgd": {"lr": 2e-4, "momentum": 0.0},
+}
+DEFAULT_OPTIMIZER = "adam"
 EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto", "features": "inception",
                        "inception_weights": ""}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -81,8 +89,15 @@ def non_negative_int(where: str, value: Any) -> int:
 def positive_float(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error(where, "a positive number", value)
-    if not value > 0:
-        raise ConfigError(f"{where}: must be > 0, got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{where}: must be > 0 and finite, got {value}")
+    return float(value)
+
+
+def unit_fraction(where: str, value: Any) -> float:
+    """A number in [0, 1): RMSprop's ``alpha``, SGD's ``momentum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise _type_error(where, "a number in [0, 1)", value)
     return float(value)
 
 
@@ -187,7 +202,36 @@ def metric_list(where: str, value: Any) -> str | list[dict]:
     return refs
 
 
-_OPTIMIZER_SIDE = {"lr": positive_float, "betas": betas}
+def optimizer_name(where: str, value: Any) -> str:
+    if value not in OPTIMIZER_DEFAULTS:
+        raise _type_error(where, " or ".join(f'"{n}"' for n in OPTIMIZER_DEFAULTS), value)
+    return value
+
+
+#: Every key an optimizer table (shared, or one side's) may hold. Which of them a side may
+#: use depends on its optimiser: :func:`check_optimizer_keys`, run on each cell once all its
+#: axis values are in (so that "optimizer.name" and "optimizer.alpha" may be separate axes).
+_OPTIMIZER_SIDE = {"name": optimizer_name, "lr": positive_float, "betas": betas,
+                   "alpha": unit_fraction, "momentum": unit_fraction}
+_SIDE_NAMES = {"g": "the generator's", "d": "the discriminator's"}
+
+
+def check_optimizer_keys(table: dict[str, Any]) -> None:
+    """Each side's optimiser (its own ``name``, else the shared one, else "adam") must have
+    every setting given for that side, shared or its own; else a one-line ConfigError."""
+    names = {side: table.get(side, {}).get("name", table.get("name", DEFAULT_OPTIMIZER))
+             for side in ("g", "d")}
+    for side, name in names.items():
+        own = table.get(side, {})
+        allowed = OPTIMIZER_DEFAULTS[name]
+        whose = f", {_SIDE_NAMES[side]}" if names["g"] != names["d"] else ""
+        for prefix, given in (("optimizer", table), (f"optimizer.{side}", own)):
+            for key in given:
+                if key not in ("name", "g", "d") and key not in allowed:
+                    raise ConfigError(f"{prefix}.{key}: {key!r} is not a setting of optimizer"
+                                      f" {name!r}{whose}; its settings: {', '.join(allowed)}")
+
+
 SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "name": text,
     "description": text,

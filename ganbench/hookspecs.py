@@ -40,7 +40,7 @@ def ganbench_register_discriminators(register):
     of shape ``(N, *data.shape)`` returns raw logits of shape ``(N // m,)`` where ``m`` is the
     module's optional attribute ``samples_per_decision`` (default 1: one logit per sample; PacGAN
     packing judges ``m`` samples together). No sigmoid inside: the loss owns that. The trainer
-    checks that the batch size is a multiple of ``m``.
+    gives such a D ``m * batch_size`` samples per step, so it makes ``batch_size`` decisions.
     """
 
 

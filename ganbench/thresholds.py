@@ -6,7 +6,8 @@ They change labels only, never training, so they are not part of a run's ``run_i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import math
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from ganbench.errors import ConfigError
@@ -18,38 +19,56 @@ WINDOW = 0.25
 
 @dataclass(frozen=True)
 class Thresholds:
+    # Every rule's measured false- and true-positive rates at these defaults are in
+    # docs/diagnostics.md (benchmarks/calibrate_diagnostics.py; tests/test_calibration.py pins them).
+
     # diverged: a logged loss or D output beyond this in absolute value is treated like a
     # non-finite one. Heuristic: logistic losses stay below ~100 and a working critic's values
     # stay within a few hundred; unconstrained WGAN critics grow without bound.
     explode: float = 1e4
-    # vanishing-gradients: "D wins outright" (Arjovsky & Bottou 2017, sec. 2): late mean
-    # D(x) above d_wins_real and D(G(z)) below d_wins_fake (probabilities; logistic losses only) ...
-    d_wins_real: float = 0.99
-    d_wins_fake: float = 0.01
-    # ... while G's late median gradient norm is below this share of D's (G learns nothing).
-    vanishing_ratio: float = 1e-3
-    # mode-collapse: fewer than this share of the modes covered (VEEGAN/PacGAN's modes metric)
-    # at each of the last `collapse_evaluations` evaluations (fewer if the run had fewer) ...
+    # unbounded-critic: D(x) - D(G(z)) is still rising at the end (Spearman's test over the
+    # second half of the rows, p < critic_alpha) and its late mean is at least critic_growth
+    # times the largest |gap| of the first quarter and above critic_floor. A 1-Lipschitz critic's
+    # gap is bounded by the Wasserstein distance (Arjovsky et al. 2017, eq. 3), a probability gap
+    # by 1, so a gap that keeps growing means D is not kept Lipschitz.
+    critic_alpha: float = 0.01
+    critic_growth: float = 10.0
+    critic_floor: float = 10.0
+    # vanishing-gradients, "D wins outright" (Arjovsky & Bottou 2017, sec. 2.2): late, D's
+    # accuracy (decision "logit > 0 is real") is at least d_wins_accuracy on real and on fake
+    # samples ...
+    d_wins_accuracy: float = 0.99
+    # ... and G's late median gradient norm fell below vanishing_ratio times its own median over
+    # the first quarter of the rows: judged on G's own scale, so a clipped critic's small
+    # gradients are not mistaken for vanishing ones.
+    vanishing_ratio: float = 0.01
+    # mode-collapse: generated samples spread less than collapse_spread times the data's
+    # (spread_ratio of the `modes` metric) at the last evaluation: a collapse onto a point,
+    # wherever it is ...
+    collapse_spread: float = 0.25
+    # ... or fewer than collapse_coverage of the modes retained (modes_retained, a mode holding
+    # at least 20 % of its even share of the high-quality samples) at each of the last
+    # collapse_evaluations evaluations (fewer if the run had fewer), with at least
+    # min_quality of the final samples high quality.
     collapse_coverage: float = 0.5
     collapse_evaluations: int = 3
-    # ... while at the end at least this share of samples is high quality (otherwise it is not
-    # collapse onto a few modes but no convergence at all).
-    collapse_min_quality: float = 0.1
-    # oscillating: one frequency holds at least this share of the detrended power of the
-    # logged D-gap series (a cycle, not noise: white noise spreads power evenly) ...
-    oscillation_power: float = 0.35
-    # ... and the cycle repeats at least this many times over the run.
+    # partial-mode-collapse: at least one mode not retained at each of those evaluations, the
+    # rest as for mode-collapse. PacGAN (Lin et al. 2018, Table 1) treats 17.3 of 25 modes as
+    # the plain GAN's collapse.
+    # non-convergence: below min_quality of the final samples are high quality (near no mode).
+    min_quality: float = 0.1
+    # oscillating: Fisher's g test (cycle_test in ganbench/diagnostics.py) on the prewhitened
+    # D(x) - D(G(z)) series finds one frequency with p < oscillation_alpha ...
+    oscillation_alpha: float = 0.01
+    # ... that repeats at least oscillation_cycles times over the run; series shorter than
+    # oscillation_min_rows are too short to judge.
     oscillation_cycles: float = 2.0
-    # non-convergence: the final high-quality share stays below this (nothing near any mode).
-    no_quality: float = 0.05
+    oscillation_min_rows: int = 10
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any] | None) -> Thresholds:
         """Defaults with a grid's ``[diagnostics]`` overrides (validated by the grid schema)."""
         return replace(cls(), **(overrides or {}))
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def check_overrides(where: str, value: Any) -> dict[str, float]:
@@ -61,7 +80,7 @@ def check_overrides(where: str, value: Any) -> dict[str, float]:
     for key, v in value.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown threshold {key!r}; thresholds: {', '.join(known)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ConfigError(f"{where}.{key}: expected a number >= 0, got {v!r}")
         out[key] = int(v) if known[key] == "int" else float(v)
     return out

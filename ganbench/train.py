@@ -12,6 +12,7 @@ losses are detected from an on-device trace, so the step at which a run diverged
 from __future__ import annotations
 
 import contextlib
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,20 @@ def build(registry: Registry, kind: str, ref: dict[str, Any], **trainer_args: An
     return registry.get(kind, ref["name"]).factory(**trainer_args, **ref["params"])
 
 
+def make_optimizer(params, side: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimiser one side's resolved settings name (``config["optimizer"]["g"]`` or
+    ``["d"]``): Adam when there is no ``name`` (``lr``, ``betas``), else ``"rmsprop"``
+    (``lr``, ``alpha``) or ``"sgd"`` (``lr``, ``momentum``)."""
+    name = side.get("name", "adam")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=side["lr"], betas=tuple(side["betas"]))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=side["lr"], alpha=side["alpha"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=side["lr"], momentum=side["momentum"])
+    raise ConfigError(f"unknown optimizer {name!r}; choose adam, rmsprop or sgd")
+
+
 def grad_norm(module: nn.Module) -> Tensor:
     """L2 norm of all of ``module``'s gradients together, as a tensor (no sync)."""
     norms = [p.grad.detach().norm(2) for p in module.parameters() if p.grad is not None]
@@ -95,15 +110,17 @@ def grad_norm(module: nn.Module) -> Tensor:
 
 def samples_per_decision(discriminator: nn.Module) -> int:
     """How many samples D consumes per logit (1 for ordinary discriminators; m for PacGAN-style
-    packing). Declared by the module as the attribute ``samples_per_decision``."""
-    return int(getattr(discriminator, "samples_per_decision", 1))
-
-
-def check_batch_fits(discriminator: nn.Module, batch_size: int) -> None:
-    m = samples_per_decision(discriminator)
-    if m < 1 or batch_size % m:
-        raise ConfigError(f"batch_size {batch_size} is not a multiple of the discriminator's"
-                          f" samples_per_decision ({m}); choose a batch size divisible by it")
+    packing). Declared by the module as the attribute ``samples_per_decision``; anything but an
+    integer >= 1 is a :class:`ConfigError`."""
+    m = getattr(discriminator, "samples_per_decision", 1)
+    try:
+        value = operator.index(m)
+    except TypeError:
+        value = 0
+    if isinstance(m, bool) or value < 1:
+        raise ConfigError(f"the discriminator's samples_per_decision must be an integer >= 1,"
+                          f" got {m!r}")
+    return value
 
 
 @dataclass
@@ -155,15 +172,17 @@ class Trainer:
                        latent_dim=config["latent_dim"]).to(device, memory_format=memory_format)
         self.D = build(registry, "discriminator", config["discriminator"], data=spec).to(
             device, memory_format=memory_format)
-        check_batch_fits(self.D, config["batch_size"])
+        # PacGAN (Lin et al. 2018): a D judging m samples per decision gets m batches per step,
+        # so it still makes batch_size decisions (the loss sees batch_size logits)
+        self.samples_per_step = samples_per_decision(self.D) * config["batch_size"]
         self.loss: Loss = build(registry, "loss", config["loss"])
         self.regularizers: list[Regularizer] = [build(registry, "regularizer", config["regularizer"])]
         for regularizer in self.regularizers:
             self.D = regularizer.prepare_discriminator(self.D)
         opt = config["optimizer"]
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opt["g"]["lr"], betas=tuple(opt["g"]["betas"]))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opt["d"]["lr"], betas=tuple(opt["d"]["betas"]))
-        batch = config["batch_size"]
+        self.opt_g = make_optimizer(self.G.parameters(), opt["g"])
+        self.opt_d = make_optimizer(self.D.parameters(), opt["d"])
+        batch = self.samples_per_step
         self.forwards = compile_forwards(
             self.G, self.D, torch.zeros((batch, config["latent_dim"]), device=device),
             torch.zeros((batch, *spec.shape), device=device).to(memory_format=memory_format),
@@ -198,11 +217,13 @@ class Trainer:
         return total
 
     def discriminator_step(self, step: int, measure: bool) -> StepOutput:
-        batch = self.config["batch_size"]
-        real = self.dataset.sample(batch, self.rng)
+        """One D update on ``m * batch_size`` real and as many generated samples (``m`` = D's
+        ``samples_per_decision``): D makes ``batch_size`` decisions on each side."""
+        n = self.samples_per_step
+        real = self.dataset.sample(n, self.rng)
         G, D = self.forwards.G, self.forwards.D
         with torch.no_grad(), self.forward_context():
-            fake = G(self.latents(batch))
+            fake = G(self.latents(n))
         with self.forward_context():
             real_logits, fake_logits = D(real), D(fake)
             loss = self.loss.discriminator_loss(real_logits, fake_logits).float()
@@ -226,8 +247,9 @@ class Trainer:
         return out
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
+        """One G update on ``m * batch_size`` generated samples: ``batch_size`` logits of D."""
         with self.forward_context():
-            fake = self.forwards.G(self.latents(self.config["batch_size"]))
+            fake = self.forwards.G(self.latents(self.samples_per_step))
             fake_logits = self.forwards.D(fake)
             loss = self.loss.generator_loss(fake_logits, d_out.real_logits).float()
         ctx = PenaltyContext(self.D, self.G, d_out.real, fake, d_out.real_logits, fake_logits,

@@ -246,6 +246,55 @@ def test_cells_that_differ_in_architecture_data_or_schedule_do_not_share_a_bundl
     assert "an EMA generator (ema) is not bundled" in " ".join(result.reasons)
 
 
+def test_dragan_trains_solo_whatever_its_noise(tiny_grid):
+    tiny_grid["seeds"] = [0, 1]
+    tiny_grid["axes"] = {"regularizer": [{"name": "dragan", "noise": "paper"}, "dragan"]}
+    _, result = plan(tiny_grid, "on")
+    assert all(len(u) == 1 for u in result.units) and len(result.units) == 4
+    assert "4 cell(s) train solo: regularizer 'dragan' has no bundle form" in " ".join(result.reasons)
+
+
+class PackingMLP(torch.nn.Module):
+    """A built-in mlp judging pairs of samples: a packing discriminator."""
+
+    samples_per_decision = 2
+
+    def __init__(self, data):
+        super().__init__()
+        self.net = torch.nn.Linear(2 * data.numel, 1)
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // 2, -1)).squeeze(1)
+
+
+class PackingPlugin:
+    @ganbench.hookimpl
+    def ganbench_register_discriminators(self, register):
+        register("pairs", PackingMLP)
+
+
+def test_a_bundle_refuses_a_packing_discriminator(tiny_grid, tmp_path):
+    # the planner never bundles it (only mlp and dcgan bundle); the bundle trainer says why too
+    tiny_grid.update(discriminator="pairs", seeds=[0, 1])
+    registry, specs = specs_of(tiny_grid, PackingPlugin())
+    assert all(len(u) == 1 for u in plan_units(specs, registry, CPU, "on").units)
+    with pytest.raises(ValueError, match="several samples per decision"):
+        BundleTrainer(trainers(specs, registry, tmp_path))
+
+
+def test_cells_whose_optimizer_is_not_adam_train_solo(tiny_grid):
+    # the bundle optimiser is BatchedAdam: a G or a D on RMSprop or SGD trains alone
+    tiny_grid["seeds"] = [0, 1]
+    tiny_grid["axes"] = {"optimizer.d.name": ["adam", "rmsprop"], "optimizer.g.name": ["adam", "sgd"]}
+    specs, result = plan(tiny_grid, "on")
+    assert sorted(len(u) for u in result.units) == [1, 1, 1, 1, 1, 1, 2]
+    [bundle] = [u for u in result.units if len(u) > 1]
+    assert all(s.config["optimizer"] == specs[0].config["optimizer"] for s in bundle)
+    assert "name" not in specs[0].config["optimizer"]["g"]  # the all-Adam cell
+    assert any("optimizer 'rmsprop' has no bundle form" in r for r in result.reasons), result.reasons
+    assert any("optimizer 'sgd' has no bundle form" in r for r in result.reasons), result.reasons
+
+
 def test_large_groups_split_into_bundles_of_at_most_max_members(tiny_grid):
     tiny_grid["seeds"] = list(range(MAX_MEMBERS + 5))
     _, result = plan(tiny_grid, "on")

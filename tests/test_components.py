@@ -115,6 +115,86 @@ def test_regularizers_reject_bad_values(factory, kwargs):
         factory(**kwargs)
 
 
+class PackSpy(nn.Module):
+    """A linear critic judging packs of ``m`` consecutive samples; remembers its last input."""
+
+    def __init__(self, m: int):
+        super().__init__()
+        self.samples_per_decision = m
+        self.w = nn.Parameter(torch.ones(2 * m))
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return x.reshape(x.shape[0] // self.samples_per_decision, -1) @ self.w
+
+
+def test_gradient_penalty_draws_one_alpha_per_pack():
+    D = PackSpy(2)
+    real, fake = torch.ones(8, 2), torch.zeros(8, 2)  # x_hat = alpha
+    regularizers.GradientPenalty().discriminator_penalty(penalty_context(D, real, fake))
+    alpha = D.seen[:, 0]
+    assert torch.equal(alpha[0::2], alpha[1::2])  # the two samples of a pack share alpha
+    assert len(set(alpha[0::2].tolist())) == 4  # one draw per pack
+    assert torch.equal(D.seen[:, 0], D.seen[:, 1])  # one alpha per sample, not per element
+
+
+def test_gradient_penalty_without_packing_keeps_one_alpha_per_sample():
+    D = PackSpy(1)
+    real, fake = torch.ones(8, 2), torch.zeros(8, 2)
+    regularizers.GradientPenalty().discriminator_penalty(penalty_context(D, real, fake))
+    expected = torch.rand((8, 1), generator=torch.Generator().manual_seed(0))  # the draw of before
+    assert torch.equal(D.seen, expected.expand(8, 2))
+
+
+def test_dragan_code_noise_draws_one_alpha_per_pack():
+    real = torch.randn(8, 2)
+    x_hat = regularizers.Dragan(c=0.5).perturb(real, torch.Generator().manual_seed(3), PackSpy(2))
+    rng = torch.Generator().manual_seed(3)
+    u = torch.rand((8, 2), generator=rng)
+    alpha = torch.rand((4, 1), generator=rng).repeat_interleave(2, dim=0)
+    assert torch.equal(x_hat, real + alpha * (0.5 * real.std(correction=0) * u))
+
+
+def test_dragan_default_is_the_code_noise_with_unchanged_numbers():
+    real = torch.randn(16, 2)
+    dragan = regularizers.Dragan(c=0.5)
+    assert dragan.noise == "code"
+    x_hat = dragan.perturb(real, torch.Generator().manual_seed(1))
+    rng = torch.Generator().manual_seed(1)  # the formula and draw order of before
+    u = torch.rand((16, 2), generator=rng)
+    alpha = torch.rand((16, 1), generator=rng)
+    assert torch.equal(x_hat, real + alpha * (0.5 * real.std(correction=0) * u))
+
+
+@pytest.mark.parametrize("noise", ["code", "paper"])
+def test_dragan_noise_modes(noise):
+    real = torch.zeros(20000, 2)
+    real[::2] = 2.0  # std(x) = 1
+    offset = regularizers.Dragan(c=0.25, noise=noise).perturb(real, torch.Generator().manual_seed(0)) - real
+    if noise == "code":  # one-sided: x + alpha * c * std(x) * u, with u, alpha in [0, 1)
+        assert (offset >= 0).all() and (offset < 0.25).all()
+        assert offset.mean().item() == pytest.approx(0.25 / 4, abs=0.005)  # E[alpha u] = 1/4
+    else:  # the paper's delta ~ N(0, c I): zero-mean, symmetric, standard deviation sqrt(c)
+        assert offset.mean().item() == pytest.approx(0.0, abs=0.01)
+        assert offset.std().item() == pytest.approx(0.5, rel=0.02)
+        assert (offset < 0).float().mean().item() == pytest.approx(0.5, abs=0.01)
+        assert (offset.abs() > 0.5).float().mean().item() == pytest.approx(0.3173, abs=0.01)  # 1 sigma
+        assert torch.quantile(offset.flatten(), 0.9).item() == pytest.approx(
+            -torch.quantile(offset.flatten(), 0.1).item(), rel=0.05)
+
+
+def test_dragan_paper_noise_penalty_on_a_linear_critic():
+    D = Linear2D([3.0, 4.0])  # ||grad|| = 5 everywhere, whatever the perturbation
+    ctx = penalty_context(D, torch.randn(16, 2), torch.randn(16, 2))
+    assert regularizers.Dragan(noise="paper").discriminator_penalty(ctx).item() == pytest.approx(160.0)
+
+
+def test_dragan_rejects_an_unknown_noise_in_one_line():
+    with pytest.raises(ConfigError, match='noise must be "code"') as info:
+        regularizers.Dragan(noise="gaussian")
+    assert "\n" not in str(info.value) and "'gaussian'" in str(info.value)
+
+
 # ---------------------------------------------------------------- datasets
 def test_ring8_centres_are_distinct_and_evenly_spaced():
     spec = datasets.ring8().spec

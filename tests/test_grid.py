@@ -177,6 +177,11 @@ def test_executor_settings_are_kept_but_not_part_of_the_run_id(tmp_path, registr
     "optimizer = { lr = 1e-3 }",
     "optimizer = { betas = [0.0, 0.9] }",
     "optimizer = { d = { lr = 1e-3 } }",
+    'optimizer = { name = "rmsprop" }',
+    'optimizer = { name = "sgd" }',
+    'optimizer = { d = { name = "rmsprop" } }',
+    'optimizer = { name = "rmsprop", alpha = 0.9 }',
+    'optimizer = { name = "sgd", momentum = 0.9 }',
     "evaluation = { every = 2 }",
     "evaluation = { samples = 100 }",
     'evaluation = { metrics = ["modes"] }',
@@ -195,6 +200,58 @@ def test_run_id_depends_on_the_seed(tmp_path, registry):
     assert specs[0].run_id != specs[1].run_id
     assert specs[0].labels == specs[1].labels
     assert [s.config["seed"] for s in specs] == [3, 4]
+
+
+# --------------------------------------------------------------------------- optimizers
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_adam_runs_keep_the_run_ids_they_had_before_optimizers_had_names(tmp_path, registry):
+    # pinned before "optimizer.name" existed: an Adam side resolves to {"lr", "betas"} as then
+    demo = expand(load_grid(REPO / "benchmarks" / "grids" / "demo.toml"), registry)
+    assert demo[0].describe() == ("dataset=ring8 generator=mlp(depth=3,width=64)"
+                                  " discriminator=mlp(depth=3,width=64) loss=minimax"
+                                  " regularizer=none seed=0")
+    assert demo[0].run_id == "990e7e16a1299a48"
+    sides = TINY + "optimizer = { betas = [0.0, 0.9], d = { lr = 4e-4 } }\n"
+    assert only_run_id(tmp_path, registry, sides) == "7d2c9924b85d1bf4"
+    named = sides.replace("optimizer = {", 'optimizer = { name = "adam",')
+    assert only_run_id(tmp_path, registry, named) == "7d2c9924b85d1bf4"
+    (spec,) = runs(tmp_path, registry, named.replace("d = {", 'd = { name = "adam",'))
+    assert spec.run_id == "7d2c9924b85d1bf4"
+    assert spec.config["optimizer"] == {"g": {"lr": 2e-4, "betas": [0.0, 0.9]},
+                                        "d": {"lr": 4e-4, "betas": [0.0, 0.9]}}
+
+
+def test_each_side_resolves_to_its_optimizers_settings(tmp_path, registry):
+    (spec,) = runs(tmp_path, registry, TINY + 'optimizer = { name = "rmsprop", lr = 5e-5,'
+                   ' g = { name = "sgd", momentum = 0.9, lr = 1 } }\n')
+    assert spec.config["optimizer"] == {"g": {"name": "sgd", "lr": 1.0, "momentum": 0.9},
+                                        "d": {"name": "rmsprop", "lr": 5e-5, "alpha": 0.99}}
+    assert isinstance(spec.config["optimizer"]["g"]["lr"], float)
+    (spec,) = runs(tmp_path, registry, TINY + 'optimizer = { d = { name = "sgd" } }\n')
+    assert spec.config["optimizer"] == {"g": {"lr": 2e-4, "betas": [0.5, 0.999]},
+                                        "d": {"name": "sgd", "lr": 2e-4, "momentum": 0.0}}
+
+
+def test_optimizer_name_axes(tmp_path, registry):
+    specs = runs(tmp_path, registry, TINY + 'optimizer = { lr = 5e-5 }\n'
+                 '[axes]\n"optimizer.name" = ["adam", "rmsprop"]\n"optimizer.d.name" = ["sgd"]\n')
+    assert [s.config["optimizer"] for s in specs] == [
+        {"g": {"lr": 5e-5, "betas": [0.5, 0.999]}, "d": {"name": "sgd", "lr": 5e-5, "momentum": 0.0}},
+        {"g": {"name": "rmsprop", "lr": 5e-5, "alpha": 0.99},
+         "d": {"name": "sgd", "lr": 5e-5, "momentum": 0.0}}]
+    assert [labels(s)["optimizer.name"] for s in specs] == ["adam", "rmsprop"]
+    assert [labels(s)["optimizer.d.name"] for s in specs] == ["sgd", "sgd"]
+    # an optimiser's own settings may be separate axes, or zipped with its name
+    specs = runs(tmp_path, registry, TINY + '[axes]\n"optimizer.name" = ["rmsprop"]\n'
+                 '"optimizer.alpha" = [0.9, 0.99]\n')
+    assert [s.config["optimizer"]["d"]["alpha"] for s in specs] == [0.9, 0.99]
+    specs = runs(tmp_path, registry, TINY + '[axes]\n"optimizer.name,optimizer.lr" ='
+                 ' [["adam", 1e-4], ["rmsprop", 5e-5]]\n')
+    assert [s.config["optimizer"]["g"] for s in specs] == [
+        {"lr": 1e-4, "betas": [0.5, 0.999]}, {"name": "rmsprop", "lr": 5e-5, "alpha": 0.99}]
+    assert len({s.run_id for s in specs}) == 2
 
 
 # --------------------------------------------------------------------------- dotted axes
@@ -499,6 +556,29 @@ def test_grid_name_defaults_to_the_file_stem(tmp_path, registry):
     pytest.param(TINY + "optimizer = { betas = [0.5, 1.0] }\n",
                  ["optimizer.betas", "two numbers in [0, 1)"], id="betas-out-of-range"),
     pytest.param(TINY + "optimizer = { lr = 0 }\n", ["optimizer.lr", "must be > 0"], id="lr-zero"),
+    pytest.param(TINY + "optimizer = { g = { lr = inf } }\n", ["optimizer.g.lr", "finite, got inf"],
+                 id="lr-infinite"),
+    pytest.param(TINY + "optimizer = { lr = nan }\n", ["optimizer.lr", "got nan"], id="lr-nan"),
+    pytest.param(TINY + 'optimizer = { name = "adamw" }\n',
+                 ["optimizer.name", '"adam" or "rmsprop" or "sgd"', "'adamw'"], id="unknown-optimizer"),
+    pytest.param(TINY + 'optimizer = { name = "rmsprop", alpha = 1.0 }\n',
+                 ["optimizer.alpha", "a number in [0, 1)"], id="rmsprop-alpha-out-of-range"),
+    pytest.param(TINY + 'optimizer = { name = "sgd", momentum = -0.5 }\n',
+                 ["optimizer.momentum", "a number in [0, 1)"], id="sgd-momentum-negative"),
+    pytest.param(TINY + 'optimizer = { name = "rmsprop", betas = [0.0, 0.9] }\n',
+                 ["optimizer.betas: 'betas' is not a setting of optimizer 'rmsprop'",
+                  "its settings: lr, alpha"], id="betas-with-rmsprop"),
+    pytest.param(TINY + 'optimizer = { momentum = 0.9, g = { name = "sgd" } }\n',
+                 ["optimizer.momentum: 'momentum' is not a setting of optimizer 'adam'",
+                  "its settings: lr, betas"], id="sgd-momentum-shared-with-an-adam-side"),
+    pytest.param(TINY + 'optimizer = { betas = [0.0, 0.9], d = { name = "sgd" } }\n',
+                 ["optimizer.betas", "not a setting of optimizer 'sgd', the discriminator's"],
+                 id="shared-betas-with-an-sgd-side"),
+    pytest.param(TINY + '[axes]\n"optimizer.name" = ["adam", "rmsprop"]\n"optimizer.alpha" = [0.9]\n',
+                 ["cell optimizer.name=adam optimizer.alpha=0.9",
+                  "'alpha' is not a setting of optimizer 'adam'"], id="alpha-axis-on-an-adam-cell"),
+    pytest.param(TINY + '[axes]\n"optimizer.name.x" = [1]\n',
+                 ["optimizer.name is a value, not a table"], id="axis-below-optimizer-name"),
     pytest.param(TINY + "[executor]\nnum_gpus = 1.5\n",
                  ["executor.num_gpus", "a fraction up to 1 (0.5), or a whole number", "1.5 (float)"],
                  id="executor-gpus-fraction-above-one"),

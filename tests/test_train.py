@@ -156,9 +156,17 @@ def test_a_discriminator_may_judge_several_samples_per_decision(tiny_grid, regul
     assert result.status == "ok" and result.steps_done == 20
 
 
-def test_batch_size_must_be_a_multiple_of_samples_per_decision(tiny_grid):
+def test_a_packing_discriminator_takes_any_batch_size(tiny_grid):
+    # PacGAN draws m batches per step: batch_size counts D's decisions, not samples
     tiny_grid.update(discriminator="pairs", batch_size=15)
-    with pytest.raises(ConfigError, match="not a multiple of the discriminator's samples_per_decision"):
+    assert run(tiny_grid, PairPlugin())[0].status == "ok"
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_a_bad_samples_per_decision_is_a_config_error(tiny_grid, bad, monkeypatch):
+    monkeypatch.setattr(PairDiscriminator, "samples_per_decision", bad)
+    tiny_grid.update(discriminator="pairs")
+    with pytest.raises(ConfigError, match="samples_per_decision must be an integer >= 1"):
         run(tiny_grid, PairPlugin())
 
 
@@ -180,7 +188,14 @@ def final_weights(tmp_path, name, grid, progress=None):
     return train(spec.config, registry, torch.device("cpu"), progress=progress, run_dir=run_dir)
 
 
-@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "regularizer": "gradient-penalty", "n_critic": 2}])
+# WGAN's recipe (RMSprop, clipped critic) with an SGD-with-momentum G: their state (square
+# averages, momentum buffers) must come back from the checkpoint too.
+NON_ADAM = {"loss": "wasserstein", "regularizer": "weight-clipping", "n_critic": 2,
+            "optimizer": {"name": "rmsprop", "lr": 5e-5, "g": {"name": "sgd", "momentum": 0.9}}}
+
+
+@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "regularizer": "gradient-penalty", "n_critic": 2},
+                                   NON_ADAM], ids=["adam", "ema", "rmsprop-sgd"])
 def test_a_killed_run_resumes_from_its_checkpoint_bit_for_bit(tiny_grid, tmp_path, extra):
     tiny_grid.update(steps=40, checkpoint_every=10, **extra)
     whole = final_weights(tmp_path, "whole", tiny_grid)
@@ -195,7 +210,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_bit_for_bit(tiny_grid, tmp_pat
         assert a[net].keys() == b[net].keys()
         for key in a[net]:
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs after resume"
-    if extra:
+    if "ema" in extra:
         assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
     assert without_time(whole.history) == without_time(resumed.history)
     assert torch.equal(whole.samples, resumed.samples)

@@ -1,8 +1,9 @@
 """Built-in convergence signals and the built-in failure-mode classifier.
 
 The classifier applies its rules in this order, the first that fires wins:
-diverged > vanishing-gradients > mode-collapse > oscillating > non-convergence > ok.
-Thresholds: ganbench/thresholds.py.
+diverged > unbounded-critic > vanishing-gradients > mode-collapse > oscillating >
+non-convergence > partial-mode-collapse > ok. Thresholds: ganbench/thresholds.py; each rule's
+measured error rates: docs/diagnostics.md.
 """
 
 from __future__ import annotations
@@ -13,20 +14,32 @@ import numpy as np
 import pandas as pd
 
 from ganbench import hookimpl
-from ganbench.diagnostics import FailureLabel, dominant_cycle, evaluations, late
+from ganbench.diagnostics import FailureLabel, cycle_test, evaluations, late, trend_test
 from ganbench.thresholds import WINDOW, Thresholds
 
 ADVERSARIAL_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
+def early(history: pd.DataFrame) -> pd.DataFrame:
+    """The leading ``WINDOW`` share of the logged rows (at least one row)."""
+    return history.iloc[:max(1, math.ceil(len(history) * WINDOW))]
+
+
+def gap_series(history: pd.DataFrame) -> np.ndarray:
+    """D(x) - D(G(z)) per logged row."""
+    return (history["d_real"] - history["d_fake"]).to_numpy(dtype=float)
+
+
 def adversarial_signals():
-    """Late D(x), D(G(z)), their gap, D's accuracy, gradient norms and the G/D gradient ratio."""
+    """Late D(x), D(G(z)), their gap, D's accuracy, gradient norms, G's gradient decay and the
+    G/D gradient ratio."""
 
     def signals(history: pd.DataFrame) -> dict[str, float]:
         if history.empty:
             return {}
         tail = late(history)
         g, d = tail["g_grad_norm"].median(), tail["d_grad_norm"].median()
+        g_early = early(history)["g_grad_norm"].median()
         ratio = history["g_grad_norm"] / history["d_grad_norm"].where(history["d_grad_norm"] > 0)
         log_ratio = np.log10(ratio.where(ratio > 0)).to_numpy(dtype=float)
         finite = np.isfinite(log_ratio)
@@ -38,8 +51,10 @@ def adversarial_signals():
             "d_gap_late": (tail["d_real"] - tail["d_fake"]).mean(),
             "d_acc_real_late": tail["d_acc_real"].mean() if "d_acc_real" in tail else math.nan,
             "d_acc_fake_late": tail["d_acc_fake"].mean() if "d_acc_fake" in tail else math.nan,
+            "g_grad_norm_early": g_early,
             "g_grad_norm_late": g,
             "d_grad_norm_late": d,
+            "g_grad_decay": g / g_early if g_early > 0 else math.nan,
             "grad_ratio_late": g / d if d > 0 else math.nan,
             "grad_ratio_trend": trend,  # decades of g/d per run (negative: G's share shrinks)
         }
@@ -48,29 +63,41 @@ def adversarial_signals():
 
 
 def loss_dynamics():
-    """Non-finite values, the largest loss / D output, late loss variation and cycling."""
+    """Non-finite values, the largest loss / D output, late loss variation, the periodicity test
+    of the D gap and its growth."""
 
     def signals(history: pd.DataFrame) -> dict[str, float]:
         if history.empty:
-            return {"nonfinite_rows": 0.0}
+            return {"nonfinite_rows": 0.0, "rows": 0.0}
         values = history[[c for c in ADVERSARIAL_COLUMNS if c in history]].to_numpy(dtype=float)
         finite_rows = np.isfinite(values).all(axis=1)
         magnitude = np.abs(values[np.isfinite(values)])
         tail = late(history)["g_loss"]
-        power, cycles = dominant_cycle((history["d_real"] - history["d_fake"]).to_numpy())
+        gap = gap_series(history)
+        cycle = cycle_test(gap)
+        rho, p = trend_test(gap[len(gap) // 2:])
+        start = np.abs(gap[:max(1, math.ceil(len(gap) * WINDOW))])
+        gap_late = float(np.mean(gap[-max(1, math.ceil(len(gap) * WINDOW)):]))
         return {
+            "rows": float(len(history)),
             "nonfinite_rows": float((~finite_rows).sum()),
             "max_abs_value": float(magnitude.max()) if magnitude.size else math.nan,
             "g_loss_cv_late": float(tail.std(ddof=0) / abs(tail.mean())) if tail.mean() else math.nan,
-            "gap_cycle_power": power,
-            "gap_cycles": cycles,
+            "gap_cycle_p": cycle.p_value if cycle else math.nan,
+            "gap_cycles": cycle.cycles if cycle else math.nan,
+            "gap_cycle_share": cycle.share if cycle else math.nan,
+            "gap_ar1": cycle.ar1 if cycle else math.nan,
+            "gap_growth": gap_late / float(start.max()) if start.max() > 0 else math.nan,
+            "gap_trend_rho": rho,
+            "gap_trend_p": p,
         }
 
     return signals
 
 
 def mode_trends():
-    """Mode coverage across evaluations: last, best, change and direction changes."""
+    """Mode coverage across evaluations: last, best, change, direction changes, retained modes
+    and sample spread."""
 
     def signals(history: pd.DataFrame) -> dict[str, float]:
         evals = evaluations(history, "modes_covered")
@@ -79,14 +106,20 @@ def mode_trends():
         coverage = (evals["modes_covered"] / evals["modes_total"]).to_numpy(dtype=float)
         steps = np.diff(coverage)
         turns = np.sum(np.diff(np.sign(steps[steps != 0])) != 0) if len(steps) > 1 else 0
-        return {
+        last = evals.iloc[-1]
+        out = {
             "coverage_last": coverage[-1],
             "coverage_best": coverage.max(),
             "coverage_change": coverage[-1] - coverage[0],
             "coverage_turns": float(turns),
-            "high_quality_last": float(evals["high_quality_fraction"].iloc[-1]),
+            "high_quality_last": float(last["high_quality_fraction"]),
             "evaluations": float(len(evals)),
         }
+        if "modes_retained" in evals:
+            out["retained_last"] = float(last["modes_retained"] / last["modes_total"])
+        if "spread_ratio" in evals:
+            out["spread_last"] = float(last["spread_ratio"])
+        return out
 
     return signals
 
@@ -98,51 +131,152 @@ def ganbench_register_diagnostics(register):
     register("mode-trends", mode_trends)
 
 
+# --------------------------------------------------------------------------- the rules
 def _late_share() -> str:
     return f"the last {WINDOW:.0%} of training"
+
+
+def _p(p: float) -> str:
+    return f"p = {p:.2g}" if p >= 1e-4 else "p < 1e-4"
+
+
+def _modes_part(evals: pd.DataFrame) -> str:
+    """``modes retained 5/8 (covered 6/8)`` at the last evaluation."""
+    last = evals.iloc[-1]
+    total = int(last["modes_total"])
+    covered = f"covered {int(last['modes_covered'])}/{total}"
+    if "modes_retained" in evals and np.isfinite(last["modes_retained"]):
+        return f"modes retained {int(last['modes_retained'])}/{total} ({covered})"
+    return f"modes {covered}"
+
+
+def _retained(evals: pd.DataFrame) -> pd.Series:
+    """Modes retained per evaluation (modes covered for results from before that metric)."""
+    column = "modes_retained" if "modes_retained" in evals else "modes_covered"
+    return evals[column]
+
+
+def _diverged(record, s, t: Thresholds) -> FailureLabel | None:
+    if record.get("status") == "diverged" or s.get("nonfinite_rows", 0) > 0:
+        return FailureLabel("diverged", f"non-finite loss or gradient at step {record.get('diverged_at')}")
+    if s.get("max_abs_value", 0) > t.explode:
+        return FailureLabel("diverged", f"|loss or D output| reached {s['max_abs_value']:.3g}"
+                                        f" (> explode = {t.explode:g})")
+    return None
+
+
+def _unbounded_critic(s, t: Thresholds) -> FailureLabel | None:
+    growth, p, late_gap = s.get("gap_growth", math.nan), s.get("gap_trend_p", math.nan), s.get(
+        "d_gap_late", math.nan)
+    if (growth >= t.critic_growth and late_gap > t.critic_floor and s.get("gap_trend_rho", 0) > 0
+            and p < t.critic_alpha):
+        return FailureLabel(
+            "unbounded-critic",
+            f"D(x) - D(G(z)) grew to {late_gap:.3g} over {_late_share()}, {growth:.3g}x its early"
+            f" size (>= {t.critic_growth:g}x, > {t.critic_floor:g}), and still rises at the end"
+            f" (Spearman rho {s['gap_trend_rho']:.2f}, {_p(p)} < {t.critic_alpha:g}): D is not kept"
+            " Lipschitz (no constraint, or too weak a one)")
+    return None
+
+
+def _vanishing(s, t: Thresholds) -> FailureLabel | None:
+    acc_real, acc_fake = s.get("d_acc_real_late", math.nan), s.get("d_acc_fake_late", math.nan)
+    decay = s.get("g_grad_decay", math.nan)
+    if acc_real >= t.d_wins_accuracy and acc_fake >= t.d_wins_accuracy and decay < t.vanishing_ratio:
+        return FailureLabel(
+            "vanishing-gradients",
+            f"D wins outright over {_late_share()} (accuracy on real {acc_real:.3f}, on fake"
+            f" {acc_fake:.3f}, >= {t.d_wins_accuracy:g}) and G's median gradient norm fell to"
+            f" {decay:.2g} of its early value ({s['g_grad_norm_late']:.2g} from"
+            f" {s['g_grad_norm_early']:.2g}; < {t.vanishing_ratio:g})")
+    return None
+
+
+def _mode_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
+    if evals.empty:
+        return None
+    last = evals.iloc[-1]
+    spread = last.get("spread_ratio", math.nan)
+    if spread < t.collapse_spread:
+        return FailureLabel(
+            "mode-collapse",
+            f"generated samples spread {spread:.3f} of the data's (< collapse_spread ="
+            f" {t.collapse_spread:g}) at the last evaluation: a collapse onto a point;"
+            f" {_modes_part(evals)}, high quality {last['high_quality_fraction']:.2f}")
+    window = evals.iloc[-int(t.collapse_evaluations):]
+    share = _retained(window) / window["modes_total"]
+    quality = float(last["high_quality_fraction"])
+    if (share < t.collapse_coverage).all() and quality >= t.min_quality:
+        total = int(last["modes_total"])
+        counts = ", ".join(str(int(c)) for c in _retained(window))
+        return FailureLabel(
+            "mode-collapse",
+            f"modes retained {counts} of {total} (< collapse_coverage x {total} ="
+            f" {t.collapse_coverage * total:g}) at the last {len(window)} evaluation(s); at the end"
+            f" {_modes_part(evals)}, high quality {quality:.2f} (>= min_quality {t.min_quality:g})")
+    return None
+
+
+def _oscillating(s, t: Thresholds) -> FailureLabel | None:
+    p, cycles, rows = s.get("gap_cycle_p", math.nan), s.get("gap_cycles", math.nan), s.get("rows", 0)
+    if rows >= t.oscillation_min_rows and p < t.oscillation_alpha and cycles >= t.oscillation_cycles:
+        return FailureLabel(
+            "oscillating",
+            f"D(x) - D(G(z)) cycles {cycles:.3g} times over the run: Fisher's g test on the"
+            f" detrended, prewhitened series, {_p(p)} < {t.oscillation_alpha:g}, the cycle holding"
+            f" {s['gap_cycle_share']:.0%} of the periodogram ({int(rows)} rows)")
+    return None
+
+
+def _non_convergence(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel | None:
+    if not evals.empty and s.get("high_quality_last", 1.0) < t.min_quality:
+        return FailureLabel(
+            "non-convergence",
+            f"high quality {s['high_quality_last']:.3f} (< min_quality {t.min_quality:g}) at the"
+            f" end: samples are far from every mode; {_modes_part(evals)}")
+    return None
+
+
+def _partial_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
+    if evals.empty:
+        return None
+    window = evals.iloc[-int(t.collapse_evaluations):]
+    missing = window["modes_total"] - _retained(window)
+    if (missing > 0).all():
+        counts = ", ".join(str(int(c)) for c in _retained(window))
+        return FailureLabel(
+            "partial-mode-collapse",
+            f"modes retained {counts} of {int(window['modes_total'].iloc[-1])} at the last"
+            f" {len(window)} evaluation(s): some modes dropped while the samples are good;"
+            f" at the end {_modes_part(evals)}, high quality"
+            f" {float(window['high_quality_fraction'].iloc[-1]):.2f}")
+    return None
+
+
+def _ok(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel:
+    parts = []
+    if not evals.empty:
+        last = evals.iloc[-1]
+        parts.append(f"{_modes_part(evals)}, high quality {last['high_quality_fraction']:.2f}")
+        if "spread_ratio" in evals:
+            parts.append(f"spread {last['spread_ratio']:.2f}")
+    rows = int(s.get("rows", 0))
+    if rows < t.oscillation_min_rows:
+        parts.append(f"cycles not judged: {rows} logged rows, too short to judge"
+                     f" (< oscillation_min_rows {t.oscillation_min_rows})")
+    elif math.isfinite(s.get("gap_cycle_p", math.nan)):
+        parts.append(f"no cycle in D(x) - D(G(z)) (Fisher's g {_p(s['gap_cycle_p'])},"
+                     f" {rows} rows)")
+    if evals.empty:
+        parts.append("modes not judged: no mode metric")
+    return FailureLabel("ok", "no failure rule fired" + (f": {'; '.join(parts)}" if parts else ""))
 
 
 @hookimpl(trylast=True)
 def ganbench_classify_failure(record, signals, history, thresholds: Thresholds):
     """The built-in rules, in precedence order (see docs/diagnostics.md)."""
-    t = thresholds
-    s = signals
-    if record.get("status") == "diverged" or s.get("nonfinite_rows", 0) > 0:
-        return FailureLabel("diverged", f"non-finite loss or gradient at step {record.get('diverged_at')}")
-    if s.get("max_abs_value", 0) > t.explode:
-        return FailureLabel("diverged", f"|loss or D output| reached {s['max_abs_value']:.3g}"
-                                        f" (> {t.explode:g})")
-    acc_real, acc_fake = s.get("d_acc_real_late", math.nan), s.get("d_acc_fake_late", math.nan)
-    g, d = s.get("g_grad_norm_late", math.nan), s.get("d_grad_norm_late", math.nan)
-    if (acc_real >= t.d_wins_real and acc_fake >= 1 - t.d_wins_fake
-            and g < t.vanishing_ratio * max(d, 1.0)):
-        return FailureLabel(
-            "vanishing-gradients",
-            f"D wins outright (accuracy on real {acc_real:.3f}, on fake {acc_fake:.3f}) and G's median"
-            f" gradient norm is {g:.2g} (< {t.vanishing_ratio:g} x max(D's {d:.2g}, 1)) over {_late_share()}")
+    t, s = thresholds, signals
     evals = evaluations(history, "modes_covered")
-    if not evals.empty:
-        last = evals.iloc[-int(t.collapse_evaluations):]
-        coverage = last["modes_covered"] / last["modes_total"]
-        quality = last["high_quality_fraction"]
-        if (coverage < t.collapse_coverage).all() and quality.iloc[-1] >= t.collapse_min_quality:
-            total = int(last["modes_total"].iloc[-1])
-            covered = ", ".join(str(int(c)) for c in last["modes_covered"])
-            return FailureLabel(
-                "mode-collapse",
-                f"modes_covered {covered} of {total} (< {t.collapse_coverage * total:g}) at the last"
-                f" {len(last)} evaluation(s), with high_quality_fraction {quality.iloc[-1]:.2f}"
-                f" (>= {t.collapse_min_quality:g}) at the end")
-    power, cycles = s.get("gap_cycle_power", math.nan), s.get("gap_cycles", math.nan)
-    if power >= t.oscillation_power and cycles >= t.oscillation_cycles:
-        return FailureLabel(
-            "oscillating",
-            f"D(x) - D(G(z)) cycles {cycles:g} times over the run with {power:.0%} of its detrended"
-            f" power in that one frequency (>= {t.oscillation_power:.0%})")
-    if not evals.empty and s.get("high_quality_last", 1.0) < t.no_quality:
-        return FailureLabel(
-            "non-convergence",
-            f"high_quality_fraction {s['high_quality_last']:.3f} (< {t.no_quality:g}) at the end:"
-            " samples are far from every mode")
-    parts = [f"{k} {s[k]:.3g}" for k in ("coverage_last", "high_quality_last", "d_gap_late") if k in s]
-    return FailureLabel("ok", "no failure rule fired" + (f" ({', '.join(parts)})" if parts else ""))
+    return (_diverged(record, s, t) or _unbounded_critic(s, t) or _vanishing(s, t)
+            or _mode_collapse(evals, t) or _oscillating(s, t) or _non_convergence(evals, s, t)
+            or _partial_collapse(evals, t) or _ok(evals, s, t))

@@ -23,6 +23,11 @@ def _non_negative(name: str, value: float) -> float:
     return value
 
 
+def per_decision(discriminator: nn.Module) -> int:
+    """How many consecutive samples D judges per logit (its ``samples_per_decision``, default 1)."""
+    return int(getattr(discriminator, "samples_per_decision", 1))
+
+
 def input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
     """d(sum D(inputs)) / d(inputs), one row per decision of D, kept in the graph (double
     backward). A discriminator that packs ``m`` samples per decision (``samples_per_decision``)
@@ -30,8 +35,17 @@ def input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
     inputs = inputs.detach().requires_grad_(True)
     outputs = discriminator(inputs)
     (grads,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    per_decision = int(getattr(discriminator, "samples_per_decision", 1))
-    return grads.reshape(grads.shape[0] // per_decision, -1)
+    return grads.reshape(grads.shape[0] // per_decision(discriminator), -1)
+
+
+def uniform_per_decision(discriminator: nn.Module, like: Tensor, generator: torch.Generator) -> Tensor:
+    """A weight ``alpha ~ U[0, 1)`` per decision of D, repeated for the ``m`` samples of each
+    pack (shape ``(N, 1, ...)``, broadcasting against ``like``): a pack is one point of D's
+    input space, so its samples move together. With ``m = 1``, one draw per sample."""
+    m = per_decision(discriminator)
+    shape = (like.shape[0] // m,) + (1,) * (like.dim() - 1)
+    alpha = torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return alpha.repeat_interleave(m, dim=0) if m > 1 else alpha
 
 
 class NoRegularizer(Regularizer):
@@ -41,7 +55,9 @@ class NoRegularizer(Regularizer):
 class GradientPenalty(Regularizer):
     """WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2].
 
-    ``x_hat`` interpolates uniformly between paired real and fake samples.
+    ``x_hat`` interpolates uniformly between paired real and fake samples: ``alpha ~ U[0, 1)``
+    per decision of D (per sample; with a packing D, one ``alpha`` per pack, shared by its
+    ``m`` samples, so ``x_hat`` lies on the segment between a real and a fake pack).
     """
 
     def __init__(self, weight: float = 10.0):
@@ -49,8 +65,7 @@ class GradientPenalty(Regularizer):
 
     def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
         real, fake = ctx.real, ctx.fake.detach()
-        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        alpha = torch.rand(shape, generator=ctx.generator, device=real.device, dtype=real.dtype)
+        alpha = uniform_per_decision(ctx.discriminator, real, ctx.generator)
         grads = input_gradients(ctx.discriminator, alpha * real + (1 - alpha) * fake)
         return self.weight * ((grads.norm(2, dim=1) - 1) ** 2).mean()
 
@@ -83,32 +98,55 @@ class R2(Regularizer):
         return 0.5 * self.gamma * grads.pow(2).sum(dim=1).mean()
 
 
+#: DRAGAN's perturbations: the authors' reference code's (default) and the paper's.
+DRAGAN_NOISE = ("code", "paper")
+
+
 class Dragan(Regularizer):
     """DRAGAN (Kodali et al. 2017): weight * E[(||grad D(x_hat)|| - k)^2] near real data.
 
-    The paper writes the perturbation as Gaussian noise; this follows the authors' reference
-    code (github.com/kodalinaveen3/DRAGAN, also what common PyTorch ports do): a perturbed batch
-    ``x_p = x + c * std(x) * u`` with ``u ~ U[0, 1)`` drawn per element and ``std(x)`` the
-    standard deviation of the whole real batch (one scalar, population form, like numpy's), then
-    ``x_hat = x + alpha * (x_p - x)`` with ``alpha ~ U[0, 1)`` drawn per sample. All draws come
-    from the step's generator.
+    ``noise`` says how ``x_hat`` perturbs the real batch ``x`` (all draws from the step's
+    generator):
+
+    - ``"code"`` (default): the authors' reference code (github.com/kodalinaveen3/DRAGAN, also
+      what common PyTorch ports do): a perturbed batch ``x_p = x + c * std(x) * u`` with
+      ``u ~ U[0, 1)`` drawn per element and ``std(x)`` the standard deviation of the whole real
+      batch (one scalar, population form, like numpy's), then ``x_hat = x + alpha * (x_p - x)``
+      with ``alpha ~ U[0, 1)`` drawn per decision of D (per sample; with a packing D, one per
+      pack, shared by its samples). One-sided: every coordinate moves up, by less than
+      ``c * std(x)``.
+    - ``"paper"``: the paper's Gaussian perturbation, ``x_hat = x + delta`` with
+      ``delta ~ N(0, c I)`` drawn per element: zero-mean and symmetric, ``c`` its variance (its
+      standard deviation is ``sqrt(c)``, in data units, not scaled by the batch's spread).
+
+    ``c`` means a different thing in each mode; its default (0.5) is the reference code's.
     """
 
-    def __init__(self, weight: float = 10.0, k: float = 1.0, c: float = 0.5):
+    def __init__(self, weight: float = 10.0, k: float = 1.0, c: float = 0.5, noise: str = "code"):
         self.weight = _non_negative("dragan weight", weight)
         self.k = _non_negative("dragan k", k)
         self.c = _non_negative("dragan c", c)
+        if noise not in DRAGAN_NOISE:
+            raise ConfigError(f"dragan noise must be \"code\" (the authors' code: one-sided uniform)"
+                              f" or \"paper\" (Gaussian, N(0, c I)), got {noise!r}")
+        self.noise = noise
 
-    def perturb(self, real: Tensor, generator: torch.Generator) -> Tensor:
-        """``x_hat``: real samples moved a random fraction of the way to a perturbed copy."""
+    def perturb(self, real: Tensor, generator: torch.Generator,
+                discriminator: nn.Module | None = None) -> Tensor:
+        """``x_hat``: the real samples perturbed as ``noise`` says (``discriminator``: whose
+        decisions share one ``alpha`` in the code's mode; default one per sample)."""
         real = real.detach()
+        if self.noise == "paper":
+            delta = torch.randn(real.shape, generator=generator, device=real.device, dtype=real.dtype)
+            return real + self.c ** 0.5 * delta
         u = torch.rand(real.shape, generator=generator, device=real.device, dtype=real.dtype)
-        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        alpha = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+        alpha = uniform_per_decision(discriminator if discriminator is not None else nn.Identity(),
+                                     real, generator)
         return real + alpha * (self.c * real.std(correction=0) * u)
 
     def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
-        grads = input_gradients(ctx.discriminator, self.perturb(ctx.real, ctx.generator))
+        x_hat = self.perturb(ctx.real, ctx.generator, ctx.discriminator)
+        grads = input_gradients(ctx.discriminator, x_hat)
         return self.weight * ((grads.norm(2, dim=1) - self.k) ** 2).mean()
 
 

@@ -41,7 +41,7 @@ RULES: dict[tuple[str, str], str] = {
                                          " fake_logits (real_logits arrive detached)",
     ("loss", "extreme-logits"): "losses and gradients stay finite for logits of +-1000 (use softplus,"
                                 " logsigmoid, not log(sigmoid))",
-    ("loss", "tiny-batch"): "works for 1 and 2 logits (a packing discriminator gives batch_size / m)",
+    ("loss", "tiny-batch"): "works for 1 and 2 logits (a grid may set a tiny batch_size)",
     ("loss", "no-in-place"): "never modifies its input logits in place",
     ("loss", "discriminator-output"): "discriminator_output(logits) returns a finite tensor of the"
                                       " logits' shape, on their device",

@@ -11,10 +11,15 @@ pack of ``m`` samples is the samples concatenated along the feature axis (points
 features) or the channel axis (images: ``m * C`` channels), as in the paper's experiments
 (sec. 5). Every other parameter (``width``, ``depth``, ``norm``, ...) is passed to the base.
 
-Packs are consecutive samples of the batch (samples ``i*m .. i*m+m-1`` form pack ``i``); the
-module declares ``samples_per_decision = m``, ganbench's extension point for this: the trainer
-requires a batch size divisible by ``m``, losses see ``batch_size / m`` logits, and gradient
-penalties take the gradient per pack. ``packing = 1`` is the base discriminator itself.
+The module declares ``samples_per_decision = m``, ganbench's extension point for this. As in
+the paper (and its authors' code), the trainer then draws ``m`` batches per step: each D step
+judges ``m * batch_size`` real and ``m * batch_size`` generated samples, and each G step
+generates ``m * batch_size``, so D still makes ``batch_size`` decisions per step and the loss
+sees ``batch_size`` logits, whatever ``m``. Packs are consecutive samples of what D is given
+(samples ``i*m .. i*m+m-1`` form pack ``i``). The gradient penalties take the gradient per pack,
+and ``gradient-penalty`` and ``dragan`` draw their interpolation weight once per pack.
+``packing = 1`` is the base discriminator itself. Runs with ``pacgan`` always train solo (no
+bundle form).
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ class PacDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         n, m = x.shape[0], self.samples_per_decision
         if n % m:
-            raise ValueError(f"pacgan with packing {m} needs a batch size divisible by {m}, got {n}")
+            raise ValueError(f"pacgan with packing {m} needs a number of samples divisible by {m},"
+                             f" got {n} (the trainer gives it m * batch_size)")
         # (N, C, H, W) -> (N/m, m*C, H, W): consecutive samples' channels side by side
         return self.base(x.reshape(n // m, *self.packed_shape))
 

@@ -97,9 +97,44 @@ def test_trains_in_a_grid(ganbench_tiny_run, regularizer):
     assert 0 <= result.metrics["modes_covered"] <= 8
 
 
-def test_the_trainer_refuses_a_batch_size_that_is_not_a_multiple_of_the_packing(ganbench_tiny_run):
-    with pytest.raises(ConfigError, match="not a multiple"):
-        ganbench_tiny_run(discriminator={"name": "pacgan", "packing": 3}, batch_size=16)
+@pytest.mark.parametrize("packing", [1, 3])
+def test_packing_m_draws_m_batches_and_d_still_makes_batch_size_decisions(
+        ganbench_tiny_run, monkeypatch, packing):
+    # the paper's PacGAN: m * batch_size real and generated samples per step, batch_size packs
+    from ganbench.builtins.datasets import GaussianMixture2D
+    from ganbench.builtins.losses import NonSaturating
+
+    asked, d_logits, g_logits = [], [], []
+    sample = GaussianMixture2D.sample
+    d_loss, g_loss = NonSaturating.discriminator_loss, NonSaturating.generator_loss
+
+    def spy_sample(self, n, generator):
+        asked.append(n)
+        return sample(self, n, generator)
+
+    def spy_d_loss(self, real_logits, fake_logits):
+        d_logits.append((real_logits.shape, fake_logits.shape))
+        return d_loss(self, real_logits, fake_logits)
+
+    def spy_g_loss(self, fake_logits, real_logits):
+        g_logits.append(fake_logits.shape)
+        return g_loss(self, fake_logits, real_logits)
+
+    monkeypatch.setattr(GaussianMixture2D, "sample", spy_sample)
+    monkeypatch.setattr(NonSaturating, "discriminator_loss", spy_d_loss)
+    monkeypatch.setattr(NonSaturating, "generator_loss", spy_g_loss)
+    result = ganbench_tiny_run(discriminator={"name": "pacgan", "packing": packing, "width": 8, "depth": 1},
+                               loss="non-saturating", batch_size=10, steps=4, log_every=2)
+    assert result.status == "ok"
+    assert asked == [packing * 10] * 4  # one real batch of m * batch_size per D step
+    assert d_logits == [(torch.Size([10]), torch.Size([10]))] * 4  # batch_size decisions
+    assert g_logits == [torch.Size([10])] * 4
+
+
+def test_a_batch_size_that_is_not_a_multiple_of_the_packing_trains(ganbench_tiny_run):
+    result = ganbench_tiny_run(discriminator={"name": "pacgan", "packing": 3, "width": 8, "depth": 1},
+                               batch_size=7, steps=4, log_every=2)
+    assert result.status == "ok"
 
 
 def test_the_spec_keeps_labels_but_drops_modes():

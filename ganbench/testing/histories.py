@@ -1,0 +1,162 @@
+"""Synthetic training histories with a known truth, for measuring failure-mode rules.
+
+A rule that labels runs needs a measured error rate: how often it fires on histories that hold
+no failure (false positives) and how often it finds a failure planted in one (true positives).
+:func:`synthetic_history` makes such histories with the trainer's columns, and
+:func:`label_rates` runs a classifier over many of them. ``benchmarks/calibrate_diagnostics.py``
+prints the built-in rules' table (docs/diagnostics.md); a plugin that adds a label can measure
+its own rule the same way::
+
+    from ganbench.testing.histories import label_rates
+    rates = label_rates(my_classifier, "white", rows=20, trials=200)
+
+Null kinds (``NULL_KINDS``, the truth is "no failure"): the D gap is white noise, red noise
+(AR(1), phi = 0.7), a random walk, an improving (saturating) trend or a plateau, and the
+mode evaluations come from an imperfect but healthy generator whose coverage and quality
+improve. Planted kinds (``PLANTED_KINDS``, the truth is the label named beside them) add one
+failure to a white-noise history: a cycle in the gap, a collapse onto a point or onto a few
+modes, some dropped modes, no convergence, a divergence, a critic that grows without bound,
+or vanishing gradients. The mode evaluations are computed with the real ``modes`` metric on
+points drawn from the generator the kind describes (grid25 by default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganbench.builtins.datasets import grid_centres, ring_centres
+from ganbench.builtins.metrics import mode_statistics
+
+#: Null kinds: histories without a failure.
+NULL_KINDS = ("white", "red", "walk", "improving", "plateau")
+#: Planted kinds and the label a correct classifier gives them.
+PLANTED_KINDS = {
+    "cycle": "oscillating",
+    "point-collapse": "mode-collapse",
+    "few-modes": "mode-collapse",
+    "dropped-modes": "partial-mode-collapse",
+    "no-convergence": "non-convergence",
+    "divergence": "diverged",
+    "growing-critic": "unbounded-critic",
+    "vanishing": "vanishing-gradients",
+}
+#: Samples per mode evaluation (the default ``evaluation.samples``).
+EVAL_SAMPLES = 2500
+#: Logged rows between mode evaluations: about five evaluations per history, at least one.
+EVALUATIONS = 5
+
+
+def _gap(kind: str, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """The D(x) - D(G(z)) series of a history of ``kind``."""
+    noise = rng.standard_normal(rows)
+    t = np.arange(rows) / rows
+    if kind == "red":
+        x = np.empty(rows)
+        x[0] = noise[0] / math.sqrt(1 - 0.7 ** 2)
+        for i in range(1, rows):
+            x[i] = 0.7 * x[i - 1] + noise[i]
+        return 0.1 + 0.03 * x
+    if kind == "walk":
+        return 0.1 + 0.02 * np.cumsum(noise)
+    if kind == "improving":  # D's edge shrinks (or grows) and settles, with noise
+        tau = rng.uniform(0.05, 0.5)
+        return 0.05 + rng.choice([-1, 1]) * 0.3 * np.exp(-t / tau) + rng.uniform(0.01, 0.1) * noise
+    if kind == "plateau":
+        return np.full(rows, rng.uniform(0.0, 0.3)) + 0.005 * noise
+    if kind == "cycle":  # 2.5 cycles up to one every three rows, amplitude twice the noise's sd
+        cycles = rng.uniform(2.5, max(2.6, rows / 3))
+        return 0.1 + 0.1 * np.sin(2 * np.pi * cycles * t + rng.uniform(0, 2 * np.pi)) + 0.05 * noise
+    if kind == "growing-critic":  # an unconstrained critic: the gap grows without bound
+        return rng.uniform(0.5, 2.0) * (1 + rng.uniform(50, 500) * t ** rng.uniform(1.0, 2.0)) * (
+            1 + 0.1 * noise)
+    return 0.1 + 0.05 * noise  # white, and the base of the other planted kinds
+
+
+def _centres(dataset: str) -> tuple[torch.Tensor, float]:
+    centres = grid_centres(25, 2.0) if dataset == "grid25" else ring_centres(8, 2.0)
+    return torch.tensor(centres, dtype=torch.float32), 0.05
+
+
+def _samples(kind: str, progress: float, centres: torch.Tensor, scale: float, gen: torch.Generator,
+             fixed: dict[str, Any]) -> torch.Tensor:
+    """Generated points at one evaluation, ``progress`` in (0, 1] of the way through training."""
+    k = len(centres)
+    n = EVAL_SAMPLES
+    if kind == "point-collapse":
+        return fixed["point"] + 0.03 * torch.randn((n, 2), generator=gen)
+    if kind == "no-convergence":  # a broad cloud near no mode
+        return 3.0 * torch.rand((n, 2), generator=gen) - 1.5
+    if kind == "few-modes":
+        modes = fixed["few"]
+    elif kind == "dropped-modes":
+        modes = fixed["kept"]
+    else:  # healthy: coverage and quality improve over training
+        share = min(1.0, 0.5 + progress)
+        modes = torch.arange(k)[: max(1, math.ceil(share * k))]
+    labels = modes[torch.randint(len(modes), (n,), generator=gen)]
+    spread = scale * (1.0 if kind in ("few-modes", "dropped-modes") else 1.0 + 1.5 * (1 - progress))
+    points = centres[labels] + spread * torch.randn((n, 2), generator=gen)
+    stray = torch.rand(n, generator=gen) < 0.1  # a tenth of the samples between the modes
+    box = float(centres.abs().max()) + 1.0
+    points[stray] = (2 * box) * torch.rand((int(stray.sum()), 2), generator=gen) - box
+    return points
+
+
+def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") -> list[dict[str, float]]:
+    """A history of ``rows`` logged rows of ``kind`` (a null or planted kind), with mode
+    evaluations at about ``EVALUATIONS`` rows, reproducible from ``seed``."""
+    if kind not in NULL_KINDS and kind not in PLANTED_KINDS:
+        raise ValueError(f"unknown history kind {kind!r}; kinds: {', '.join(NULL_KINDS + tuple(PLANTED_KINDS))}")
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    gap = _gap(kind, rows, rng)
+    t = np.arange(1, rows + 1) / rows
+    critic = kind == "growing-critic"
+    level = 0.0 if critic else 0.5
+    d_real, d_fake = level + gap / 2, level - gap / 2
+    acc = np.clip(0.6 + 0.05 * rng.standard_normal((2, rows)), 0, 1)
+    g_grad = np.exp(0.3 * rng.standard_normal(rows))
+    d_grad = np.exp(0.3 * rng.standard_normal(rows))
+    if kind == "vanishing":  # D wins outright and G's gradient decays by 3-5 decades
+        acc = np.clip(1 - 1e-3 * rng.random((2, rows)) * (1 - t), 0, 1)
+        acc[:, : rows // 4] = 0.7
+        g_grad = g_grad * 10.0 ** (-rng.uniform(3, 5) * t)
+        d_real, d_fake = np.full(rows, 0.999), np.full(rows, 0.001)
+    d_loss = 1.3 + 0.05 * rng.standard_normal(rows)
+    g_loss = 0.8 + 0.05 * rng.standard_normal(rows)
+    if kind == "divergence":  # the losses blow up over the last fifth
+        start = int(rows * 0.8)
+        d_loss[start:] = d_loss[start:] * 10.0 ** np.linspace(1, 6, rows - start)
+    history = [{
+        "step": 100 * (i + 1), "d_loss": float(d_loss[i]), "d_penalty": 0.0, "g_loss": float(g_loss[i]),
+        "g_penalty": 0.0, "d_real": float(d_real[i]), "d_fake": float(d_fake[i]),
+        "d_acc_real": float(acc[0, i]), "d_acc_fake": float(acc[1, i]),
+        "d_grad_norm": float(d_grad[i]), "g_grad_norm": float(g_grad[i]), "wall_time_s": 0.01 * i,
+    } for i in range(rows)]
+    centres, scale = _centres(dataset)
+    k = len(centres)
+    order = torch.randperm(k, generator=gen)
+    fixed = {"point": (4 * torch.rand(2, generator=gen) - 2),
+             "few": order[: max(1, k // 8)],
+             "kept": order[: k - max(1, int(rng.integers(1, max(2, k // 3))))]}
+    every = max(1, rows // EVALUATIONS)
+    for i in range(every - 1, rows, every):
+        progress = (i + 1) / rows
+        history[i].update(mode_statistics(_samples(kind, progress, centres, scale, gen, fixed), centres, scale))
+    if rows and "modes_covered" not in history[-1]:
+        history[-1].update(mode_statistics(_samples(kind, 1.0, centres, scale, gen, fixed), centres, scale))
+    return history
+
+
+def label_rates(classify: Callable[[list[dict[str, float]]], str], kind: str, rows: int,
+                trials: int, seed: int = 0, dataset: str = "grid25") -> dict[str, float]:
+    """The share of ``trials`` synthetic histories of ``kind`` that ``classify`` (a history ->
+    label function) gives each label."""
+    counts = Counter(classify(synthetic_history(kind, rows, seed + i, dataset)) for i in range(trials))
+    return {label: n / trials for label, n in counts.items()}
