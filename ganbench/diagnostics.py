@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.thresholds import WINDOW, Thresholds
+
 
 @dataclass(frozen=True)
 class FailureLabel:
@@ -97,17 +97,6 @@ def cycle_test(series: Any, min_rows: int = 10) -> CycleTest | None:
     k = int(power.argmax()) + 1
     g = float(power[k - 1] / power.sum())
     return CycleTest(fisher_g_pvalue(g, m), k * len(x) / len(white), g, phi, len(x))
-
-
-def trend_test(series: Any) -> tuple[float, float]:
-    """(Spearman's rho of ``series`` against its index, its two-sided p-value); NaNs when fewer
-    than 4 finite values or a constant series."""
-    x = np.asarray(series, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) < 4 or np.ptp(x) == 0:
-        return math.nan, math.nan
-    result = stats.spearmanr(np.arange(len(x)), x)
-    return float(result.statistic), float(result.pvalue)
 
 
 def compute_signals(registry: Registry, history: list[dict[str, Any]]

@@ -26,14 +26,15 @@ class Thresholds:
     # non-finite one. Heuristic: logistic losses stay below ~100 and a working critic's values
     # stay within a few hundred; unconstrained WGAN critics grow without bound.
     explode: float = 1e4
-    # unbounded-critic: D(x) - D(G(z)) is still rising at the end (Spearman's test over the
-    # second half of the rows, p < critic_alpha) and its late mean is at least critic_growth
-    # times the largest |gap| of the first quarter and above critic_floor. A 1-Lipschitz critic's
-    # gap is bounded by the Wasserstein distance (Arjovsky et al. 2017, eq. 3), a probability gap
-    # by 1, so a gap that keeps growing means D is not kept Lipschitz.
-    critic_alpha: float = 0.01
-    critic_growth: float = 10.0
-    critic_floor: float = 10.0
+    # unbounded-critic: the late median of |D(x) - D(G(z))| exceeds critic_floor. A probability
+    # gap is at most 1, and a 1-Lipschitz critic's gap at most the Wasserstein-1 distance between
+    # the data and the samples (Arjovsky et al. 2017, eq. 3), which stays within the data's
+    # diameter while the samples do: ~4 for the 2-D mixtures. Critics without a constraint
+    # reach hundreds to thousands within a few hundred steps on them (docs/diagnostics.md). For
+    # images the diameter bound is loose (2 sqrt(3 * 32 * 32) ~ 111 for 32x32 RGB in [-1, 1])
+    # and this default has not been checked on image critics: raise it if a constrained critic
+    # trips it.
+    critic_floor: float = 100.0
     # vanishing-gradients, "D wins outright" (Arjovsky & Bottou 2017, sec. 2.2): late, D's
     # accuracy (decision "logit > 0 is real") is at least d_wins_accuracy on real and on fake
     # samples ...

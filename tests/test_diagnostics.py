@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ganbench import ConfigError, load_results
-from ganbench.diagnostics import classify, compute_signals, dominant_cycle
+from ganbench.diagnostics import classify, compute_signals, cycle_test, fisher_g_pvalue
 from ganbench.registry import get_registry
 from ganbench.thresholds import Thresholds, check_overrides
 from ganbench.train import train
@@ -33,9 +34,10 @@ def row(step, **values):
     return {**base, **values}
 
 
-def modes(covered, quality, total=8):
+def modes(covered, quality, total=8, retained=None, spread=1.0):
     return {"modes_covered": covered, "modes_total": total, "high_quality_fraction": quality,
-            "mode_kl": 0.1}
+            "mode_kl": 0.1, "modes_retained": covered if retained is None else retained,
+            "spread_ratio": spread}
 
 
 # ---------------------------------------------------------------- rules on fabricated histories
@@ -43,7 +45,15 @@ def test_healthy_history_is_ok_and_says_why():
     history = [row(s) for s in range(10, 110, 10)]
     history[-1].update(modes(8, 0.7))
     result = label(history)
-    assert result.mode == "ok" and "coverage_last 1" in result.evidence
+    assert result.mode == "ok", result.evidence
+    assert "modes retained 8/8 (covered 8/8)" in result.evidence and "Fisher's g" in result.evidence
+
+
+def test_too_short_a_history_is_not_judged_for_cycles():
+    history = [row(s, d_real=0.5 + 0.4 * (-1) ** (s // 10), d_fake=0.4) for s in range(10, 90, 10)]
+    history[-1].update(modes(8, 0.7))
+    result = label(history)
+    assert result.mode == "ok" and "too short to judge" in result.evidence
 
 
 def test_nan_at_step_zero_is_diverged():
@@ -55,19 +65,29 @@ def test_nan_at_step_zero_is_diverged():
 def test_exploding_critic_is_diverged_with_the_threshold_in_the_evidence():
     history = [row(s, d_real=10.0 ** (s / 10), d_fake=-(10.0 ** (s / 10))) for s in range(10, 70, 10)]
     result = label(history)
-    assert result.mode == "diverged" and "(> 10000)" in result.evidence
+    assert result.mode == "diverged" and "(> explode = 10000)" in result.evidence
     assert label(history, thresholds=Thresholds(explode=1e9)).mode != "diverged"
+
+
+def test_a_critic_gap_that_keeps_growing_is_an_unbounded_critic():
+    history = [row(s, d_real=0.1 * s, d_fake=-0.1 * s) for s in range(10, 410, 10)]  # gap 2 -> 80
+    result = label(history)
+    assert result.mode == "unbounded-critic", result.evidence
+    assert "Spearman" in result.evidence and "not kept Lipschitz" in result.evidence
+    # a critic whose gap levels off under the floor is bounded
+    bounded = [row(s, d_real=2 - 1 / s, d_fake=-(2 - 1 / s)) for s in range(10, 410, 10)]
+    assert label(bounded).mode != "unbounded-critic"
 
 
 def test_discriminator_winning_with_vanished_generator_gradients():
     history = [row(s, d_acc_real=1.0, d_acc_fake=1.0, d_real=0.999, d_fake=0.001,
-                   g_grad_norm=1e-6, d_grad_norm=1e-4) for s in range(10, 110, 10)]
+                   g_grad_norm=1.0 if s <= 30 else 1e-6, d_grad_norm=1e-4) for s in range(10, 110, 10)]
     result = label(history)
-    assert result.mode == "vanishing-gradients"
-    assert "accuracy on real 1.000" in result.evidence
-    # D winning but G still learning (non-saturating loss) is not vanishing gradients
+    assert result.mode == "vanishing-gradients", result.evidence
+    assert "accuracy on real 1.000" in result.evidence and "< 0.01" in result.evidence
+    # D winning but G's gradient as large as it ever was (a small-scale critic): not vanishing
     for r in history:
-        r["g_grad_norm"] = 0.8
+        r["g_grad_norm"] = 1e-6
     assert label(history).mode != "vanishing-gradients"
 
 
@@ -77,13 +97,34 @@ def test_mode_collapse_needs_few_modes_at_the_last_evaluations_and_quality():
         r.update(modes(covered, quality))
     result = label(history)
     assert result.mode == "mode-collapse"
-    assert result.evidence.startswith("modes_covered 2, 1, 1 of 8 (< 4) at the last 3 evaluation(s)")
+    assert result.evidence.startswith(
+        "modes retained 2, 1, 1 of 8 (< collapse_coverage x 8 = 4) at the last 3 evaluation(s)")
+    assert "modes retained 1/8 (covered 1/8)" in result.evidence
     # recovered at the end: not collapse
-    history[-1].update(modes(6, 0.6))
+    history[-1].update(modes(8, 0.6))
     assert label(history).mode == "ok"
     # no quality at all: not collapse onto modes but no convergence
     history[-1].update(modes(1, 0.01))
     assert label(history).mode == "non-convergence"
+
+
+def test_a_collapse_onto_a_point_away_from_the_modes_is_mode_collapse():
+    history = [row(s) for s in range(10, 110, 10)]
+    history[-1].update(modes(0, 0.0, spread=0.02))
+    result = label(history)
+    assert result.mode == "mode-collapse", result.evidence
+    assert "spread 0.020 of the data's (< collapse_spread = 0.25)" in result.evidence
+
+
+def test_some_modes_dropped_with_good_samples_is_partial_mode_collapse():
+    history = [row(s) for s in range(10, 110, 10)]
+    for r in history[-3:]:
+        r.update(modes(20, 0.8, total=25, retained=19))
+    result = label(history)
+    assert result.mode == "partial-mode-collapse", result.evidence
+    assert "modes retained 19, 19, 19 of 25" in result.evidence and "covered 20/25" in result.evidence
+    history[-1].update(modes(25, 0.8, total=25))
+    assert label(history).mode == "ok"
 
 
 def test_a_single_evaluation_is_enough_for_short_runs():
@@ -102,14 +143,26 @@ def test_cycling_gap_is_oscillating():
                for s in range(10, 1010, 10)]
     result = label(history)
     assert result.mode == "oscillating"
-    assert "cycles 25 times" in result.evidence
+    assert "cycles 25" in result.evidence and "Fisher's g test" in result.evidence
+    assert "p < 1e-4 < 0.01" in result.evidence
 
 
-def test_dominant_cycle_of_noise_is_spread():
+def test_cycle_test_of_noise_is_not_significant_and_short_series_are_not_judged():
     noise = torch.randn(400, generator=torch.Generator().manual_seed(0)).numpy()
-    power, _ = dominant_cycle(noise)
-    assert power < Thresholds().oscillation_power
-    assert math.isnan(dominant_cycle([1.0, 2.0])[0])  # too short to tell
+    assert cycle_test(noise).p_value > Thresholds().oscillation_alpha
+    assert cycle_test([1.0, 2.0, 1.0]) is None  # too short to judge
+    assert cycle_test([1.0] * 9 + [math.nan] * 3) is None
+
+
+def test_fisher_g_pvalue_matches_white_noise_periodograms():
+    # Fisher's exact distribution against simulated periodograms of m Gaussian frequencies
+    rng = np.random.default_rng(0)
+    m, draws = 12, 20000
+    power = rng.chisquare(2, size=(draws, m))
+    g = power.max(axis=1) / power.sum(axis=1)
+    for value in (0.2, 0.3, 0.45):
+        assert fisher_g_pvalue(value, m) == pytest.approx((g >= value).mean(), abs=0.01)
+    assert fisher_g_pvalue(1.0 / m, m) == pytest.approx(1.0)
 
 
 def test_threshold_overrides_are_checked():
@@ -119,6 +172,8 @@ def test_threshold_overrides_are_checked():
         check_overrides("diagnostics", {"explod": 1})
     with pytest.raises(ConfigError, match="expected a number >= 0"):
         check_overrides("diagnostics", {"explode": -1})
+    with pytest.raises(ConfigError, match="expected a number >= 0"):
+        check_overrides("diagnostics", {"explode": math.inf})
 
 
 # ---------------------------------------------------------------- real training

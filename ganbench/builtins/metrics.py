@@ -10,7 +10,6 @@ from torch import Tensor
 from ganbench import DataSpec, EvalContext, Metric, hookimpl
 from ganbench.errors import ConfigError
 
-
 #: ``modes_retained``: a mode is retained when it holds at least this share of the high-quality
 #: samples it would hold if they were spread evenly over the modes (and at least one).
 RETAINED_SHARE = 0.2

@@ -11,12 +11,14 @@ its own rule the same way::
     rates = label_rates(my_classifier, "white", rows=20, trials=200)
 
 Null kinds (``NULL_KINDS``, the truth is "no failure"): the D gap is white noise, red noise
-(AR(1), phi = 0.7), a random walk, an improving (saturating) trend or a plateau, and the
-mode evaluations come from an imperfect but healthy generator whose coverage and quality
-improve. Planted kinds (``PLANTED_KINDS``, the truth is the label named beside them) add one
-failure to a white-noise history: a cycle in the gap, a collapse onto a point or onto a few
-modes, some dropped modes, no convergence, a divergence, a critic that grows without bound,
-or vanishing gradients. The mode evaluations are computed with the real ``modes`` metric on
+(AR(1), phi = 0.7), a random walk, an improving (saturating) trend, a plateau, or the raw
+output gap of a constrained critic (1 to 30, shrinking, its level drifting), and the mode
+evaluations come from an imperfect but healthy generator whose coverage and quality improve.
+Planted kinds (``PLANTED_KINDS``, the truth is the label named beside them) add one failure
+to a white-noise history: a cycle in the gap, a collapse onto a point or onto a few modes,
+some dropped modes, no convergence, a divergence, an unconstrained critic (gap swings of
+hundreds to thousands, as measured on real WGAN runs without a penalty), or vanishing
+gradients. The mode evaluations are computed with the real ``modes`` metric on
 points drawn from the generator the kind describes (grid25 by default).
 """
 
@@ -24,17 +26,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ganbench.builtins.datasets import grid_centres, ring_centres
 from ganbench.builtins.metrics import mode_statistics
+from ganbench.thresholds import Thresholds
 
 #: Null kinds: histories without a failure.
-NULL_KINDS = ("white", "red", "walk", "improving", "plateau")
+NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic")
 #: Planted kinds and the label a correct classifier gives them.
 PLANTED_KINDS = {
     "cycle": "oscillating",
@@ -72,9 +76,11 @@ def _gap(kind: str, rows: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "cycle":  # 2.5 cycles up to one every three rows, amplitude twice the noise's sd
         cycles = rng.uniform(2.5, max(2.6, rows / 3))
         return 0.1 + 0.1 * np.sin(2 * np.pi * cycles * t + rng.uniform(0, 2 * np.pi)) + 0.05 * noise
-    if kind == "growing-critic":  # an unconstrained critic: the gap grows without bound
-        return rng.uniform(0.5, 2.0) * (1 + rng.uniform(50, 500) * t ** rng.uniform(1.0, 2.0)) * (
-            1 + 0.1 * noise)
+    if kind == "bounded-critic":  # a constrained critic (WGAN-GP): a gap of 1 to 30 that shrinks
+        size = 10.0 ** rng.uniform(0.0, 1.5)
+        return size * (0.2 + 0.8 * np.exp(-t / rng.uniform(0.1, 0.5))) + 0.3 * size * noise
+    if kind == "growing-critic":  # an unconstrained critic: swings of hundreds to thousands
+        return 10.0 ** rng.uniform(2.3, 3.7) * (0.1 + t) * (0.3 + noise)
     return 0.1 + 0.05 * noise  # white, and the base of the other planted kinds
 
 
@@ -112,13 +118,14 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
     """A history of ``rows`` logged rows of ``kind`` (a null or planted kind), with mode
     evaluations at about ``EVALUATIONS`` rows, reproducible from ``seed``."""
     if kind not in NULL_KINDS and kind not in PLANTED_KINDS:
-        raise ValueError(f"unknown history kind {kind!r}; kinds: {', '.join(NULL_KINDS + tuple(PLANTED_KINDS))}")
+        kinds = ", ".join(NULL_KINDS + tuple(PLANTED_KINDS))
+        raise ValueError(f"unknown history kind {kind!r}; kinds: {kinds}")
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     gap = _gap(kind, rows, rng)
     t = np.arange(1, rows + 1) / rows
-    critic = kind == "growing-critic"
-    level = 0.0 if critic else 0.5
+    critic = kind in ("growing-critic", "bounded-critic")  # raw outputs whose level drifts
+    level = np.cumsum(np.abs(gap).mean() * rng.standard_normal(rows)) if critic else 0.5
     d_real, d_fake = level + gap / 2, level - gap / 2
     acc = np.clip(0.6 + 0.05 * rng.standard_normal((2, rows)), 0, 1)
     g_grad = np.exp(0.3 * rng.standard_normal(rows))
@@ -130,6 +137,8 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
         d_real, d_fake = np.full(rows, 0.999), np.full(rows, 0.001)
     d_loss = 1.3 + 0.05 * rng.standard_normal(rows)
     g_loss = 0.8 + 0.05 * rng.standard_normal(rows)
+    if critic:  # the Wasserstein losses of those outputs
+        d_loss, g_loss = d_fake - d_real, -d_fake
     if kind == "divergence":  # the losses blow up over the last fifth
         start = int(rows * 0.8)
         d_loss[start:] = d_loss[start:] * 10.0 ** np.linspace(1, 6, rows - start)
@@ -146,12 +155,24 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
              "few": order[: max(1, k // 8)],
              "kept": order[: k - max(1, int(rng.integers(1, max(2, k // 3))))]}
     every = max(1, rows // EVALUATIONS)
-    for i in range(every - 1, rows, every):
-        progress = (i + 1) / rows
-        history[i].update(mode_statistics(_samples(kind, progress, centres, scale, gen, fixed), centres, scale))
-    if rows and "modes_covered" not in history[-1]:
-        history[-1].update(mode_statistics(_samples(kind, 1.0, centres, scale, gen, fixed), centres, scale))
+    evaluated = list(range(every - 1, rows, every))
+    if rows and evaluated[-1] != rows - 1:
+        evaluated.append(rows - 1)
+    for i in evaluated:
+        points = _samples(kind, (i + 1) / rows, centres, scale, gen, fixed)
+        history[i].update(mode_statistics(points, centres, scale))
     return history
+
+
+def builtin_label(history: list[dict[str, float]]) -> str:
+    """The label the built-in classifier (default thresholds, no plugins) gives ``history``."""
+    from ganbench.diagnostics import classify, compute_signals
+    from ganbench.registry import get_registry
+
+    registry = get_registry(autoload=False)
+    signals, _ = compute_signals(registry, history)
+    record = {"status": "ok", "diverged_at": None}
+    return classify(registry, record, signals, history, Thresholds()).mode
 
 
 def label_rates(classify: Callable[[list[dict[str, float]]], str], kind: str, rows: int,
@@ -160,3 +181,21 @@ def label_rates(classify: Callable[[list[dict[str, float]]], str], kind: str, ro
     label function) gives each label."""
     counts = Counter(classify(synthetic_history(kind, rows, seed + i, dataset)) for i in range(trials))
     return {label: n / trials for label, n in counts.items()}
+
+
+def calibration_table(lengths: Sequence[int], trials: int, classify=builtin_label,
+                      kinds: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
+    """One row per (kind, rows): the kind, its truth (``ok`` for a null kind), ``rows``,
+    ``trials`` and the share of histories given each label (one column per label seen).
+
+    A null kind's non-``ok`` shares are false-positive rates; a planted kind's share of its
+    own label is the true-positive rate. Seeds are ``seed .. seed + trials - 1`` at every
+    length, so the table is reproducible.
+    """
+    out = []
+    for kind in kinds or (NULL_KINDS + tuple(PLANTED_KINDS)):
+        truth = PLANTED_KINDS.get(kind, "ok")
+        for rows in lengths:
+            rates = label_rates(classify, kind, rows, trials, seed)
+            out.append({"kind": kind, "truth": truth, "rows": rows, "trials": trials, **rates})
+    return pd.DataFrame(out).fillna(0.0)
