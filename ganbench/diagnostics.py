@@ -42,6 +42,11 @@ def evaluations(history: pd.DataFrame, column: str) -> pd.DataFrame:
     return history[history[column].notna()]
 
 
+#: cycle_test: a series whose detrended standard deviation is at most this share of its size
+#: (|mean| + sd) is flat: its variation is rounding or saturation, not dynamics.
+FLAT = 1e-3
+
+
 @dataclass(frozen=True)
 class CycleTest:
     """The periodicity test of one logged series (:func:`cycle_test`).
@@ -78,13 +83,16 @@ def cycle_test(series: Any, min_rows: int = 10) -> CycleTest | None:
     white, a cycle keeps a share ``sin(2 pi / period)`` of its amplitude), and Fisher's g test
     is applied to the periodogram of the residue over its Fourier frequencies (Nyquist and zero
     excluded). ``None`` when the series is shorter than ``min_rows`` or holds a non-finite
-    value: too short to judge. Error rates: docs/diagnostics.md.
+    value: too short to judge. A flat series (detrended variation below ``FLAT`` of its size,
+    e.g. a saturated D's 0.99999...) has no cycle (p = 1). Error rates: docs/diagnostics.md.
     """
     x = np.asarray(series, dtype=float)
     if len(x) < max(min_rows, 6) or not np.isfinite(x).all():
         return None
     t = np.arange(len(x))
     residue = x - np.polyval(np.polyfit(t, x, 1), t)
+    if residue.std() <= FLAT * (abs(x.mean()) + x.std()):
+        return CycleTest(1.0, 0.0, 0.0, 0.0, len(x))
     before, after = residue[:-1], residue[1:]
     energy = float(before @ before)
     phi = max(0.0, float(before @ after) / energy) if energy > 0 else 0.0

@@ -36,13 +36,13 @@ class Thresholds:
     # trips it.
     critic_floor: float = 100.0
     # vanishing-gradients, "D wins outright" (Arjovsky & Bottou 2017, sec. 2.2): late, D's
-    # accuracy (decision "logit > 0 is real") is at least d_wins_accuracy on real and on fake
-    # samples ...
+    # accuracy (the share of samples on the right side of the decision "logit > 0 is real") is
+    # at least d_wins_accuracy on real and on fake samples ...
     d_wins_accuracy: float = 0.99
-    # ... and G's late median gradient norm fell below vanishing_ratio times its own median over
-    # the first quarter of the rows: judged on G's own scale, so a clipped critic's small
-    # gradients are not mistaken for vanishing ones.
-    vanishing_ratio: float = 0.01
+    # ... and G's late median gradient norm is below vanishing_ratio times the largest it logged
+    # before the late window: judged against G's own scale (its loss's gradients at the start),
+    # so a clipped critic's small gradients are not mistaken for vanishing ones.
+    vanishing_ratio: float = 0.05
     # mode-collapse: generated samples spread less than collapse_spread times the data's
     # (spread_ratio of the `modes` metric) at the last evaluation: a collapse onto a point,
     # wherever it is ...

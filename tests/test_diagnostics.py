@@ -62,21 +62,22 @@ def test_nan_at_step_zero_is_diverged():
     assert result.mode == "diverged" and "step 1" in result.evidence
 
 
-def test_exploding_critic_is_diverged_with_the_threshold_in_the_evidence():
-    history = [row(s, d_real=10.0 ** (s / 10), d_fake=-(10.0 ** (s / 10))) for s in range(10, 70, 10)]
+def test_an_exploding_loss_is_diverged_with_the_threshold_in_the_evidence():
+    history = [row(s, d_loss=10.0 ** (s / 10)) for s in range(10, 70, 10)]
     result = label(history)
     assert result.mode == "diverged" and "(> explode = 10000)" in result.evidence
     assert label(history, thresholds=Thresholds(explode=1e9)).mode != "diverged"
 
 
-def test_a_critic_gap_that_keeps_growing_is_an_unbounded_critic():
-    history = [row(s, d_real=0.1 * s, d_fake=-0.1 * s) for s in range(10, 410, 10)]  # gap 2 -> 80
+def test_a_critic_gap_in_the_hundreds_is_an_unbounded_critic_even_past_explode():
+    history = [row(s, d_real=100 * s, d_fake=-50 * s) for s in range(10, 410, 10)]  # gap up to 6e4
     result = label(history)
     assert result.mode == "unbounded-critic", result.evidence
-    assert "Spearman" in result.evidence and "not kept Lipschitz" in result.evidence
-    # a critic whose gap levels off under the floor is bounded
-    bounded = [row(s, d_real=2 - 1 / s, d_fake=-(2 - 1 / s)) for s in range(10, 410, 10)]
-    assert label(bounded).mode != "unbounded-critic"
+    assert "(> critic_floor = 100" in result.evidence and "not kept Lipschitz" in result.evidence
+    # a critic whose level drifts far while its gap stays small is bounded (WGAN fixes no offset)
+    drifting = [row(s, d_real=10 * s + 1, d_fake=10 * s - 1) for s in range(10, 410, 10)]
+    assert label(drifting).mode not in {"unbounded-critic", "diverged"}
+    assert label(history, thresholds=Thresholds(critic_floor=1e5)).mode == "diverged"
 
 
 def test_discriminator_winning_with_vanished_generator_gradients():
@@ -84,7 +85,7 @@ def test_discriminator_winning_with_vanished_generator_gradients():
                    g_grad_norm=1.0 if s <= 30 else 1e-6, d_grad_norm=1e-4) for s in range(10, 110, 10)]
     result = label(history)
     assert result.mode == "vanishing-gradients", result.evidence
-    assert "accuracy on real 1.000" in result.evidence and "< 0.01" in result.evidence
+    assert "accuracy on real 1.000" in result.evidence and "< vanishing_ratio = 0.05" in result.evidence
     # D winning but G's gradient as large as it ever was (a small-scale critic): not vanishing
     for r in history:
         r["g_grad_norm"] = 1e-6
@@ -217,13 +218,12 @@ def test_real_tiny_generator_collapses_onto_few_modes():
 
 
 @pytest.mark.slow
-def test_real_unconstrained_wasserstein_critic_oscillates():
-    # The documented rule: without a Lipschitz constraint the critic cycles (oscillating), or
-    # grows without bound (diverged) when run long enough; at this length it cycles.
+def test_real_unconstrained_wasserstein_critic_is_unbounded():
+    # Without a Lipschitz constraint the critic's outputs grow without bound and its gap swings
+    # by hundreds or thousands; the rule names the missing constraint.
     result = trained_label({"dataset": "ring8", "loss": "wasserstein", "steps": 600, "batch_size": 64,
                             "generator": SMALL, "discriminator": SMALL, "optimizer": {"lr": 1e-3}})
-    assert result.mode == "oscillating", result.evidence
-    assert "cycles" in result.evidence
+    assert result.mode == "unbounded-critic", result.evidence
 
 
 @pytest.mark.slow

@@ -21,26 +21,22 @@ from ganbench.thresholds import WINDOW, Thresholds
 ADVERSARIAL_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
-def early(history: pd.DataFrame) -> pd.DataFrame:
-    """The leading ``WINDOW`` share of the logged rows (at least one row)."""
-    return history.iloc[:max(1, math.ceil(len(history) * WINDOW))]
-
-
 def gap_series(history: pd.DataFrame) -> np.ndarray:
     """D(x) - D(G(z)) per logged row."""
     return (history["d_real"] - history["d_fake"]).to_numpy(dtype=float)
 
 
 def adversarial_signals():
-    """Late D(x), D(G(z)), their gap, D's accuracy, gradient norms, G's gradient decay and the
-    G/D gradient ratio."""
+    """Late D(x), D(G(z)), their gap, D's accuracy, gradient norms, G's gradient decay (late
+    median / peak before the late window) and the G/D gradient ratio."""
 
     def signals(history: pd.DataFrame) -> dict[str, float]:
         if history.empty:
             return {}
         tail = late(history)
         g, d = tail["g_grad_norm"].median(), tail["d_grad_norm"].median()
-        g_early = early(history)["g_grad_norm"].median()
+        before_late = history["g_grad_norm"].iloc[:max(1, len(history) - len(tail))]
+        g_peak = before_late.max()
         ratio = history["g_grad_norm"] / history["d_grad_norm"].where(history["d_grad_norm"] > 0)
         log_ratio = np.log10(ratio.where(ratio > 0)).to_numpy(dtype=float)
         finite = np.isfinite(log_ratio)
@@ -52,10 +48,10 @@ def adversarial_signals():
             "d_gap_late": (tail["d_real"] - tail["d_fake"]).mean(),
             "d_acc_real_late": tail["d_acc_real"].mean() if "d_acc_real" in tail else math.nan,
             "d_acc_fake_late": tail["d_acc_fake"].mean() if "d_acc_fake" in tail else math.nan,
-            "g_grad_norm_early": g_early,
+            "g_grad_norm_peak": g_peak,
             "g_grad_norm_late": g,
             "d_grad_norm_late": d,
-            "g_grad_decay": g / g_early if g_early > 0 else math.nan,
+            "g_grad_decay": g / g_peak if g_peak > 0 else math.nan,
             "grad_ratio_late": g / d if d > 0 else math.nan,
             "grad_ratio_trend": trend,  # decades of g/d per run (negative: G's share shrinks)
         }
@@ -184,9 +180,9 @@ def _vanishing(s, t: Thresholds) -> FailureLabel | None:
         return FailureLabel(
             "vanishing-gradients",
             f"D wins outright over {_late_share()} (accuracy on real {acc_real:.3f}, on fake"
-            f" {acc_fake:.3f}, >= {t.d_wins_accuracy:g}) and G's median gradient norm fell to"
-            f" {decay:.2g} of its early value ({s['g_grad_norm_late']:.2g} from"
-            f" {s['g_grad_norm_early']:.2g}; < {t.vanishing_ratio:g})")
+            f" {acc_fake:.3f}, >= {t.d_wins_accuracy:g}) and G's late median gradient norm is"
+            f" {decay:.2g} of its peak before ({s['g_grad_norm_late']:.2g} against"
+            f" {s['g_grad_norm_peak']:.2g}; < vanishing_ratio = {t.vanishing_ratio:g})")
     return None
 
 

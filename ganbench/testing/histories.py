@@ -12,7 +12,8 @@ its own rule the same way::
 
 Null kinds (``NULL_KINDS``, the truth is "no failure"): the D gap is white noise, red noise
 (AR(1), phi = 0.7), a random walk, an improving (saturating) trend, a plateau, or the raw
-output gap of a constrained critic (1 to 30, shrinking, its level drifting), and the mode
+output gap of a constrained critic (1 to 30, shrinking, its level drifting), or D wins
+outright while G's gradient keeps its size (d-wins: a non-saturating loss), and the mode
 evaluations come from an imperfect but healthy generator whose coverage and quality improve.
 Planted kinds (``PLANTED_KINDS``, the truth is the label named beside them) add one failure
 to a white-noise history: a cycle in the gap, a collapse onto a point or onto a few modes,
@@ -38,7 +39,7 @@ from ganbench.builtins.metrics import mode_statistics
 from ganbench.thresholds import Thresholds
 
 #: Null kinds: histories without a failure.
-NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic")
+NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic", "d-wins")
 #: Planted kinds and the label a correct classifier gives them.
 PLANTED_KINDS = {
     "cycle": "oscillating",
@@ -80,7 +81,7 @@ def _gap(kind: str, rows: int, rng: np.random.Generator) -> np.ndarray:
         size = 10.0 ** rng.uniform(0.0, 1.5)
         return size * (0.2 + 0.8 * np.exp(-t / rng.uniform(0.1, 0.5))) + 0.3 * size * noise
     if kind == "growing-critic":  # an unconstrained critic: swings of hundreds to thousands
-        return 10.0 ** rng.uniform(2.3, 3.7) * (0.1 + t) * (0.3 + noise)
+        return 10.0 ** rng.uniform(2.5, 4.0) * (0.1 + t) * (0.3 + noise)
     return 0.1 + 0.05 * noise  # white, and the base of the other planted kinds
 
 
@@ -130,11 +131,14 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
     acc = np.clip(0.6 + 0.05 * rng.standard_normal((2, rows)), 0, 1)
     g_grad = np.exp(0.3 * rng.standard_normal(rows))
     d_grad = np.exp(0.3 * rng.standard_normal(rows))
-    if kind == "vanishing":  # D wins outright and G's gradient decays by 3-5 decades
+    if kind in ("vanishing", "d-wins"):  # D wins outright ...
         acc = np.clip(1 - 1e-3 * rng.random((2, rows)) * (1 - t), 0, 1)
         acc[:, : rows // 4] = 0.7
-        g_grad = g_grad * 10.0 ** (-rng.uniform(3, 5) * t)
         d_real, d_fake = np.full(rows, 0.999), np.full(rows, 0.001)
+        # ... and G's gradient decays by 3-5 decades, or (d-wins: a non-saturating loss) keeps
+        # its size, on a scale of 1e-6 to 1 (a clipped critic's are small from the start)
+        scale = 10.0 ** rng.uniform(-6, 0)
+        g_grad = scale * g_grad * (10.0 ** (-rng.uniform(3, 5) * t) if kind == "vanishing" else 1.0)
     d_loss = 1.3 + 0.05 * rng.standard_normal(rows)
     g_loss = 0.8 + 0.05 * rng.standard_normal(rows)
     if critic:  # the Wasserstein losses of those outputs
