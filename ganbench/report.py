@@ -31,8 +31,9 @@ from ganbench.tables import label_columns, varying
 FORMATS = ("html", "md", "both")
 FIGURES_DIR = "figures"
 #: Metrics where a higher value is better; ``LOWER_IS_BETTER`` the opposite. Others are not ranked.
-HIGHER_IS_BETTER = {"modes_covered", "high_quality_fraction", "is_mean", "inception_score", "isc",
-                    "precision", "recall", "classes_covered", "confident_fraction"}
+HIGHER_IS_BETTER = {"modes_covered", "modes_retained", "high_quality_fraction", "is_mean",
+                    "inception_score", "isc", "precision", "recall", "classes_covered",
+                    "confident_fraction"}
 LOWER_IS_BETTER = {"fid", "kid_mean", "kid", "mode_kl", "class_kl", "wall_time_s"}
 #: The "main" metric shown in the seed-variability plot: the first of these that the runs have.
 MAIN_METRICS = ("fid", "modes_covered", "kid_mean", "classes_covered", "is_mean",

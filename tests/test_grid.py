@@ -67,6 +67,21 @@ def test_demo_grid_expands(registry):
     assert all(s.grid_name == "demo" for s in specs)
 
 
+def test_papers_preset_trains_each_row_with_its_papers_settings(registry):
+    specs = expand(load_grid(Path(__file__).resolve().parents[1] / "benchmarks" / "grids" / "papers.toml"),
+                   registry)
+    rows = {(s.config["loss"]["name"], s.config["regularizer"]["name"]): s.config for s in specs
+            if s.config["seed"] == 0}
+    assert len(rows) == 6
+    wgan = rows[("wasserstein", "weight-clipping")]
+    assert wgan["n_critic"] == 5 and wgan["regularizer"]["params"] == {"clip": 0.01}
+    assert wgan["optimizer"]["d"]["name"] == "rmsprop" and wgan["optimizer"]["d"]["lr"] == 5e-5
+    gp = rows[("wasserstein", "gradient-penalty")]
+    assert gp["n_critic"] == 5 and gp["regularizer"]["params"] == {"weight": 10.0}
+    assert gp["optimizer"]["g"] == {"lr": 1e-4, "betas": [0.0, 0.9]}
+    assert rows[("minimax", "dragan")]["regularizer"]["params"]["noise"] == "paper"
+
+
 def test_exclude_removes_matching_cells(tmp_path, registry):
     specs = runs(tmp_path, registry, TINY + """seeds = [0, 1]
 [axes]
