@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ganbench import hookimpl
+from ganbench.builtins.metrics import RETAINED_SHARE
 from ganbench.diagnostics import FailureLabel, cycle_test, evaluations, late
 from ganbench.thresholds import WINDOW, Thresholds
 
@@ -248,7 +249,9 @@ def _partial_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None
             "non-convergence",
             f"{of}, rising at each: training stopped while G was still finding modes; {end}")
     return FailureLabel("partial-mode-collapse",
-                        f"{of}: some modes dropped while the samples are good; {end}")
+                        f"{of} (a mode is retained with >= {RETAINED_SHARE:.0%} of its even share of"
+                        f" the high-quality samples): some modes dropped while the samples are good;"
+                        f" {end}")
 
 
 def _ok(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel:
