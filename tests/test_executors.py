@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from functools import partial
 from pathlib import Path
 
@@ -162,3 +163,46 @@ def test_cli_process_executor(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert address.returncode == 2
     assert address.stderr.strip() == "error: --address needs --executor ray"
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] not in {"Z", "X"}
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the workers")
+def test_workers_end_when_the_parent_is_killed(tmp_path):
+    # a killed `ganbench run` must not leave workers training on and writing its run folders
+    grid = tmp_path / "long.toml"
+    grid.write_text('name = "long"\ndataset = "ring8"\nsteps = 1000000\nbatch_size = 16\n'
+                    "seeds = [0, 1]\nlatent_dim = 2\n"
+                    'generator = { name = "mlp", width = 8, depth = 1 }\n'
+                    'discriminator = { name = "mlp", width = 8, depth = 1 }\n')
+    parent = subprocess.Popen([GANBENCH, "run", str(grid), "--out", str(tmp_path / "out"), "--device",
+                               "cpu", "--executor", "process", "--workers", "2", "--bundle", "off",
+                               "--no-report"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        workers: list[int] = []
+        for _ in range(1200):  # until both workers train (spawned, torch imported)
+            workers = [c for c in children(parent.pid)
+                       if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+            if len(workers) == 2 and len(list((tmp_path / "out").glob("runs/*"))) == 2:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2, "the workers did not start"
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(w) for w in workers), "a worker went on training after its parent was killed"

@@ -14,7 +14,8 @@ pool (a bystander of another unit's death is not blamed); the cells of a unit th
 are recorded as ``error``. A unit that raises outside its cells' own error handling (a plugin
 that fails to import in the worker, say) is not retried: its cells are ``error`` records with
 the worker's traceback, and the grid goes on. Ctrl-C (SIGINT
-is ignored by workers) stops the workers; finished records are kept.
+is ignored by workers) stops the workers; finished records are kept. A worker whose parent is
+killed (SIGTERM, SIGKILL) exits within a second instead of training on as an orphan.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -65,8 +68,19 @@ def visible_gpus() -> list[str]:
 _worker: dict[str, Any] = {}
 
 
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this worker once its parent is gone (killed, SIGTERM): an orphan would go on training
+    and write the same run folders as the next ``ganbench run``."""
+    while True:
+        time.sleep(every_s)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_worker(threads: int, gpus: list[str], counter: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="ganbench-parent-watch").start()
     with counter.get_lock():
         index = counter.value
         counter.value += 1
