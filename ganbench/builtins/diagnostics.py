@@ -266,8 +266,13 @@ def _ok(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel:
         parts.append(f"cycles not judged: {rows} logged rows, too short to judge"
                      f" (< oscillation_min_rows {t.oscillation_min_rows})")
     elif math.isfinite(s.get("gap_cycle_p", math.nan)):
-        parts.append(f"no cycle in D(x) - D(G(z)) (Fisher's g {_p(s['gap_cycle_p'])},"
-                     f" {rows} rows)")
+        if s["gap_cycle_p"] < t.oscillation_alpha:  # significant, but too slow to be a cycle
+            parts.append(f"D(x) - D(G(z)) swings {s['gap_cycles']:.3g} times over the run (Fisher's g"
+                         f" {_p(s['gap_cycle_p'])}; < oscillation_cycles {t.oscillation_cycles:g}:"
+                         f" a drift, not a cycle; {rows} rows)")
+        else:
+            parts.append(f"no cycle in D(x) - D(G(z)) (Fisher's g {_p(s['gap_cycle_p'])},"
+                         f" {rows} rows)")
     if evals.empty:
         parts.append("modes not judged: no mode metric")
     return FailureLabel("ok", "no failure rule fired" + (f": {'; '.join(parts)}" if parts else ""))
