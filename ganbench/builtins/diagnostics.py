@@ -149,6 +149,16 @@ def _retained(evals: pd.DataFrame) -> pd.Series:
     return evals[column]
 
 
+def _last_evaluations(evals: pd.DataFrame, t: Thresholds) -> pd.DataFrame:
+    """The last ``collapse_evaluations`` evaluations that the mode rules judge."""
+    return evals.iloc[-int(t.collapse_evaluations):]
+
+
+def _counts(values: pd.Series) -> str:
+    """``2, 4, 5``: a count per evaluation."""
+    return ", ".join(str(int(c)) for c in values)
+
+
 def _nonfinite(record, s) -> FailureLabel | None:
     if record.get("status") == "diverged" or s.get("nonfinite_rows", 0) > 0:
         return FailureLabel("diverged", f"non-finite loss or gradient at step {record.get('diverged_at')}")
@@ -198,15 +208,14 @@ def _mode_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
             f"generated samples spread {spread:.3f} of the data's (< collapse_spread ="
             f" {t.collapse_spread:g}) at the last evaluation: a collapse onto a point;"
             f" {_modes_part(evals)}, high quality {last['high_quality_fraction']:.2f}")
-    window = evals.iloc[-int(t.collapse_evaluations):]
+    window = _last_evaluations(evals, t)
     share = _retained(window) / window["modes_total"]
     quality = float(last["high_quality_fraction"])
     if (share < t.collapse_coverage).all() and quality >= t.min_quality:
         total = int(last["modes_total"])
-        counts = ", ".join(str(int(c)) for c in _retained(window))
         return FailureLabel(
             "mode-collapse",
-            f"modes retained {counts} of {total} (< collapse_coverage x {total} ="
+            f"modes retained {_counts(_retained(window))} of {total} (< collapse_coverage x {total} ="
             f" {t.collapse_coverage * total:g}) at the last {len(window)} evaluation(s); at the end"
             f" {_modes_part(evals)}, high quality {quality:.2f} (>= min_quality {t.min_quality:g})")
     return None
@@ -235,13 +244,12 @@ def _non_convergence(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel | No
 def _partial_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
     if evals.empty:
         return None
-    window = evals.iloc[-int(t.collapse_evaluations):]
+    window = _last_evaluations(evals, t)
     retained = _retained(window)
     if not (window["modes_total"] - retained > 0).all():
         return None
-    counts = ", ".join(str(int(c)) for c in retained)
     total = int(window["modes_total"].iloc[-1])
-    of = f"modes retained {counts} of {total} at the last {len(window)} evaluation(s)"
+    of = f"modes retained {_counts(retained)} of {total} at the last {len(window)} evaluation(s)"
     end = (f"at the end {_modes_part(evals)}, high quality"
            f" {float(window['high_quality_fraction'].iloc[-1]):.2f}")
     if len(window) > 1 and (np.diff(retained.to_numpy(dtype=float)) > 0).all():
