@@ -32,6 +32,7 @@ from ganbench.batched import (
     batched_loss,
     batched_output,
 )
+from ganbench.threads import intra_op_threads
 from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult, samples_per_decision
 
 
@@ -152,7 +153,12 @@ class BundleTrainer:
             self.opt_d.export_to(i, t.D, t.opt_d)
 
     def run(self, progress: ProgressCallback | None = None) -> list[TrainResult]:
-        """Train every member to the end (or its divergence); results in member order."""
+        """Train every member to the end (or its divergence); results in member order, with the
+        first member's thread count (members share their architecture, hence its size)."""
+        with intra_op_threads(self.members[0].threads):
+            return self._run(progress)
+
+    def _run(self, progress: ProgressCallback | None) -> list[TrainResult]:
         members, steps = self.members, self.config["steps"]
         first = members[0]
         trace = torch.zeros(steps, len(members), device=self.device)

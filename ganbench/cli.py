@@ -20,7 +20,8 @@ from rich.table import Table
 import ganbench
 from ganbench.compat import check_device_support, compatibility_warnings
 from ganbench.errors import GanbenchError
-from ganbench.grid import RunSpec, expand, load_grid
+from ganbench.grid import RunSpec, expand, load_grid, with_command_line
+from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, load_results
 from ganbench.runner import RunEvents, run_grid
@@ -96,8 +97,10 @@ def plugins(
 
 
 # --------------------------------------------------------------------------- validate / run
-def _load(grid_path: Path) -> tuple[Any, Registry, list[RunSpec]]:
-    grid = load_grid(grid_path)
+def _load(grid_path: Path, protocol: str | None = None, inception_weights: Path | None = None,
+          threads: str | None = None) -> tuple[Any, Registry, list[RunSpec]]:
+    grid = with_command_line(load_grid(grid_path), protocol_name=protocol,
+                             inception_weights=inception_weights, threads=threads)
     registry = get_registry()
     specs = expand(grid, registry)
     for line in compatibility_warnings(specs, registry):
@@ -116,12 +119,29 @@ def _cells_table(specs: list[RunSpec]) -> Table:
     return table
 
 
+_PROTOCOL_HELP = ("Evaluation protocol for every run, replacing evaluation.protocol: "
+                  + ", ".join(PROTOCOLS) + " (docs/metrics.md).")
+
+
+def _inception_weights_option() -> Any:
+    from ganbench.inception import WEIGHTS_ENV
+
+    return typer.Option(None, "--inception-weights", envvar=WEIGHTS_ENV,
+                        help="Local Inception weights for FID/IS/KID where the grid sets no"
+                             " evaluation.inception_weights; recorded, and its SHA-256 is part of"
+                             f" run_id [env: {WEIGHTS_ENV}].")
+
+
 @app.command()
-def validate(grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file.")) -> None:
+def validate(
+    grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
+    protocol: str | None = typer.Option(None, "--protocol", help=_PROTOCOL_HELP),
+    inception_weights: Path | None = _inception_weights_option(),
+) -> None:
     """Resolve every name in a grid and print its cells and how they would bundle; trains nothing."""
     from ganbench.bundle import plan_units
 
-    grid, registry, specs = _load(grid_path)
+    grid, registry, specs = _load(grid_path, protocol, inception_weights)
     console.print(_cells_table(specs))
     cells = len({spec.labels for spec in specs})
     console.print(f"grid {grid.name!r}: {cells} cells x {len(specs) // max(cells, 1)} seeds"
@@ -205,9 +225,8 @@ def run(
                                       help="cpu, cuda or cuda:N [default: cuda if available]."),
     fresh: bool = typer.Option(False, "--fresh", help="Re-train every cell, even those already done."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
-    inception_weights: Path | None = typer.Option(
-        None, "--inception-weights",
-        help="Local Inception weights for FID/IS/KID where the grid sets no evaluation.inception_weights."),
+    inception_weights: Path | None = _inception_weights_option(),
+    protocol: str | None = typer.Option(None, "--protocol", help=_PROTOCOL_HELP),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
     bundle: str = typer.Option("auto", "--bundle",
                                help="auto: train compatible cells together where that was measured"
@@ -219,6 +238,11 @@ def run(
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="With --executor process: worker processes; with ray:"
                                             " CPUs of the local Ray instance [default: cores]."),
+    threads: str | None = typer.Option(None, "--threads",
+                                       help="torch intra-op threads per cell: auto (1 below a model"
+                                            " size, docs/scaling.md) or N; the same under every"
+                                            " executor, so results do not depend on it"
+                                            " [default: executor.threads or auto]."),
     address: str | None = typer.Option(None, "--address",
                                        help="With --executor ray: join this cluster (auto, HOST:PORT"
                                             " or ray://HOST:PORT) [default: start a local one]."),
@@ -229,9 +253,7 @@ def run(
 
     cell_executor = make_executor(executor, workers, address)
     check_mode(bundle)
-    if inception_weights is not None:
-        _use_inception_weights(inception_weights)
-    grid, registry, specs = _load(grid_path)
+    grid, registry, specs = _load(grid_path, protocol, inception_weights, threads)
     torch_device = resolve_device(device)
     check_device_support(specs, torch_device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
@@ -281,6 +303,27 @@ def report(
 
     for path in build_report(results_dir, out, fmt):
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- compare
+@app.command()
+def compare(
+    first: Path = typer.Argument(..., metavar="A", help="A results folder."),
+    second: Path = typer.Argument(..., metavar="B", help="Another results folder."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Say whether two results folders hold the same runs, executed alike, with the same numbers."""
+    from ganbench.compare import compare_results
+
+    comparison = compare_results(first, second)
+    if as_json:
+        console.print_json(json.dumps({
+            "only_a": comparison.only_a, "only_b": comparison.only_b, "shared": comparison.shared,
+            "context": comparison.context, "differences": comparison.differences,
+            "summary": comparison.lines()}, default=str))
+        return
+    for line in comparison.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- table
@@ -333,26 +376,16 @@ def new_plugin(
 
 
 # --------------------------------------------------------------------------- prefetch / weights
-def _use_inception_weights(path: Path) -> None:
-    """``--inception-weights``: the default for every run's ``evaluation.inception_weights``."""
-    import os
-
-    from ganbench.inception import WEIGHTS_ENV
-
-    if not path.expanduser().is_file():
-        raise GanbenchError(f"--inception-weights {path}: no such file")
-    os.environ[WEIGHTS_ENV] = str(path.expanduser().resolve())
-
-
 @app.command()
 def prefetch(
     grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    protocol: str | None = typer.Option(None, "--protocol", help=_PROTOCOL_HELP),
 ) -> None:
     """Download every dataset and weights file a grid needs (for compute nodes without internet)."""
     from ganbench.prefetch import prefetch as prefetch_grid
 
-    _, registry, specs = _load(grid_path)
+    _, registry, specs = _load(grid_path, protocol)
     prefetch_grid(specs, registry, data_root, progress=console.is_terminal,
                   on_ready=lambda line: console.print(line, markup=False, highlight=False,
                                                       soft_wrap=True))

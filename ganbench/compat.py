@@ -11,7 +11,7 @@ Components declare what matters through registration metadata, so plugins join i
 
 from __future__ import annotations
 
-from ganbench.grid import RunSpec
+from ganbench.grid import RunSpec, metric_warnings
 from ganbench.registry import Registry
 
 
@@ -32,6 +32,10 @@ def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str
             line = (f"{regularizer['name']} with discriminator {config['discriminator']['name']}"
                     f" {config['discriminator']['params']}: batch norm makes per-sample gradient"
                     " penalties unsound; use a discriminator without batch norm (e.g. norm = \"layer\")")
+            if line not in warnings:
+                warnings.append(line)
+    for spec in specs:  # sample counts that make metrics incomparable (protocols)
+        for line in metric_warnings(spec.config, registry):
             if line not in warnings:
                 warnings.append(line)
     return warnings

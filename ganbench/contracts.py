@@ -162,5 +162,17 @@ class Metric(ABC):
     def supports(self, spec: DataSpec) -> bool:
         return True
 
+    def check_evaluation(self, evaluation: dict) -> list[str]:
+        """Called when a grid is resolved, with a run's resolved ``evaluation`` table (its
+        ``samples``, ``protocol``, ``features``, ...): raise ``ConfigError`` for settings this
+        metric cannot honour, and return one-line warnings about numbers that will not be
+        comparable. The default accepts everything."""
+        return []
+
+    #: What the last ``evaluate`` rested on (sample counts, extractor, weights digests, ...):
+    #: a JSON-able dict, or None. The evaluator stores it in the run's record as
+    #: ``metric_protocols[<metric name>]``.
+    protocol: dict | None = None
+
     @abstractmethod
     def evaluate(self, ctx: EvalContext) -> dict[str, float]: ...

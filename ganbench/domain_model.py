@@ -84,6 +84,11 @@ class DomainClassifier(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    @property
+    def feature_dim(self) -> int:
+        """Width of ``features``: 128, or 384 for a stacked dataset (three channels' features)."""
+        return FEATURE_DIM * (3 if self.stacked else 1)
+
     def _prepare(self, x: Tensor) -> Tensor:
         x = x.to(next(self.net.parameters()).device, torch.float32)
         if x.ndim != 4 or x.shape[1] != self.channels:

@@ -57,6 +57,8 @@ class Evaluator:
         self.samples = samples
         self.options = dict(options or {})
         self.unavailable: dict[str, str] = {}
+        #: metric name -> what its last evaluation rested on (``Metric.protocol``)
+        self.protocols: dict[str, dict] = {}
 
     @torch.no_grad()
     def generate(self, n: int) -> Tensor:
@@ -96,6 +98,9 @@ class Evaluator:
                 self.unavailable[name] = str(exc)
                 continue
             self.unavailable.update(getattr(metric, "unavailable", None) or {})  # parts it lacks
+            protocol = getattr(metric, "protocol", None)
+            if isinstance(protocol, dict):
+                self.protocols[name] = dict(protocol)
             values.update({key: float(value) for key, value in result.items()})
         values["eval_time_s"] = time.perf_counter() - started
         return values, generate(self.samples)

@@ -39,13 +39,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganbench.errors import ConfigError
-from ganbench.inception import NO_LOGITS_REASON, cache_root, file_sha256, resolve_inception_weights
+from ganbench.errors import ConfigError, MetricUnavailable
+from ganbench.inception import (
+    NO_LOGITS_REASON,
+    cache_root,
+    file_sha256,
+    resolve_inception_weights,
+    resolve_vgg16_weights,
+)
+from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 
 #: torch-fidelity's name of the Inception extractor of the FID literature.
 INCEPTION = "inception-v3-compat"
 #: The domain classifier's extractor name (registered by ``ganbench.domain``).
 DOMAIN = "ganbench-domain"
+#: torch-fidelity's VGG-16 extractor (fc2 after ReLU, 4096-d): precision/recall as in
+#: Kynkäänniemi et al. 2019.
+VGG16 = "vgg16"
+#: Width of Inception's pool3 features, the FID layer of the literature.
+INCEPTION_DIM = 2048
 #: ``features`` aliases -> torch-fidelity extractor names; any other registered name is used as is.
 FEATURE_ALIASES = {"inception": INCEPTION, "domain": DOMAIN}
 
@@ -155,6 +167,33 @@ class Extractor:
     has_logits: bool = True
     #: Why logits (and so the Inception Score) are not available, when they are not.
     no_logits_reason: str = ""
+    #: Width of the default FID features, when known (FID needs at least that many samples).
+    feature_dim: int | None = None
+    #: What else identifies the features in a record (weights source, a classifier's accuracy).
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def layer(self, group: str, engine_options: dict[str, Any] | None = None) -> str | None:
+        """The torch-fidelity feature layer ``group`` (fid, is, kid, prc) uses."""
+        flag = ENGINE_FLAGS[group]
+        chosen = (engine_options or {}).get(f"feature_layer_{flag}")
+        if chosen:
+            return str(chosen)
+        cls = registered_extractors().get(self.name)
+        return _default_layer(cls, flag) if cls is not None else None
+
+    def fid_dim(self, engine_options: dict[str, Any] | None = None) -> int | None:
+        """Width of the FID features: Inception's layers are named by their width ("64" ... "2048");
+        other extractors' default layer has :attr:`feature_dim`; None when unknown."""
+        layer = self.layer("fid", engine_options)
+        if self.name == INCEPTION and layer and layer.isdigit():
+            return int(layer)
+        default = self.layer("fid")
+        return self.feature_dim if layer == default else None
+
+    def describe(self, groups: Sequence[str], engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The extractor as a record states it: name, layer per metric, weights id and details."""
+        return {"name": self.name, "layers": {g: self.layer(g, engine_options) for g in groups},
+                "weights": self.weights_id, **self.details}
 
 
 def registered_extractors() -> dict[str, type]:
@@ -203,8 +242,12 @@ def _domain_extractor(domain: Any, context: Any) -> Extractor:
         raise ConfigError("fidelity: features = \"domain\" needs the run's dataset")
     ref = (getattr(context, "options", None) or {}).get("dataset") or context.dataset
     name = domain.domain_extractor_name(ref)
-    digest = getattr(domain.classifier_for_ref(ref, context.device), "digest", "") or name
-    return Extractor(name, f"domain:{digest}")
+    classifier = domain.classifier_for_ref(ref, context.device)
+    digest = getattr(classifier, "digest", "") or name
+    return Extractor(name, f"domain:{digest}", feature_dim=classifier.feature_dim,
+                     details={"classifier_sha256": digest,
+                              "classifier_accuracy": float(classifier.accuracy),
+                              "classifier_version": classifier.info.get("version", "")})
 
 
 def _default_layer(cls: type, metric: str) -> str | None:
@@ -236,7 +279,8 @@ def resolve_extractor(features: str, inception_weights: str | None = None, *,
         reason = "" if weights.has_logits else NO_LOGITS_REASON.format(path=weights.path)
         return Extractor(name, f"sha256:{weights.sha256}",
                          {"feature_extractor_weights_path": str(weights.path)},
-                         has_logits=weights.has_logits, no_logits_reason=reason)
+                         has_logits=weights.has_logits, no_logits_reason=reason,
+                         feature_dim=INCEPTION_DIM, details={"weights_source": weights.source})
     cls = registered_extractors()[name]
     prepare = getattr(cls, "ganbench_prepare", None)
     kwargs = dict(prepare(context) or {}) if callable(prepare) else {}
@@ -247,7 +291,18 @@ def resolve_extractor(features: str, inception_weights: str | None = None, *,
         weights_id = str(getattr(cls, "ganbench_weights_id", None) or f"builtin:{name}")
     has_logits = _default_layer(cls, "isc") is not None
     reason = "" if has_logits else f"is_mean/is_std: the feature extractor {name!r} provides no logits"
-    return Extractor(name, weights_id, kwargs, has_logits=has_logits, no_logits_reason=reason)
+    dim = getattr(cls, "ganbench_feature_dim", None)
+    return Extractor(name, weights_id, kwargs, has_logits=has_logits, no_logits_reason=reason,
+                     feature_dim=int(dim) if dim else None)
+
+
+def resolve_vgg16(setting: str | None = None) -> Extractor:
+    """torch-fidelity's ``vgg16`` extractor with checked weights (``evaluation.vgg16_weights`` or
+    torchvision's download); :class:`MetricUnavailable` with one line when there are none."""
+    weights = resolve_vgg16_weights(setting)
+    return Extractor(VGG16, f"sha256:{weights.sha256}",
+                     {"feature_extractor_weights_path": str(weights.path)}, has_logits=False,
+                     feature_dim=4096, details={"weights_source": weights.source})
 
 
 # --------------------------------------------------------------------------- torch-fidelity call
@@ -304,6 +359,17 @@ class FidelityResult:
     values: dict[str, float]
     #: metric names that could not be computed -> why (e.g. IS without logits)
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: the settings torch-fidelity was actually given (after every cap), for the record
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def effective_kid_subset_size(requested: int | None, n_gen: int, n_ref: int) -> int:
+    """KID's subset size: the requested one (1,000 by default, Bińkowski et al. 2018), at most
+    half of either set, so that the subsets differ and ``kid_std`` measures the spread of the
+    estimator at that size (subsets as large as a set are all that set: a std of ~0 that means
+    nothing); at least 2, at most the smaller set."""
+    half = min(n_gen, n_ref) // 2
+    return max(2, min(requested or 1000, half)) if half >= 2 else min(n_gen, n_ref)
 
 
 def compute(generated: Tensor, reference: Tensor, *, extractor: Extractor, groups: Sequence[str],
@@ -316,11 +382,11 @@ def compute(generated: Tensor, reference: Tensor, *, extractor: Extractor, group
     Both are uint8 ``(N, 3, H, W)`` (see :func:`to_uint8_rgb`). ``generated`` is torch-fidelity's
     ``input1`` (never cached), ``reference`` its ``input2``, cached under ``reference_name`` when
     given (see :func:`reference_cache_name`). IS is computed on ``generated``; its splits are
-    capped at the number of samples (torch-fidelity returns NaN for empty splits).
-    ``engine_options`` are further ``calculate_metrics`` keywords (e.g. ``feature_layer_fid``);
-    they cannot override the workarounds of :func:`engine_kwargs`. Returns our names
-    (:data:`NAMES`) for the requested groups; IS is left out, with a reason, when the extractor
-    has no logits.
+    capped at the number of samples (torch-fidelity returns NaN for empty splits); KID's subset
+    size follows :func:`effective_kid_subset_size`. ``engine_options`` are further ``calculate_metrics``
+    keywords (e.g. ``feature_layer_fid``); they cannot override the workarounds of
+    :func:`engine_kwargs`. Returns our names (:data:`NAMES`) for the requested groups; IS is left
+    out, with a reason, when the extractor has no logits.
     """
     import torch_fidelity
 
@@ -335,17 +401,20 @@ def compute(generated: Tensor, reference: Tensor, *, extractor: Extractor, group
     if n_gen < 2 or n_ref < 2:
         raise ConfigError(f"fidelity: needs at least 2 generated and 2 reference images, got {n_gen}"
                           f" and {n_ref}")
+    settings = {
+        "isc_splits": max(1, min(isc_splits, n_gen)),
+        "kid_subsets": kid_subsets,
+        "kid_subset_size": effective_kid_subset_size(kid_subset_size, n_gen, n_ref),
+        "prc_neighborhood": min(prc_neighborhood, n_gen - 1, n_ref - 1),
+    }
     kwargs: dict[str, Any] = {
         **(engine_options or {}),
         **engine_kwargs(device, cache_dir=cache_dir),
         **extractor.kwargs,
+        **settings,
         "feature_extractor": extractor.name,
         "input1": ImageTensorDataset(generated),
         "batch_size": batch_size,
-        "isc_splits": max(1, min(isc_splits, n_gen)),
-        "kid_subsets": kid_subsets,
-        "kid_subset_size": min(kid_subset_size or 1000, n_gen, n_ref),
-        "prc_neighborhood": min(prc_neighborhood, n_gen - 1, n_ref - 1),
     }
     binary = any(g in groups for g in ("fid", "kid", "prc"))
     if binary:
@@ -361,30 +430,116 @@ def compute(generated: Tensor, reference: Tensor, *, extractor: Extractor, group
         for name in GROUPS[group]:
             value = raw.get(ENGINE_KEYS[name])
             values[name] = float(value) if value is not None else math.nan
-    return FidelityResult(values, unavailable)
+    settings["isc_split_size"] = n_gen // settings["isc_splits"]
+    return FidelityResult(values, unavailable, settings)
+
+
+def _dataset_split(opts: dict[str, Any]) -> str | None:
+    ref = opts.get("dataset")
+    params = ref.get("params", {}) if isinstance(ref, dict) else {}
+    return params.get("split")
+
+
+def _reference_total(dataset: Any) -> int | None:
+    images = getattr(dataset, "images", None)
+    return len(images) if isinstance(images, Tensor) else None
 
 
 def fidelity_for_context(ctx: Any, *, samples: int | None = None, reference_samples: int | None = None,
                          features: str | None = None, groups: Sequence[str] = tuple(GROUPS),
-                         cache_dir: Path | None = None, **options: Any) -> FidelityResult:
-    """:func:`compute` for a ganbench ``EvalContext``: the run's generator against its dataset.
+                         prc_features: str | None = None, cache_dir: Path | None = None,
+                         **options: Any) -> FidelityResult:
+    """:func:`compute` for a ganbench ``EvalContext``: the run's generator against its dataset,
+    under the run's protocol (``evaluation.protocol``, :mod:`ganbench.protocols`).
 
-    ``features`` and ``inception_weights`` default to the grid's ``evaluation`` table
-    (``ctx.options``); ``samples`` to ``ctx.samples``; ``reference_samples`` to ``samples``
-    (capped at the dataset's size).
+    ``features`` and the weights default to the grid's ``evaluation`` table (``ctx.options``);
+    ``samples`` to the protocol's count, else ``ctx.samples``; ``reference_samples`` to the whole
+    dataset (paper protocols) or to ``samples``, capped at the dataset's size. Precision/recall
+    use ``prc_features`` (``"vgg16"``, or ``"same"``: the FID features), by default VGG-16 under a
+    paper protocol with Inception features. FID is left out, with the reason, when either set
+    has fewer samples than its features have dimensions (the covariance would be singular).
+    The result's ``settings`` is the record of all of it (see docs/metrics.md).
     """
     opts = getattr(ctx, "options", None) or {}
+    protocol = get_protocol(opts.get("protocol") or DEFAULT_PROTOCOL)
     features = features or opts.get("features") or "inception"
     extractor = resolve_extractor(features, opts.get("inception_weights") or None, context=ctx)
-    n = int(samples or ctx.samples)
+    engine_options = options.get("engine_options")
+    n = int(samples or protocol.generated or ctx.samples)
+    wanted = reference_samples or (None if protocol.full_reference else n)
     generated = to_uint8_rgb(ctx.generate(n))
-    reference = reference_images(ctx.dataset, int(reference_samples or n), ctx.device)
-    name = reference_cache_name(dataset=opts.get("dataset"), samples=len(reference), extractor=extractor,
+    reference = reference_images(ctx.dataset, None if wanted is None else int(wanted), ctx.device)
+    n_gen, n_ref = len(generated), len(reference)
+    groups = check_groups(groups)
+    unavailable: dict[str, str] = {}
+    dim = extractor.fid_dim(engine_options)
+    if "fid" in groups and dim is not None and min(n_gen, n_ref) < dim:
+        groups = tuple(g for g in groups if g != "fid")
+        unavailable["fid"] = (f"fid: {n_gen:,} generated and {n_ref:,} reference images, fewer than the"
+                              f" {dim:,} dimensions of the {extractor.name} features: the covariance is"
+                              " singular and FID undefined; evaluate more samples or use smaller"
+                              " features (features = \"domain\")")
+    prc_choice = prc_features or (VGG16 if protocol.prc_features and extractor.name == INCEPTION else "same")
+    prc_extractor = extractor
+    if "prc" in groups and prc_choice == VGG16:
+        groups = tuple(g for g in groups if g != "prc")
+        try:
+            prc_extractor = resolve_vgg16(opts.get("vgg16_weights") or None)
+        except MetricUnavailable as exc:
+            unavailable["prc"] = str(exc)
+            prc_extractor = None
+    name = reference_cache_name(dataset=opts.get("dataset"), samples=n_ref, extractor=extractor,
                                 digest=images_digest(reference))
-    return compute(generated, reference, extractor=extractor, groups=groups, device=ctx.device,
-                   reference_name=name, cache_dir=cache_dir, **options)
+    result = compute(generated, reference, extractor=extractor, groups=groups, device=ctx.device,
+                     reference_name=name, cache_dir=cache_dir, **options)
+    values, settings = dict(result.values), dict(result.settings)
+    unavailable.update(result.unavailable)
+    if prc_extractor is not None and prc_extractor is not extractor:
+        prc_name = reference_cache_name(dataset=opts.get("dataset"), samples=n_ref,
+                                        extractor=prc_extractor, digest=images_digest(reference))
+        prc = compute(generated, reference, extractor=prc_extractor, groups=["prc"], device=ctx.device,
+                      reference_name=prc_name, cache_dir=cache_dir, **options)
+        values.update(prc.values)
+        settings = {**prc.settings, **settings}
+    total = _reference_total(ctx.dataset)
+    overridden = [k for k, v in (("samples", samples), ("reference_samples", reference_samples),
+                                 ("prc_features", prc_features)) if v is not None]
+    comparable = (protocol.comparable and not overridden and extractor.name == INCEPTION
+                  and n_gen >= PAPER_MIN_SAMPLES)
+    notes = []
+    if protocol.full_reference and total is not None and total < PAPER_MIN_SAMPLES:
+        notes.append(f"the whole {_dataset_split(opts) or 'dataset'} split has {total:,} images,"
+                     f" fewer than {PAPER_MIN_SAMPLES:,}")
+    if wanted is not None and total is not None and total < int(wanted):
+        notes.append(f"reference capped at the dataset's {total:,} images ({int(wanted):,} asked)")
+    main_groups = [g for g in groups if g != "prc" or prc_extractor is extractor]
+    record = {
+        "protocol": protocol.name,
+        "comparable_with_papers": comparable,
+        "overrides": overridden,
+        "n_generated": n_gen,
+        "n_reference": n_ref,
+        "reference": "all" if total is not None and n_ref == total else "subset",
+        "reference_size": total,
+        "reference_split": _dataset_split(opts),
+        "reference_seed": REFERENCE_SEED,
+        "extractor": extractor.describe(main_groups, engine_options),
+        **settings,
+        "torch_fidelity": _torch_fidelity_version(),
+        "notes": notes,
+    }
+    if prc_extractor is not None and prc_extractor is not extractor:
+        record["prc_extractor"] = prc_extractor.describe(["prc"])
+    return FidelityResult(values, unavailable, record)
+
+
+def _torch_fidelity_version() -> str:
+    import torch_fidelity
+
+    return torch_fidelity.__version__
 
 
 __all__ = ["NAMES", "GROUPS", "Extractor", "FidelityResult", "ImageTensorDataset", "compute",
+           "effective_kid_subset_size", "resolve_vgg16",
            "engine_kwargs", "extractor_name", "fidelity_for_context", "images_digest",
            "reference_cache_name", "reference_images", "resolve_extractor", "to_uint8_rgb"]

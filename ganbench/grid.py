@@ -29,12 +29,15 @@ from ganbench.grid_schema import (
     OPTIMIZER_DEFAULTS,
     RESERVED_PARAMS,
     SETTINGS,
-    UNHASHED_KEYS,
+    WEIGHTS_KEYS,
     _check_keys,
     _type_error,
     check_optimizer_keys,
     component_ref,
+    protocol,
+    run_identity,
     text,
+    thread_count,
 )
 from ganbench.registry import Registry
 
@@ -50,7 +53,7 @@ class RunSpec:
     run_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        identity = {k: v for k, v in json.loads(self.config_json).items() if k not in UNHASHED_KEYS}
+        identity = run_identity(json.loads(self.config_json))
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         object.__setattr__(self, "run_id", digest)
 
@@ -275,6 +278,43 @@ def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where:
     return {"name": ref["name"], "params": params}
 
 
+def with_command_line(grid: GridSpec, *, protocol_name: str | None = None,
+                      inception_weights: str | Path | None = None,
+                      threads: int | str | None = None) -> GridSpec:
+    """A grid with the command line's settings: ``--protocol`` replaces the grid's
+    ``evaluation.protocol`` and ``--threads`` its ``executor.threads``; ``--inception-weights``
+    applies where the grid sets none. (An axis over one of them still decides its own cells.)"""
+    executor = dict(grid.settings.get("executor") or {})
+    if threads is not None:
+        executor["threads"] = thread_count("--threads", int(threads) if str(threads).isdigit() else threads)
+    evaluation = dict(grid.settings.get("evaluation") or {})
+    if protocol_name is not None:
+        evaluation["protocol"] = protocol("--protocol", protocol_name)
+    if inception_weights is not None and not evaluation.get("inception_weights"):
+        path = Path(inception_weights).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--inception-weights {inception_weights}: no such file")
+        evaluation["inception_weights"] = str(path.resolve())
+    settings = {**grid.settings, "evaluation": evaluation, "executor": executor}
+    return GridSpec(grid.name, grid.path, settings, grid.axes, grid.exclude, grid.source)
+
+
+def _weights_digests(evaluation: dict[str, Any], where: str) -> None:
+    """``<key>_sha256`` for each weights file the evaluation names (see ``run_identity``)."""
+    from ganbench.inception import file_sha256
+
+    for key in WEIGHTS_KEYS:
+        value = evaluation.get(key) or ""
+        if not value.strip():
+            continue
+        path = Path(value).expanduser()
+        try:
+            evaluation[f"{key}_sha256"] = file_sha256(path)
+        except OSError as exc:
+            raise ConfigError(f"{where}: evaluation.{key} = {value}: cannot read it"
+                              f" ({exc.strerror or exc}); give the path of a weights file") from None
+
+
 def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> dict[str, Any]:
     """Defaults filled, components looked up and their parameters completed."""
     merged = {**copy.deepcopy(DEFAULTS), **settings}
@@ -296,8 +336,28 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
             _resolve_component(registry, "metric", ref, f"{where}: evaluation.metrics")
             for ref in evaluation["metrics"]
         ]
+    _weights_digests(evaluation, where)
     config["evaluation"] = evaluation
+    metric_warnings(config, registry, where)
     return config
+
+
+def metric_warnings(config: dict[str, Any], registry: Registry, where: str = "") -> list[str]:
+    """Each named metric's :meth:`~ganbench.contracts.Metric.check_evaluation` of a resolved
+    configuration: its warnings (one line each); a setting it cannot honour is a ConfigError."""
+    evaluation = config["evaluation"]
+    if evaluation["metrics"] == "auto":
+        return []
+    warnings: list[str] = []
+    for ref in evaluation["metrics"]:
+        metric = registry.get("metric", ref["name"]).factory(**ref["params"])
+        check = getattr(metric, "check_evaluation", None)
+        try:
+            found = check(evaluation) if callable(check) else []
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: evaluation.metrics: {exc}" if where else str(exc)) from None
+        warnings += [f"{ref['name']}: {line}" for line in found or ()]
+    return warnings
 
 
 def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ganbench.errors import ConfigError
+from ganbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 from ganbench.thresholds import check_overrides
 
 #: The component settings: grid key -> registry kind.
@@ -61,7 +62,10 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_OPTIMIZER = "adam"
 EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto", "features": "inception",
-                       "inception_weights": ""}
+                       "inception_weights": "", "protocol": DEFAULT_PROTOCOL, "vgg16_weights": ""}
+#: Weights-file settings of ``evaluation``: a run's identity holds the file's SHA-256 (resolved
+#: into ``<key>_sha256``), not its path, so moving a file keeps run_ids and changing it does not.
+WEIGHTS_KEYS = ("inception_weights", "vgg16_weights")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -145,6 +149,21 @@ def text(where: str, value: Any) -> str:
 def feature_extractor(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _type_error(where, '"inception", "domain" or a torch-fidelity feature extractor name', value)
+    return value
+
+
+def thread_count(where: str, value: Any) -> int | str:
+    """``executor.threads``: "auto" (by model size, ``ganbench.threads``) or a positive integer."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _type_error(where, '"auto" or a positive integer', value)
+    return value
+
+
+def protocol(where: str, value: Any) -> str:
+    if value not in PROTOCOLS:
+        raise _type_error(where, " or ".join(f'"{n}"' for n in PROTOCOLS), value)
     return value
 
 
@@ -251,9 +270,32 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "diagnostics": check_overrides,
     "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
                             "metrics": metric_list, "features": feature_extractor,
-                            "inception_weights": text}),
-    "executor": table_of({"num_gpus": gpu_share}),
+                            "inception_weights": text, "protocol": protocol,
+                            "vgg16_weights": text}),
+    "executor": table_of({"num_gpus": gpu_share, "threads": thread_count}),
 }
 GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
 #: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.
-_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics", "features", "inception_weights"}
+_VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics", "features", "protocol",
+               *WEIGHTS_KEYS}
+
+
+def run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved configuration that its run_id hashes.
+
+    Leaves out :data:`UNHASHED_KEYS`; in ``evaluation``, a weights file counts by its SHA-256
+    (``<key>_sha256``) instead of its path, and the default protocol and an unset weights file
+    are left as they were before those settings existed, so older run_ids stay valid.
+    """
+    identity = {k: v for k, v in config.items() if k not in UNHASHED_KEYS}
+    evaluation = dict(identity.get("evaluation") or {})
+    if evaluation.get("protocol") == DEFAULT_PROTOCOL:
+        del evaluation["protocol"]
+    for key in WEIGHTS_KEYS:
+        digest = evaluation.pop(f"{key}_sha256", None)
+        if evaluation.get(key):
+            evaluation[key] = f"sha256:{digest}"
+        elif key != "inception_weights":
+            evaluation.pop(key, None)
+    identity["evaluation"] = evaluation
+    return identity

@@ -1,4 +1,5 @@
-"""Inception weights for FID/IS/KID: where they come from, offline errors, the fid-helper converter.
+"""Feature-extractor weights: Inception for FID/IS/KID, VGG-16 for precision/recall; where they
+come from, offline errors, the fid-helper converter.
 
 Three sources, in this order of precedence:
 
@@ -166,6 +167,77 @@ def resolve_inception_weights(setting: str | None = None, *, download: bool = Tr
     stat = path.stat()
     has_logits = _inspect(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     return InceptionWeights(path=path, sha256=file_sha256(path), has_logits=has_logits, source=source)
+
+
+# --------------------------------------------------------------------------- VGG-16 (precision/recall)
+
+#: torchvision's ImageNet VGG-16 (``VGG16_Weights.IMAGENET1K_V1``), the one torch-fidelity's
+#: ``vgg16`` extractor loads; Kynkäänniemi et al. 2019 used a VGG-16 too (NVIDIA's conversion).
+VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+VGG16_KEYS = ("features.0.weight", "classifier.0.weight", "classifier.3.weight", "classifier.6.weight")
+
+
+def default_vgg16_path() -> Path:
+    """Where torchvision keeps its downloaded VGG-16 weights (torch's hub cache)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG16_URL)
+
+
+@dataclass(frozen=True)
+class VGG16Weights:
+    path: Path
+    sha256: str
+    source: str  # "grid" or "download"
+
+
+@functools.lru_cache(maxsize=8)
+def _check_vgg16(path: str, size: int, mtime_ns: int) -> None:
+    """A torchvision VGG-16 state dict, read as data only (torch-fidelity itself would unpickle it
+    with ``weights_only=False``, so nothing reaches it unchecked)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MetricUnavailable(f"VGG-16 weights {path} could not be read as a state dict"
+                                f" ({type(exc).__name__}): point evaluation.vgg16_weights at"
+                                " torchvision's vgg16-397923af.pth") from None
+    if not isinstance(state, dict) or any(key not in state for key in VGG16_KEYS):
+        raise MetricUnavailable(f"{path} is not a torchvision VGG-16 state dict (missing keys such as"
+                                " classifier.3.weight): point evaluation.vgg16_weights at"
+                                " torchvision's vgg16-397923af.pth")
+
+
+def resolve_vgg16_weights(setting: str | None = None, *, download: bool = True) -> VGG16Weights:
+    """The VGG-16 weights for precision/recall: ``setting`` (``evaluation.vgg16_weights``), else
+    torchvision's file in torch's hub cache, downloaded when missing (``download``).
+
+    Raises :class:`MetricUnavailable` with one line when no usable file can be had.
+    """
+    value, source = (setting or "").strip(), "grid"
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise MetricUnavailable(f"evaluation.vgg16_weights = {value}: no such file; give the path"
+                                    " of torchvision's vgg16-397923af.pth or leave it empty to download")
+    else:
+        source, path = "download", default_vgg16_path()
+        if not path.is_file() and download:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                torch.hub.download_url_to_file(VGG16_URL, str(path), progress=False)
+            except Exception as exc:  # offline, HTTP errors, a truncated download
+                reason = " ".join(str(exc).split())[:120]
+                raise MetricUnavailable(
+                    f"precision/recall on VGG-16: its weights are not in {path.parent} and downloading"
+                    f" them failed ({type(exc).__name__}: {reason}): run `ganbench prefetch GRID` on a"
+                    f" machine with internet (or copy {path.name} there), set evaluation.vgg16_weights"
+                    " = PATH, or give the metric prc_features = \"same\"") from None
+        if not path.is_file():
+            raise MetricUnavailable(f"VGG-16 weights are not in {path.parent}: run `ganbench prefetch"
+                                    " GRID` on a machine with internet or set evaluation.vgg16_weights")
+    stat = path.stat()
+    _check_vgg16(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return VGG16Weights(path=path, sha256=file_sha256(path), source=source)
 
 
 # --------------------------------------------------------------------------- fid-helper converter

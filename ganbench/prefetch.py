@@ -2,7 +2,9 @@
 
 :func:`prefetch` builds every distinct dataset of the runs (downloading it where the dataset
 does) and, when a run's ``fidelity`` metric uses Inception features without a local weights
-file, downloads torch-fidelity's Inception weights into torch's hub cache. Compute nodes
+file, downloads torch-fidelity's Inception weights into torch's hub cache; likewise
+torchvision's VGG-16 when a run's precision/recall use it (a paper protocol with Inception
+features, or ``prc_features = "vgg16"``) without ``evaluation.vgg16_weights``. Compute nodes
 without internet can then run the grid.
 """
 
@@ -16,19 +18,39 @@ import torch
 
 from ganbench.errors import GanbenchError, MetricUnavailable
 from ganbench.grid import RunSpec
-from ganbench.inception import ensure_default_weights
+from ganbench.inception import ensure_default_weights, resolve_vgg16_weights
+from ganbench.protocols import DEFAULT_PROTOCOL, get_protocol
 from ganbench.registry import Registry
 from ganbench.train import DEFAULT_DATA_ROOT, build
+
+
+def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:
+    """The run's ``fidelity`` metrics' parameters, each with its feature extractor setting."""
+    evaluation = spec.config["evaluation"]
+    return [(metric["params"], metric["params"].get("features") or evaluation.get("features") or "inception")
+            for metric in ([] if evaluation["metrics"] == "auto" else evaluation["metrics"])
+            if metric["name"] == "fidelity"]
 
 
 def needs_inception_download(spec: RunSpec) -> bool:
     """Whether a run has a ``fidelity`` metric on Inception features and no
     ``evaluation.inception_weights`` (so it would download torch-fidelity's weights)."""
+    if spec.config["evaluation"].get("inception_weights"):
+        return False
+    return any(features == "inception" for _, features in _fidelity_metrics(spec))
+
+
+def needs_vgg16_download(spec: RunSpec) -> bool:
+    """Whether a run's precision/recall use VGG-16 and ``evaluation.vgg16_weights`` is unset."""
     evaluation = spec.config["evaluation"]
-    for metric in [] if evaluation["metrics"] == "auto" else evaluation["metrics"]:
-        features = metric["params"].get("features") or evaluation.get("features") or "inception"
-        if (metric["name"] == "fidelity" and features == "inception"
-                and not evaluation.get("inception_weights")):
+    if evaluation.get("vgg16_weights"):
+        return False
+    protocol = get_protocol(evaluation.get("protocol") or DEFAULT_PROTOCOL)
+    for params, features in _fidelity_metrics(spec):
+        if "prc" not in (params.get("metrics") or ["prc"]):
+            continue
+        choice = params.get("prc_features")
+        if choice == "vgg16" or (choice is None and protocol.prc_features and features == "inception"):
             return True
     return False
 
@@ -66,5 +88,11 @@ def prefetch(specs: Sequence[RunSpec], registry: Registry, data_root: Path | str
         except MetricUnavailable as exc:
             raise GanbenchError(str(exc)) from None
         ready(f"inception weights: {path}")
+    if any(needs_vgg16_download(spec) for spec in specs):
+        try:
+            path = resolve_vgg16_weights(None).path
+        except MetricUnavailable as exc:
+            raise GanbenchError(str(exc)) from None
+        ready(f"vgg16 weights: {path}")
     ready(f"prefetched {len(seen)} dataset(s) for {len(specs)} run(s)")
     return lines

@@ -78,6 +78,29 @@ def environment(registry: Registry) -> dict[str, Any]:
     }
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def execution_context(device: torch.device, *, bundle_size: int = 1,
+                      threads: int | None = None) -> dict[str, Any]:
+    """How a run was executed, which can change its numbers in the last digits but not its
+    configuration: the device and its model, the bundle it trained in, torch's intra-op threads
+    and the torch version. ``ganbench compare`` reads it."""
+    return {"device": str(device), "device_name": device_name(device), "bundle_size": bundle_size,
+            "threads": threads, "torch": torch.__version__}
+
+
 def _base_record(spec: RunSpec, registry: Registry, device: torch.device) -> dict[str, Any]:
     config = spec.config
     return {
@@ -88,6 +111,7 @@ def _base_record(spec: RunSpec, registry: Registry, device: torch.device) -> dic
         "steps": config["steps"],
         "device": str(device),
         "environment": environment(registry),
+        "execution": execution_context(device),
     }
 
 
@@ -128,6 +152,7 @@ def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device
     """Signals and failure label of a trained run; writes its files and returns its record."""
     config = spec.config
     signals, signal_errors = compute_signals(registry, result.history)
+    bundle_size = (extra or {}).get("bundle_size", 1)
     record = {
         **_base_record(spec, registry, device),
         "status": result.status,
@@ -139,10 +164,13 @@ def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device
         "evaluated_generator": result.extra.get("evaluated_generator", "raw"),
         "metrics": result.metrics,
         "unavailable_metrics": result.unavailable_metrics,
+        "metric_protocols": result.extra.get("metric_protocols", {}),
         "signals": signals,
         "signal_errors": signal_errors,
-        "bundle_size": 1,
+        "bundle_size": bundle_size,
         **(extra or {}),
+        "execution": execution_context(device, bundle_size=bundle_size,
+                                       threads=result.extra.get("threads")),
     }
     label = classify(registry, {**record, "config": config}, signals, result.history,
                      Thresholds.from_overrides(config.get("diagnostics")))

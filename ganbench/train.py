@@ -30,6 +30,7 @@ from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
 from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.registry import Registry
+from ganbench.threads import choose_threads, intra_op_threads, parameter_count
 
 DEFAULT_DATA_ROOT = Path.home() / ".cache" / "ganbench" / "data"
 
@@ -172,6 +173,9 @@ class Trainer:
                        latent_dim=config["latent_dim"]).to(device, memory_format=memory_format)
         self.D = build(registry, "discriminator", config["discriminator"], data=spec).to(
             device, memory_format=memory_format)
+        #: intra-op threads of this cell's training and evaluation (``ganbench.threads``)
+        self.threads = choose_threads((config.get("executor") or {}).get("threads", "auto"),
+                                      parameter_count(self.G, self.D))
         # PacGAN (Lin et al. 2018): a D judging m samples per decision gets m batches per step,
         # so it still makes batch_size decisions (the loss sees batch_size logits)
         self.samples_per_step = samples_per_decision(self.D) * config["batch_size"]
@@ -368,10 +372,15 @@ class Trainer:
             wall_time_s=state.elapsed_s,
             device=str(self.device),
             extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw",
-                   "compiled": dict(self.forwards.status)},
+                   "compiled": dict(self.forwards.status),
+                   "metric_protocols": dict(self.evaluator.protocols), "threads": self.threads},
         )
 
     def run(self, progress: ProgressCallback | None = None) -> TrainResult:
+        with intra_op_threads(self.threads):
+            return self._run(progress)
+
+    def _run(self, progress: ProgressCallback | None) -> TrainResult:
         steps = self.config["steps"]
         resumed = self.restore_checkpoint()
         state = self.state

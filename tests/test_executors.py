@@ -17,7 +17,7 @@ from ganbench.executors import make_executor
 from ganbench.executors.local import LocalExecutor
 from ganbench.executors.process import DIED, ProcessExecutor
 from ganbench.runner import RunEvents
-from tests.conftest import GANBENCH, run_with, same_tables, specs_of
+from tests.conftest import GANBENCH, TIMING, run_with, same_tables, specs_of
 
 
 @pytest.fixture
@@ -163,6 +163,57 @@ def test_cli_process_executor(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert address.returncode == 2
     assert address.stderr.strip() == "error: --address needs --executor ray"
+
+
+#: 16 cells of a small DCGAN on the digits: convolutions round differently with 1 and 2 threads.
+SIXTEEN_DCGAN_CELLS = (
+    'name = "sixteen"\ndataset = { name = "digits", size = 16 }\nlatent_dim = 16\nsteps = 10\n'
+    'batch_size = 32\nlog_every = 5\nseeds = [0, 1]\ngenerator = { name = "dcgan", width = 32 }\n'
+    'discriminator = { name = "dcgan", width = 32, norm = "layer" }\n'
+    '[axes]\nloss = ["minimax", "non-saturating", "wasserstein", "hinge"]\nregularizer = ["none", "r1"]\n'
+)
+
+
+@pytest.mark.slow
+def test_local_and_process_give_identical_numbers_with_default_threads(tmp_path):
+    """Without pinned threads, `local` runs with torch's default (the cores) and each of 2
+    `process` workers with cores // 2; the cell's own thread count (ganbench.threads) makes
+    every history the same bit for bit, and `ganbench compare` says so."""
+    import tomllib
+
+    from ganbench.train import Trainer
+
+    grid = tmp_path / "sixteen.toml"
+    grid.write_text(SIXTEEN_DCGAN_CELLS)
+    # Guard: on this machine this model's numbers do depend on the thread count, so the
+    # equality below is a real test (it fails when the executors run cells with their own counts).
+    raw = tomllib.loads(SIXTEEN_DCGAN_CELLS)
+    raw.pop("axes")
+    registry, (spec, _) = specs_of(raw)
+    histories = []
+    for threads in (1, 2):
+        config = {**spec.config, "executor": {"threads": threads}}
+        histories.append(Trainer(config, registry, torch.device("cpu"), tmp_path / "data").run().history)
+    assert histories[0] != histories[1]
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for name, extra in (("local", []), ("process", ["--executor", "process", "--workers", "2"])):
+        proc = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / name), "--no-report",
+                               "--device", "cpu", *extra], capture_output=True, text=True, env=env,
+                              timeout=600)
+        assert proc.returncode == 0 and "16 ok" in proc.stdout, proc.stdout + proc.stderr
+    local, pooled = tmp_path / "local", tmp_path / "process"
+    same_tables(local, pooled)
+    import pandas as pd
+
+    for run in (local / "runs").iterdir():  # every logged value, exactly (timings aside)
+        a, b = (pd.read_csv(folder / "runs" / run.name / "history.csv").drop(columns=TIMING, errors="ignore")
+                for folder in (local, pooled))
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    proc = subprocess.run([GANBENCH, "compare", str(local), str(pooled)], capture_output=True, text=True,
+                          timeout=120)
+    assert "identical in all 16 shared runs" in proc.stdout, proc.stdout + proc.stderr
+    assert "threads 1;" in proc.stdout  # the same, recorded thread count on both sides
 
 
 def children(pid: int) -> list[int]:

@@ -368,7 +368,9 @@ def test_fid_equals_a_direct_torch_fidelity_call_on_the_same_images(tmp_path, ka
     ctx = SimpleNamespace(generate=lambda n: fake[:n], dataset=dataset, samples=6, device=torch.device("cpu"),
                           options={"features": "inception", "inception_weights": str(kaiming_weights)})
     layer = {"feature_layer_fid": "64"}
-    ours = fidelity.fidelity_for_context(ctx, groups=["fid", "is"], cache_dir=tmp_path, engine_options=layer)
+    extractor = fidelity.resolve_extractor("inception", str(kaiming_weights))
+    ours = fidelity.compute(fidelity.to_uint8_rgb(fake), fidelity.to_uint8_rgb(real), extractor=extractor,
+                            groups=["fid", "is"], cache_dir=tmp_path, engine_options=layer)
     direct = torch_fidelity.calculate_metrics(
         input1=fidelity.ImageTensorDataset(fidelity.to_uint8_rgb(fake)),
         input2=fidelity.ImageTensorDataset(fidelity.to_uint8_rgb(real)), fid=True, **layer,
@@ -377,6 +379,12 @@ def test_fid_equals_a_direct_torch_fidelity_call_on_the_same_images(tmp_path, ka
     assert ours.values["fid"] > 0  # Kaiming features are not degenerate
     assert ours.values["fid"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-5)
     assert 1.0 <= ours.values["is_mean"] <= 6.0 and not ours.unavailable
+    # Through a run's context, FID from 6 images in 64 dimensions is refused, with the reason.
+    through_run = fidelity.fidelity_for_context(ctx, groups=["fid", "is"], cache_dir=tmp_path,
+                                                engine_options=layer)
+    assert "fid" not in through_run.values and "is_mean" in through_run.values
+    assert "fewer than the 64 dimensions" in through_run.unavailable["fid"]
+    assert through_run.settings["extractor"]["layers"] == {"is": "logits_unbiased"}
 
 
 def test_weights_without_classifier_report_is_unavailable(tmp_path, kaiming_weights):
@@ -439,8 +447,17 @@ def train_grid(raw, tmp_path):
     return train(spec.config, registry, torch.device("cpu"), data_root=tmp_path / "data")
 
 
+def test_inception_fid_below_its_feature_dimension_is_refused_before_training():
+    with pytest.raises(ConfigError, match="fewer than the 2,048 dimensions") as info:
+        train_grid(tiny_digits_grid(metrics=["fidelity"]), None)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="FID from 1,000 samples"):
+        train_grid(tiny_digits_grid(metrics=[{"name": "fidelity", "samples": 4096,
+                                               "reference_samples": 1000}]), None)
+
+
 def test_offline_run_keeps_its_results_and_marks_fidelity_unavailable(offline, tmp_path):
-    result = train_grid(tiny_digits_grid(metrics=["fidelity"]), tmp_path)
+    result = train_grid(tiny_digits_grid(metrics=[{"name": "fidelity", "samples": 2048}]), tmp_path)
     assert result.status == "ok"
     assert "fidelity" in result.unavailable_metrics
     assert "ganbench prefetch" in result.unavailable_metrics["fidelity"]

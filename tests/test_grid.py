@@ -361,7 +361,8 @@ def test_component_params_completed_with_factory_defaults(tmp_path, registry):
     assert config["optimizer"] == {"g": {"lr": 2e-4, "betas": [0.5, 0.999]},
                                    "d": {"lr": 2e-4, "betas": [0.5, 0.999]}}
     assert config["evaluation"] == {"every": 0, "samples": 2500, "metrics": "auto",
-                                    "features": "inception", "inception_weights": ""}
+                                    "features": "inception", "inception_weights": "",
+                                    "protocol": "quick", "vgg16_weights": ""}
     assert (config["latent_dim"], config["steps"], config["batch_size"]) == (16, 5, 8)
     assert (config["n_critic"], config["log_every"], config["seed"]) == (1, 100, 0)
     # the arguments the trainer passes itself are not parameters of the grid
@@ -464,9 +465,10 @@ def _gen_width(c):
       {"g": {"lr": 2e-4, "betas": [0.0, 0.9]}, "d": {"lr": 4e-4, "betas": [0.0, 0.9]}}]),
     ("evaluation", '[{ every = 2 }, { samples = 100, metrics = ["modes"] }]',
      lambda c: c["evaluation"],
-     [{"every": 2, "samples": 2500, "metrics": "auto", "features": "inception", "inception_weights": ""},
-      {"every": 0, "samples": 100, "features": "inception", "inception_weights": "",
-       "metrics": [{"name": "modes", "params": {"samples": None, "threshold": 3.0}}]}]),
+     [{"every": 2, "samples": 2500, "metrics": "auto", "features": "inception", "inception_weights": "",
+       "protocol": "quick", "vgg16_weights": ""},
+      {"every": 0, "samples": 100, "features": "inception", "inception_weights": "", "protocol": "quick",
+       "vgg16_weights": "", "metrics": [{"name": "modes", "params": {"samples": None, "threshold": 3.0}}]}]),
 ])
 def test_every_setting_can_be_an_axis(tmp_path, registry, key, values, get, expected):
     specs = runs(tmp_path, registry, TINY + f"[axes]\n{key} = {values}\n")

@@ -11,7 +11,7 @@ import torch
 
 from ganbench import inception
 from ganbench.errors import GanbenchError
-from ganbench.prefetch import needs_inception_download, prefetch
+from ganbench.prefetch import needs_inception_download, needs_vgg16_download, prefetch
 from tests.conftest import specs_of
 
 
@@ -47,7 +47,7 @@ def test_builds_every_dataset_once_and_reports_them(tiny_grid, offline, tmp_path
 
 def test_offline_fidelity_weights_are_a_one_line_error(tiny_grid, offline, tmp_path):
     tiny_grid["dataset"] = {"name": "digits", "size": 16}
-    tiny_grid["evaluation"] = {"samples": 200, "metrics": ["fidelity"]}
+    tiny_grid["evaluation"] = {"samples": 2048, "metrics": ["fidelity"]}
     registry, specs = specs_of(tiny_grid)
     assert needs_inception_download(specs[0])
     with pytest.raises(GanbenchError) as info:
@@ -58,10 +58,22 @@ def test_offline_fidelity_weights_are_a_one_line_error(tiny_grid, offline, tmp_p
     assert not (tmp_path / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth").exists()
 
 
-def test_local_inception_weights_need_no_download(tiny_grid):
-    tiny_grid["evaluation"] = {"samples": 200, "metrics": ["fidelity"], "inception_weights": "/x.pth"}
+def test_local_weights_need_no_download(tiny_grid, tmp_path):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    tiny_grid["evaluation"] = {"samples": 2048, "metrics": ["fidelity"], "inception_weights": str(weights)}
+    _, specs = specs_of(tiny_grid)
+    assert not needs_inception_download(specs[0]) and not needs_vgg16_download(specs[0])
+    tiny_grid["evaluation"] = {"samples": 2048, "metrics": ["fidelity"], "features": "domain"}
     _, specs = specs_of(tiny_grid)
     assert not needs_inception_download(specs[0])
-    tiny_grid["evaluation"] = {"samples": 200, "metrics": ["fidelity"], "features": "domain"}
+    # paper protocols put precision/recall on VGG-16 when the features are Inception's
+    tiny_grid["evaluation"] = {"metrics": ["fidelity"], "protocol": "paper-10k"}
     _, specs = specs_of(tiny_grid)
-    assert not needs_inception_download(specs[0])
+    assert needs_inception_download(specs[0]) and needs_vgg16_download(specs[0])
+    tiny_grid["evaluation"]["vgg16_weights"] = str(weights)
+    _, specs = specs_of(tiny_grid)
+    assert not needs_vgg16_download(specs[0])
+    tiny_grid["evaluation"] = {"metrics": ["fidelity"], "protocol": "paper-10k", "features": "domain"}
+    _, specs = specs_of(tiny_grid)
+    assert not needs_vgg16_download(specs[0])

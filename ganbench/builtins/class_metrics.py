@@ -106,6 +106,9 @@ class ClassCoverage(Metric):
         out = class_statistics(predicted, confidence, labels, ctx.spec.num_classes,
                                self.threshold, stacked=classifier.stacked)
         out[CLASSIFIER_ACCURACY] = classifier.accuracy
+        self.protocol = {"n_generated": len(samples), "threshold": self.threshold,
+                         "classifier_sha256": classifier.digest,
+                         "classifier_accuracy": float(classifier.accuracy)}
         return out
 
 

@@ -94,6 +94,7 @@ class ModeCoverage(Metric):
         if modes is None:
             raise ConfigError("metric 'modes' needs a dataset with known mode centres (ring8, grid25)")
         samples = ctx.generate(self.samples or ctx.samples)
+        self.protocol = {"n_generated": len(samples), "threshold_sigma": self.threshold}
         return mode_statistics(samples, modes.centres_tensor(ctx.device), modes.scale, self.threshold)
 
 

@@ -1,0 +1,139 @@
+"""Numbers with their protocol: named evaluation protocols, the record of what a fidelity number
+rests on, weights files in run_id, and KID's subsets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from ganbench import fidelity
+from ganbench.compat import compatibility_warnings
+from ganbench.errors import ConfigError
+from ganbench.grid import parse_grid, with_command_line
+from tests.conftest import GANBENCH, run_with, specs_of
+from tests.test_fidelity import LOOKUP, gaussian, lookup_ctx
+
+
+def digits_grid(**evaluation):
+    return {"name": "protocol", "dataset": {"name": "digits", "size": 16}, "steps": 2, "batch_size": 8,
+            "log_every": 1, "latent_dim": 4, "generator": {"name": "dcgan", "width": 8},
+            "discriminator": {"name": "dcgan", "width": 8}, "evaluation": evaluation}
+
+
+@pytest.fixture
+def cache(tmp_path_factory, monkeypatch):
+    """One ganbench cache (domain classifier, reference features) for this module's runs."""
+    from ganbench import domain
+
+    folder = tmp_path_factory.getbasetemp() / "protocol-cache"
+    monkeypatch.setenv(domain.CACHE_ENV, str(folder))
+    domain.clear_memory_cache()
+    yield folder
+    domain.clear_memory_cache()
+
+
+def test_paper_10k_on_the_digits_with_domain_features_records_its_full_protocol(cache, tmp_path):
+    grid = digits_grid(protocol="paper-10k", features="domain",
+                       metrics=[{"name": "fidelity", "kid_subsets": 10}])
+    _, outcome = run_with(grid, tmp_path / "out")
+    assert outcome.statuses == {"ok": 1}
+    (line,) = (tmp_path / "out" / "runs.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert all(name in record["metrics"] for name in fidelity.NAMES)
+    proto = record["metric_protocols"]["fidelity"]
+    assert proto["protocol"] == "paper-10k" and proto["overrides"] == []
+    # 10,000 generated against the whole train split of the digits (1,438 of 1,797 images)
+    assert proto["n_generated"] == 10_000
+    assert proto["n_reference"] == proto["reference_size"] == 1438
+    assert proto["reference"] == "all" and proto["reference_split"] == "train"
+    assert any("1,438 images" in note for note in proto["notes"])
+    extractor = proto["extractor"]
+    assert extractor["name"].startswith("ganbench-domain-")
+    assert extractor["layers"] == {"fid": "features", "is": "logits", "kid": "features", "prc": "features"}
+    assert len(extractor["classifier_sha256"]) == 64 and extractor["classifier_accuracy"] > 0.9
+    assert extractor["weights"] == f"domain:{extractor['classifier_sha256']}"
+    # IS over 10 splits of 1,000; KID subsets at most half of the smaller set
+    assert (proto["isc_splits"], proto["isc_split_size"]) == (10, 1000)
+    assert (proto["kid_subsets"], proto["kid_subset_size"]) == (10, 719)
+    # domain features are not the papers' Inception features
+    assert proto["comparable_with_papers"] is False
+    assert proto["torch_fidelity"] == torch_fidelity_version()
+
+
+def torch_fidelity_version() -> str:
+    import torch_fidelity
+
+    return torch_fidelity.__version__
+
+
+def test_quick_warns_that_its_numbers_are_not_comparable_with_papers(tmp_path):
+    grid = digits_grid(metrics=[{"name": "fidelity", "metrics": ["kid"]}])
+    registry, specs = specs_of(grid)
+    (line,) = compatibility_warnings(specs, registry)
+    assert "protocol 'quick'" in line and "not with published numbers" in line
+    grid["evaluation"]["protocol"] = "paper-10k"
+    registry, specs = specs_of(grid)
+    assert compatibility_warnings(specs, registry) == []
+    # the real command says it on stderr, and --protocol replaces the grid's setting
+    path = tmp_path / "grid.toml"
+    path.write_text('name = "p"\ndataset = { name = "digits", size = 16 }\ngenerator = "dcgan"\n'
+                    'discriminator = "dcgan"\n[evaluation]\nmetrics = [{ name = "fidelity", metrics = ["kid"] }]\n')
+    quick = subprocess.run([GANBENCH, "validate", str(path)], capture_output=True, text=True, timeout=120)
+    paper = subprocess.run([GANBENCH, "validate", str(path), "--protocol", "paper-10k"],
+                           capture_output=True, text=True, timeout=120)
+    assert quick.returncode == paper.returncode == 0, quick.stderr + paper.stderr
+    assert "warning: fidelity: protocol 'quick'" in quick.stderr
+    assert "not comparable" not in paper.stderr and "quick" not in paper.stderr
+
+
+def test_unknown_protocol_is_one_line():
+    with pytest.raises(ConfigError, match="evaluation.protocol: expected \"quick\" or"):
+        parse_grid(digits_grid(protocol="paper-5k"), "g")
+    grid = parse_grid(digits_grid(), "g")
+    with pytest.raises(ConfigError, match="--protocol"):
+        with_command_line(grid, protocol_name="fast")
+
+
+def test_weights_count_in_run_id_by_their_digest_not_their_path(tmp_path):
+    first, moved, other = tmp_path / "a.pth", tmp_path / "b.pth", tmp_path / "c.pth"
+    first.write_bytes(b"inception weights, version 1")
+    moved.write_bytes(first.read_bytes())
+    other.write_bytes(b"inception weights, version 2")
+
+    def run_id(**evaluation):
+        return specs_of(digits_grid(**evaluation))[1][0]
+
+    plain = run_id()
+    a, b, c = (run_id(inception_weights=str(p)) for p in (first, moved, other))
+    assert a.run_id == b.run_id  # the same file elsewhere: the same run
+    assert a.run_id != c.run_id and a.run_id != plain.run_id  # other weights: another run
+    config = a.config["evaluation"]
+    assert config["inception_weights"] == str(first) and len(config["inception_weights_sha256"]) == 64
+    # the command-line flag (and its environment variable) lands in the config the same way
+    grid = with_command_line(parse_grid(digits_grid(), "g"), inception_weights=other)
+    assert grid.settings["evaluation"]["inception_weights"] == str(other.resolve())
+    # a paper protocol is another run; the default protocol keeps the old run_ids
+    assert run_id(protocol="paper-10k").run_id != plain.run_id
+    assert run_id(protocol="quick").run_id == plain.run_id
+    with pytest.raises(ConfigError, match="inception_weights = /nonexistent.pth: cannot read it"):
+        run_id(inception_weights="/nonexistent.pth")
+
+
+def test_kid_subsets_are_at_most_half_of_each_set_so_its_std_means_something(tmp_path):
+    """With subsets as large as the sets (the old cap), every subset is the whole set and kid_std
+    is ~0 whatever the data; at half the sets, it is the spread of the estimator."""
+    assert fidelity.effective_kid_subset_size(1000, 500, 500) == 250
+    assert fidelity.effective_kid_subset_size(1000, 10_000, 1438) == 719
+    assert fidelity.effective_kid_subset_size(1000, 50_000, 50_000) == 1000
+    n, d = 200, 8
+    real = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 1), "logits": torch.zeros((n, 3))}
+    fake = {"feat": gaussian(n, torch.full((d,), 0.5).numpy(), torch.eye(d).numpy(), 2),
+            "logits": torch.zeros((n, 3))}
+    ctx = lookup_ctx(fake, real)
+    result = fidelity.fidelity_for_context(ctx, groups=["kid"], cache_dir=tmp_path, kid_subsets=50)
+    assert result.settings["kid_subset_size"] == 100
+    assert result.values["kid_std"] > 0.01 * result.values["kid_mean"] > 0
+    assert result.settings["extractor"]["name"] == LOOKUP
