@@ -490,8 +490,9 @@ def fidelity_for_context(ctx: Any, *, samples: int | None = None, reference_samp
             prc_extractor = None
     name = reference_cache_name(dataset=opts.get("dataset"), samples=n_ref, extractor=extractor,
                                 digest=images_digest(reference))
-    result = compute(generated, reference, extractor=extractor, groups=groups, device=ctx.device,
-                     reference_name=name, cache_dir=cache_dir, **options)
+    result = (compute(generated, reference, extractor=extractor, groups=groups, device=ctx.device,
+                      reference_name=name, cache_dir=cache_dir, **options)
+              if groups else FidelityResult({}))
     values, settings = dict(result.values), dict(result.settings)
     unavailable.update(result.unavailable)
     if prc_extractor is not None and prc_extractor is not extractor:

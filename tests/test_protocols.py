@@ -137,3 +137,48 @@ def test_kid_subsets_are_at_most_half_of_each_set_so_its_std_means_something(tmp
     assert result.settings["kid_subset_size"] == 100
     assert result.values["kid_std"] > 0.01 * result.values["kid_mean"] > 0
     assert result.settings["extractor"]["name"] == LOOKUP
+
+
+def test_compare_says_when_two_folders_differ_only_by_execution_context(tiny_grid, tmp_path):
+    from ganbench.compare import compare_results
+
+    tiny_grid.update(seeds=[0, 1], axes={"loss": ["minimax", "wasserstein"]})
+    run_with(tiny_grid, tmp_path / "solo", bundle="off")
+    run_with(tiny_grid, tmp_path / "bundled", bundle="on")
+    comparison = compare_results(tmp_path / "solo", tmp_path / "bundled")
+    assert len(comparison.shared) == 4 and not comparison.only_a and not comparison.only_b
+    assert comparison.context_differs == {"bundle_size": (["1"], ["4"])}
+    assert comparison.lines()[-1].startswith("verdict: the folders differ only by execution context"
+                                             " (bundle_size)")
+    # another configuration is another run_id: not compared, and said so
+    tiny_grid["steps"] += 1
+    run_with(tiny_grid, tmp_path / "longer", bundle="off")
+    other = compare_results(tmp_path / "solo", tmp_path / "longer")
+    assert len(other.only_a) == len(other.only_b) == 4 and not other.shared
+    assert other.lines()[-1] == "verdict: no run in common; nothing to compare"
+    with pytest.raises(Exception, match="no runs.jsonl"):
+        compare_results(tmp_path / "solo", tmp_path / "nothing-here")
+
+
+def test_vgg16_precision_recall_offline_is_one_line_and_the_other_metrics_stay(tmp_path, monkeypatch):
+    """A paper protocol puts precision/recall on VGG-16; without its weights they are unavailable
+    with one line saying how to get them, and FID/KID are still computed."""
+    from ganbench import inception
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(inception, "VGG16_URL", "http://127.0.0.1:9/vgg16-397923af.pth")
+    n, d = 60, 4
+    feats = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 3), "logits": torch.zeros((n, 3))}
+    ctx = lookup_ctx(feats, feats, protocol="paper-10k")
+    result = fidelity.fidelity_for_context(ctx, samples=n, groups=["fid", "kid", "prc"], prc_features="vgg16",
+                                           cache_dir=tmp_path, kid_subsets=5)
+    assert set(result.values) == {"fid", "kid_mean", "kid_std"}
+    reason = result.unavailable["prc"]
+    assert "\n" not in reason and "ganbench prefetch" in reason and "evaluation.vgg16_weights" in reason
+    # a file that is not a VGG-16 state dict is refused before torch-fidelity unpickles it
+    bad = tmp_path / "not-vgg.pth"
+    torch.save({"scale": torch.tensor(1.0)}, bad)
+    ctx.options["vgg16_weights"] = str(bad)
+    result = fidelity.fidelity_for_context(ctx, samples=n, groups=["prc"], prc_features="vgg16",
+                                           cache_dir=tmp_path)
+    assert "not a torchvision VGG-16 state dict" in result.unavailable["prc"]
