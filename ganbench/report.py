@@ -290,6 +290,28 @@ def _distinct(values: list[Any]) -> str:
     return ", ".join(seen) if seen else "unknown"
 
 
+def _fidelity_protocols(runs: list[Run]) -> str:
+    """The fidelity protocols the runs' numbers rest on, in words (docs/metrics.md)."""
+    found = []
+    for run in runs:
+        proto = (run.record.get("metric_protocols") or {}).get("fidelity")
+        if not proto:
+            continue
+        extractor = (proto.get("extractor") or {}).get("name", "?")
+        found.append(f"{proto.get('protocol')}: {proto.get('n_generated', 0):,} generated vs"
+                     f" {proto.get('n_reference', 0):,} real images, {extractor} features"
+                     + ("" if proto.get("comparable_with_papers") else "; not comparable with papers"))
+    return _distinct(found)
+
+
+def _execution(runs: list[Run]) -> str:
+    contexts = [r.record.get("execution") or {} for r in runs]
+    threads = _distinct([c.get("threads") for c in contexts])
+    sizes = _distinct([c.get("bundle_size") for c in contexts])
+    return (f"{_distinct([c.get('device_name') for c in contexts])}; torch threads per cell: {threads};"
+            f" bundle sizes: {sizes}")
+
+
 def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: Any,
             notes: list[str]) -> list[tuple[str, str]]:
     environments = [r.record.get("environment") or {} for r in runs]
@@ -313,6 +335,9 @@ def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: 
         ("wall time", f"{wall:.0f} s of training and evaluation ({wall / 60:.1f} min)"),
         ("machine", _distinct([e.get("machine") for e in environments])),
         ("device", _distinct([r.record.get("device") for r in runs])),
+        ("execution", _execution(runs)),
+        *([("fidelity protocol", _fidelity_protocols(runs))]
+          if any((r.record.get("metric_protocols") or {}).get("fidelity") for r in runs) else []),
         ("ganbench", _distinct([e.get("ganbench") for e in environments])),
         ("torch", _distinct([e.get("torch") for e in environments])),
         ("python", _distinct([e.get("python") for e in environments])),

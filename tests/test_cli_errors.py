@@ -91,6 +91,21 @@ def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(tmp_path, results_di
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("--threads", "0", '--threads: expected "auto" or a positive integer, got 0'),
+    ("--protocol", "paper-5k", "--protocol: expected \"quick\" or \"paper-10k\" or \"paper-50k\""),
+    ("--inception-weights", "missing.pth", "--inception-weights missing.pth: no such file"),
+])
+def test_run_bad_evaluation_or_thread_option_is_one_line_and_writes_nothing(tmp_path, results_dir, option,
+                                                                             value, expected):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD)
+    before = snapshot(tmp_path)
+    proc = ganbench("run", grid, "--out", results_dir, option, value, cwd=tmp_path)
+    assert_one_error_line(proc, expected)
+    assert snapshot(tmp_path) == before
+
+
 def test_validate_bad_grid_is_one_line(tmp_path):
     text, parts = BAD_GRIDS["unknown-component"]
     grid = tmp_path / "grid.toml"

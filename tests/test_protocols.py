@@ -61,6 +61,13 @@ def test_paper_10k_on_the_digits_with_domain_features_records_its_full_protocol(
     # domain features are not the papers' Inception features
     assert proto["comparable_with_papers"] is False
     assert proto["torch_fidelity"] == torch_fidelity_version()
+    assert record["execution"]["threads"] == 1 and record["execution"]["bundle_size"] == 1
+    # the report states the protocol next to the numbers
+    from ganbench.report import build_report
+
+    markdown = next(path for path in build_report(tmp_path / "out", fmt="md")).read_text()
+    assert "paper-10k: 10,000 generated vs 1,438 real images" in markdown
+    assert "not comparable with papers" in markdown
 
 
 def torch_fidelity_version() -> str:
