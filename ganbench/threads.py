@@ -10,9 +10,11 @@ in ``runs.jsonl``). The same cell then gives the same numbers under ``local``, `
 
 The rule for ``threads = "auto"``: one thread for a model whose generator and discriminator
 together have fewer than :data:`SMALL_MODEL_PARAMETERS` parameters (or a bundle of such
-members), where a second thread was measured to bring nothing or to slow training down
-(``benchmarks/bench_threads.py``, numbers in benchmarks/RESULTS.md); the machine's cores (at
-most :data:`MAX_AUTO_THREADS`) otherwise.
+members): on the 2-core test machine with one core busy, one thread trained every model
+measured (17 thousand to 1.6 million parameters, MLPs and DCGANs, solo and bundled) 2 to 50
+times faster than two (``benchmarks/bench_threads.py``, numbers in benchmarks/RESULTS.md).
+Larger models, not measured, keep torch's default: the machine's cores (at most
+:data:`MAX_AUTO_THREADS`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from collections.abc import Iterator
 
 import torch
 
-#: Below this many parameters (G and D together), a cell trains on one thread: see the module doc.
-SMALL_MODEL_PARAMETERS = 1_000_000
+#: Below this many parameters (G and D together), a cell trains on one thread: just above the
+#: largest model measured (1,580,738, the 64-wide DCGAN at 32 px); see the module doc.
+SMALL_MODEL_PARAMETERS = 2_000_000
 #: The most threads ``auto`` gives a large model.
 MAX_AUTO_THREADS = 8
 
