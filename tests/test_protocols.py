@@ -189,3 +189,19 @@ def test_vgg16_precision_recall_offline_is_one_line_and_the_other_metrics_stay(t
     result = fidelity.fidelity_for_context(ctx, samples=n, groups=["prc"], prc_features="vgg16",
                                            cache_dir=tmp_path)
     assert "not a torchvision VGG-16 state dict" in result.unavailable["prc"]
+
+
+def test_each_cell_picks_its_thread_count_records_it_and_gives_the_old_one_back(tiny_grid, tmp_path):
+    from ganbench.threads import MAX_AUTO_THREADS, SMALL_MODEL_PARAMETERS, available_cores, choose_threads
+
+    assert choose_threads("auto", SMALL_MODEL_PARAMETERS - 1) == 1
+    assert choose_threads("auto", SMALL_MODEL_PARAMETERS) == min(available_cores(), MAX_AUTO_THREADS)
+    assert choose_threads(3, 10) == 3
+    before = torch.get_num_threads()
+    tiny_grid["executor"] = {"threads": 2}
+    run_with(tiny_grid, tmp_path / "two")
+    assert torch.get_num_threads() == before
+    (record,) = [json.loads(line) for line in (tmp_path / "two" / "runs.jsonl").read_text().splitlines()]
+    assert record["execution"]["threads"] == 2
+    with pytest.raises(ConfigError, match="executor.threads: expected \"auto\" or a positive integer"):
+        specs_of({**tiny_grid, "executor": {"threads": -1}})
