@@ -87,7 +87,8 @@ def test_quick_warns_that_its_numbers_are_not_comparable_with_papers(tmp_path):
     # the real command says it on stderr, and --protocol replaces the grid's setting
     path = tmp_path / "grid.toml"
     path.write_text('name = "p"\ndataset = { name = "digits", size = 16 }\ngenerator = "dcgan"\n'
-                    'discriminator = "dcgan"\n[evaluation]\nmetrics = [{ name = "fidelity", metrics = ["kid"] }]\n')
+                    'discriminator = "dcgan"\n[evaluation]\n'
+                    'metrics = [{ name = "fidelity", metrics = ["kid"] }]\n')
     quick = subprocess.run([GANBENCH, "validate", str(path)], capture_output=True, text=True, timeout=120)
     paper = subprocess.run([GANBENCH, "validate", str(path), "--protocol", "paper-10k"],
                            capture_output=True, text=True, timeout=120)
@@ -136,7 +137,8 @@ def test_kid_subsets_are_at_most_half_of_each_set_so_its_std_means_something(tmp
     assert fidelity.effective_kid_subset_size(1000, 10_000, 1438) == 719
     assert fidelity.effective_kid_subset_size(1000, 50_000, 50_000) == 1000
     n, d = 200, 8
-    real = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 1), "logits": torch.zeros((n, 3))}
+    real = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 1),
+            "logits": torch.zeros((n, 3))}
     fake = {"feat": gaussian(n, torch.full((d,), 0.5).numpy(), torch.eye(d).numpy(), 2),
             "logits": torch.zeros((n, 3))}
     ctx = lookup_ctx(fake, real)
@@ -175,7 +177,8 @@ def test_vgg16_precision_recall_offline_is_one_line_and_the_other_metrics_stay(t
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(inception, "VGG16_URL", "http://127.0.0.1:9/vgg16-397923af.pth")
     n, d = 60, 4
-    feats = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 3), "logits": torch.zeros((n, 3))}
+    feats = {"feat": gaussian(n, torch.zeros(d).numpy(), torch.eye(d).numpy(), 3),
+             "logits": torch.zeros((n, 3))}
     ctx = lookup_ctx(feats, feats, protocol="paper-10k")
     result = fidelity.fidelity_for_context(ctx, samples=n, groups=["fid", "kid", "prc"], prc_features="vgg16",
                                            cache_dir=tmp_path, kid_subsets=5)
