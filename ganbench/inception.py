@@ -121,17 +121,22 @@ def ensure_default_weights(*, progress: bool = False) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=8)
-def _inspect(path: str, size: int, mtime_ns: int) -> bool:
-    """Check a state dict file once; return whether its classifier is non-zero."""
+def _load_as_data(path: str, problem: str) -> object:
+    """``torch.load(path, weights_only=True)`` (tensors and plain values only, no code); a file it
+    cannot read is :class:`MetricUnavailable` with ``problem`` (which holds ``{error}``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise MetricUnavailable(f"Inception weights {path} could not be read ({type(exc).__name__}):"
-                                " point evaluation.inception_weights at a torch-fidelity InceptionV3"
-                                " state dict") from None
+        raise MetricUnavailable(problem.format(error=type(exc).__name__)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _inspect(path: str, size: int, mtime_ns: int) -> bool:
+    """Check a state dict file once; return whether its classifier is non-zero."""
+    state = _load_as_data(path, f"Inception weights {path} could not be read ({{error}}): point"
+                                " evaluation.inception_weights at a torch-fidelity InceptionV3 state dict")
     needed = ("Conv2d_1a_3x3.conv.weight", "Mixed_7c.branch_pool.conv.weight", "fc.weight", "fc.bias")
     if not isinstance(state, dict) or any(key not in state for key in needed):
         raise MetricUnavailable(f"{path} is not a torch-fidelity InceptionV3 state dict (missing"
@@ -193,14 +198,8 @@ class VGG16Weights:
 def _check_vgg16(path: str, size: int, mtime_ns: int) -> None:
     """A torchvision VGG-16 state dict, read as data only (torch-fidelity itself would unpickle it
     with ``weights_only=False``, so nothing reaches it unchecked)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MetricUnavailable(f"VGG-16 weights {path} could not be read as a state dict"
-                                f" ({type(exc).__name__}): point evaluation.vgg16_weights at"
-                                " torchvision's vgg16-397923af.pth") from None
+    state = _load_as_data(path, f"VGG-16 weights {path} could not be read as a state dict ({{error}}):"
+                                " point evaluation.vgg16_weights at torchvision's vgg16-397923af.pth")
     if not isinstance(state, dict) or any(key not in state for key in VGG16_KEYS):
         raise MetricUnavailable(f"{path} is not a torchvision VGG-16 state dict (missing keys such as"
                                 " classifier.3.weight): point evaluation.vgg16_weights at"
