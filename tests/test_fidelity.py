@@ -27,7 +27,7 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-from ganbench import fidelity, inception
+from ganbench import extractors, fidelity, inception
 from ganbench.builtins.fidelity_metrics import Fidelity
 from ganbench.contracts import DataSpec
 from ganbench.errors import ConfigError, MetricUnavailable
@@ -231,10 +231,10 @@ def test_metric_plugin_parameters_names_and_support():
 
 
 def test_features_names_resolve_and_unknown_ones_are_one_line_errors():
-    assert fidelity.extractor_name("inception") == "inception-v3-compat"
-    assert fidelity.extractor_name(LOOKUP) == LOOKUP
+    assert extractors.extractor_name("inception") == "inception-v3-compat"
+    assert extractors.extractor_name(LOOKUP) == LOOKUP
     with pytest.raises(ConfigError, match="not a registered torch-fidelity feature extractor"):
-        fidelity.extractor_name("no-such-extractor")
+        extractors.extractor_name("no-such-extractor")
 
 
 # --------------------------------------------------------------------------- torch-fidelity 0.4.0 workarounds
@@ -368,7 +368,7 @@ def test_fid_equals_a_direct_torch_fidelity_call_on_the_same_images(tmp_path, ka
     ctx = SimpleNamespace(generate=lambda n: fake[:n], dataset=dataset, samples=6, device=torch.device("cpu"),
                           options={"features": "inception", "inception_weights": str(kaiming_weights)})
     layer = {"feature_layer_fid": "64"}
-    extractor = fidelity.resolve_extractor("inception", str(kaiming_weights))
+    extractor = extractors.resolve_extractor("inception", str(kaiming_weights))
     ours = fidelity.compute(fidelity.to_uint8_rgb(fake), fidelity.to_uint8_rgb(real), extractor=extractor,
                             groups=["fid", "is"], cache_dir=tmp_path, engine_options=layer)
     direct = torch_fidelity.calculate_metrics(
@@ -393,7 +393,7 @@ def test_weights_without_classifier_report_is_unavailable(tmp_path, kaiming_weig
     state["fc.bias"].zero_()
     no_fc = tmp_path / "no-fc.pth"
     torch.save(state, no_fc)
-    extractor = fidelity.resolve_extractor("inception", str(no_fc))
+    extractor = extractors.resolve_extractor("inception", str(no_fc))
     assert not extractor.has_logits
     empty = torch.zeros((4, 3, 8, 8), dtype=torch.uint8)
     result = fidelity.compute(empty, empty, extractor=extractor, groups=["is"])
