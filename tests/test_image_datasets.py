@@ -1,17 +1,22 @@
 """Image datasets: shapes, ranges, labels, splits, reproducible sampling, offline errors.
 
 Everything runs offline. The torchvision-backed datasets read tiny files written here in the
-exact on-disk formats torchvision parses (IDX files for MNIST/Fashion-MNIST, pickled batches for
-CIFAR-10), so torchvision's real loading code runs; the "no network" tests make a real download
-attempt (this machine has none).
+exact on-disk formats of the official files (IDX files for MNIST/Fashion-MNIST, read by
+torchvision's real code; pickled batches for CIFAR-10, also as Python 2 wrote them); the "no
+network" tests make a real download attempt (this machine has none).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import pickle
+import shlex
+import signal
 import socket
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +40,7 @@ from ganbench.data import InMemoryDataset, prepare_images, resize, to_unit_range
 from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import train
+from tests.test_cli_errors import assert_one_error_line, ganbench
 
 CPU = torch.device("cpu")
 
@@ -96,9 +102,44 @@ def fake_mnist(base: Path, folder: str, gz: bool = False) -> dict[str, tuple[np.
     return splits
 
 
-def fake_cifar10(base: Path, per_batch: int = 3) -> dict[str, tuple[np.ndarray, list[int]]]:
+def python3_dump(obj: object, file) -> None:
+    pickle.dump(obj, file, protocol=2)
+
+
+class Python2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle wrote for the official CIFAR-10 batches: protocol 2, every
+    ``str``/``bytes`` as a Python 2 string (``U``/``T`` opcodes, read back as ``str`` with
+    ``encoding="latin1"``), numpy arrays via ``numpy.core.multiarray._reconstruct``."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_python2_string(self, obj: str | bytes) -> None:
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = save_python2_string
+
+
+def python2_dump(obj: object, file) -> None:
+    buffer = io.BytesIO()
+    Python2Pickler(buffer, protocol=2).dump(obj)
+    file.write(buffer.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"))
+
+
+def bytes_keys_dump(obj: dict, file) -> None:
+    """Keys written as ``bytes`` (they stay ``bytes`` on reading, as ``b'data'``, ``b'labels'``)."""
+    pickle.dump({key.encode(): value for key, value in obj.items()}, file, protocol=3)
+
+
+def fake_cifar10(base: Path, per_batch: int = 3,
+                 dump=python3_dump) -> dict[str, tuple[np.ndarray, list[int]]]:
     """Five train batches and a test batch in ``base/cifar-10-batches-py``: pickled dicts with
-    ``data`` (uint8 rows of 1024 R, 1024 G, 1024 B values) and ``labels``, plus batches.meta."""
+    ``data`` (uint8 rows of 1024 R, 1024 G, 1024 B values) and ``labels``, plus batches.meta,
+    each written by ``dump(obj, file)``."""
     folder = base / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.RandomState(3)
@@ -111,16 +152,16 @@ def fake_cifar10(base: Path, per_batch: int = 3) -> dict[str, tuple[np.ndarray, 
             rows[0] = 0
             rows[0, :1024] = 255
         with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "labels": labels, "data": rows,
-                         "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f, protocol=2)
+            dump({"batch_label": name, "labels": labels, "data": rows,
+                  "filenames": [f"{name}_{i}.png" for i in range(per_batch)]}, f)
         if name == "test_batch":
             test = (rows, labels)
         else:
             train_rows.append(rows)
             train_labels += labels
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                     "horse", "ship", "truck"], "num_vis": 3072}, f, protocol=2)
+        dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                              "horse", "ship", "truck"], "num_vis": 3072}, f)
     return {"train": (np.concatenate(train_rows), train_labels), "test": test}
 
 
@@ -317,6 +358,65 @@ def test_cifar10_malformed_files_are_one_config_error(tmp_path):
         cifar10(tmp_path, CPU, download=False)
 
 
+@pytest.mark.parametrize("dump", [python2_dump, bytes_keys_dump])
+def test_cifar10_reads_batches_written_like_the_official_ones(tmp_path, dump):
+    truth = fake_cifar10(tmp_path, dump=dump)
+    for split, n in (("train", 15), ("test", 3)):
+        rows, labels = truth[split]
+        ds = cifar10(tmp_path, CPU, split=split, download=False)
+        expected = torch.from_numpy(rows).view(n, 3, 32, 32).float() / 127.5 - 1
+        assert torch.allclose(ds.images, expected, atol=1e-6)
+        assert ds.labels.tolist() == labels
+
+
+CIFAR_FILES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+               "test_batch", "batches.meta"]
+
+
+class RunsShell:
+    """Unpickling this runs ``touch MARKER``: what a tampered CIFAR-10 batch can do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+@pytest.mark.parametrize("hostile", CIFAR_FILES)
+def test_cifar10_never_unpickles_code(tmp_path, hostile):
+    fake_cifar10(tmp_path)
+    marker = tmp_path / "PWNED"
+    (tmp_path / "cifar-10-batches-py" / hostile).write_bytes(pickle.dumps(RunsShell(marker), protocol=2))
+    with pytest.raises(ConfigError) as excinfo:
+        cifar10(tmp_path, CPU, split="test" if hostile == "test_batch" else "train", download=False)
+    message = one_line_config_error(excinfo)
+    assert not marker.exists()
+    path = tmp_path / "cifar-10-batches-py" / hostile
+    assert f"{path} could not be read: it is not a genuine CIFAR-10 batch" in message
+    assert "os.system" in message or "posix.system" in message
+    assert "cifar-10-python.tar.gz" in message
+
+
+def test_tampered_cifar10_folder_runs_no_code_from_the_cli(tmp_path):
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    marker = tmp_path / "PWNED"
+    for name in CIFAR_FILES:
+        (folder / name).write_bytes(pickle.dumps(RunsShell(marker), protocol=2))
+    (tmp_path / "g.toml").write_text('name = "tampered"\nsteps = 1\nbatch_size = 8\n'
+                                     'dataset = { name = "cifar10", download = false, path = "data" }\n')
+    proc = ganbench("prefetch", "g.toml", cwd=tmp_path)
+    assert not marker.exists()
+    assert_one_error_line(proc, "data_batch_1 could not be read: it is not a genuine CIFAR-10 batch")
+    # `run` records a dataset that cannot be built as that run's error (exit code 1), as for
+    # any other ConfigError of a dataset
+    proc = ganbench("run", "g.toml", "--out", "out", "--device", "cpu", "--no-report", cwd=tmp_path)
+    assert not marker.exists()
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert "not a genuine CIFAR-10 batch" in (tmp_path / "out" / "table.csv").read_text()
+
+
 @pytest.mark.parametrize("factory, folder", [(mnist, "MNIST/raw"), (fashion_mnist, "FashionMNIST/raw"),
                                              (cifar10, "cifar-10-batches-py")])
 def test_missing_files_without_download_is_one_config_error(tmp_path, factory, folder):
@@ -391,6 +491,36 @@ def test_image_folder_errors_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="cannot read .*broken.png") as excinfo:
         image_folder(None, CPU, path=str(tmp_path))
     one_line_config_error(excinfo)
+
+
+class StillRunning(Exception):  # not TimeoutError: os.walk swallows OSErrors
+    pass
+
+
+def fail_after(seconds: int):
+    """Raise StillRunning in this (the main) thread after ``seconds``, so a hang fails the test."""
+    def give_up(signum, frame):
+        raise StillRunning(f"still running after {seconds} s")
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(seconds)
+
+
+def test_image_folder_with_symlink_loops_finds_each_image_once(tmp_path):
+    save(tmp_path / "only.png", Image.new("RGB", (8, 8), (255, 0, 0)))
+    (tmp_path / "a").symlink_to(".", target_is_directory=True)
+    (tmp_path / "b").symlink_to(".", target_is_directory=True)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "up").symlink_to("..", target_is_directory=True)
+    start = time.perf_counter()
+    fail_after(10)
+    try:
+        ds = image_folder(None, CPU, path=str(tmp_path), size=8)
+    finally:
+        signal.alarm(0)
+    assert time.perf_counter() - start < 1.0
+    assert ds.images.shape == (1, 3, 8, 8)
+    assert torch.equal(ds.images[0], torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1).expand(3, 8, 8))
 
 
 # ---------------------------------------------------------------------------- registry and trainer

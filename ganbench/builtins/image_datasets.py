@@ -6,12 +6,15 @@ gather.
 
 - ``digits`` and ``stacked-digits`` need no files: they use scikit-learn's bundled 8x8 digits,
   so they work offline and in tests.
-- ``mnist``, ``fashion-mnist`` and ``cifar10`` are read by torchvision's own dataset classes
-  from ``<path or data root>/MNIST/raw``, ``.../FashionMNIST/raw`` and
-  ``.../cifar-10-batches-py``, and downloaded there when missing (``download = true``, the
-  default). Without the files and without a network they raise one ``ConfigError`` line saying
-  where the files were expected and how to supply them.
-- ``image-folder`` reads every png/jpg/jpeg/bmp/webp file below ``path``.
+- ``mnist``, ``fashion-mnist`` and ``cifar10`` live in ``<path or data root>/MNIST/raw``,
+  ``.../FashionMNIST/raw`` and ``.../cifar-10-batches-py``, and torchvision downloads them
+  there when missing (``download = true``, the default). Without the files and without a
+  network they raise one ``ConfigError`` line saying where the files were expected and how to
+  supply them. MNIST's IDX files are read by torchvision; CIFAR-10's pickled batches by
+  :class:`CifarUnpickler`, which builds numpy arrays and refuses to call anything (a pickle from
+  a dataset folder never runs code).
+- ``image-folder`` reads every png/jpg/jpeg/bmp/webp file below ``path`` (symlinks followed,
+  each folder once).
 
 A ``path`` parameter is a folder name as given (``~`` expanded; a relative one is relative to
 the working directory of ``ganbench run``), not relative to the data root.
@@ -265,44 +268,126 @@ def fashion_mnist(root: Path, device: torch.device, *, split: str = "train", siz
     return _mnist_like("fashion-mnist", "FashionMNIST", root, device, split, size, download, path)
 
 
-@functools.lru_cache(maxsize=1)
-def cifar10_class() -> type:
-    """torchvision's ``CIFAR10`` with the MD5 checks of the *extracted* files turned off.
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"]
+CIFAR10_TEST = ["test_batch"]
+CIFAR10_META = "batches.meta"
+CIFAR10_PIXELS = 3 * 32 * 32
 
-    Why: torchvision's ``CIFAR10`` hashes every extracted batch against the official MD5 on
-    each load, whereas its ``MNIST`` only checks that the extracted files exist. This subclass
-    gives CIFAR-10 the MNIST behaviour and nothing else: the batches and ``batches.meta`` must
-    still all be present, they are read by torchvision's own unpickling and reshaping code
-    (malformed files fail there and become a ConfigError), and a download is still verified
-    against the archive's MD5 (``tgz_md5`` is untouched) before it is extracted. So data that
-    ganbench downloads is verified; files a user puts in place are trusted, as for MNIST (and
-    the tests can run torchvision's real parser on tiny batches written in the same format).
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles ``bytes`` under protocol 2, and nothing more."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("it encodes text in an unexpected way")
+    return text.encode("latin1")
+
+
+def _empty_bytes() -> bytes:
+    """``bytes()`` as Python 3 pickles ``b""`` under protocol 2."""
+    return b""
+
+
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]  # numpy's _reconstruct, wherever this numpy keeps it
+
+#: Everything a CIFAR-10 batch may refer to: numpy arrays (``_reconstruct`` under its numpy 1
+#: name, used by the official files, and its numpy 2 name), and the ``bytes`` spellings of
+#: Python 3's protocol 2. Dicts, lists, strings and numbers need no names.
+CIFAR_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
+}
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batches and refuses any other name, so a file can build dicts,
+    lists, strings, numbers and numpy arrays but never call code (``os.system``, ...)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = CIFAR_PICKLE_GLOBALS.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which CIFAR-10 files never do")
+        return found
+
+
+def not_genuine_cifar10(path: Path, reason: str) -> ConfigError:
+    return ConfigError(f"cifar10: {path} could not be read: it is not a genuine CIFAR-10 batch ({reason});"
+                       f" delete {path.parent} and set download = true, or put the files of the"
+                       " official cifar-10-python.tar.gz there")
+
+
+def read_cifar10_file(path: Path, key: str) -> Any:
+    """The ``key`` entry (``"data"`` or ``b"data"``) of one pickled CIFAR-10 file, read by
+    :class:`CifarUnpickler` as torchvision reads it (``encoding="latin1"``)."""
+    try:
+        with open(path, "rb") as file:
+            entry = CifarUnpickler(file, encoding="latin1").load()
+    except Exception as exc:  # noqa: BLE001 - whatever fails to parse, the file is not a batch
+        raise not_genuine_cifar10(path, short_reason(exc)) from None
+    for spelling in (key, key.encode()):
+        if isinstance(entry, dict) and spelling in entry:
+            return entry[spelling]
+    raise not_genuine_cifar10(path, f"no {key!r} entry")
+
+
+def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch: uint8 rows of 1024 R, 1024 G, 1024 B values, and labels 0..9."""
+    rows = read_cifar10_file(path, "data")
+    if not (isinstance(rows, np.ndarray) and rows.dtype == np.uint8 and rows.ndim == 2
+            and rows.shape[1] == CIFAR10_PIXELS):
+        raise not_genuine_cifar10(path, f"its data is not uint8 rows of {CIFAR10_PIXELS} values")
+    labels = np.asarray(read_cifar10_file(path, "labels"))
+    if not (labels.ndim == 1 and labels.dtype.kind in "iu" and len(labels) == len(rows)
+            and (labels.size == 0 or 0 <= labels.min() <= labels.max() <= 9)):
+        raise not_genuine_cifar10(path, "its labels are not one class 0..9 per image")
+    return rows, labels
+
+
+def read_cifar10(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train (five batches) or test split in ``folder``: uint8 ``(N, 3, 32, 32)`` and labels.
+
+    Never torchvision's ``pickle.load``: a pickle can run any code, and these files may have
+    been put there by anyone, so :class:`CifarUnpickler` reads them (it also reads
+    ``batches.meta``, which must name the classes, as torchvision requires).
     """
+    batches = [read_cifar10_batch(folder / name) for name in (CIFAR10_TRAIN if train else CIFAR10_TEST)]
+    names = read_cifar10_file(folder / CIFAR10_META, "label_names")
+    if not isinstance(names, list) or len(names) != 10:
+        raise not_genuine_cifar10(folder / CIFAR10_META, "its label_names are not 10 class names")
+    rows = np.concatenate([rows for rows, _ in batches]).reshape(-1, 3, 32, 32)
+    labels = np.concatenate([labels for _, labels in batches]).astype(np.int64)
+    return torch.from_numpy(rows), torch.from_numpy(labels)
+
+
+def download_cifar10(base: Path) -> None:
+    """torchvision's CIFAR-10 download: the archive, checked against its MD5, extracted in ``base``."""
     from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import download_and_extract_archive
 
-    class CIFAR10Unhashed(CIFAR10):
-        train_list = [[filename, None] for filename, _md5 in CIFAR10.train_list]
-        test_list = [[filename, None] for filename, _md5 in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return CIFAR10Unhashed
+    download_and_extract_archive(CIFAR10.url, str(base), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
 
 
 def cifar10(root: Path, device: torch.device, *, split: str = "train", size: int = 32,
             download: bool = True, path: str | None = None) -> InMemoryDataset:
-    """CIFAR-10 colour images via torchvision (50,000/10,000 images, 10 classes)."""
+    """CIFAR-10 colour images (50,000/10,000 images, 10 classes), downloaded by torchvision."""
     train = check_split("cifar10", split)
     check_size("cifar10", size)
     check_bool("cifar10", "download", download)
     base = data_dir("cifar10", root, path)
-    cls = cifar10_class()
-    folder = base / cls.base_folder
-    required = [f for f, _md5 in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    source = open_torchvision("cifar10", lambda dl: cls(str(base), train=train, download=dl),
-                              folder, required, download, path is not None)
-    pixels = torch.from_numpy(np.ascontiguousarray(source.data)).permute(0, 3, 1, 2)  # HWC -> CHW
-    labels = torch.as_tensor(source.targets, dtype=torch.long)
-    if len(pixels) == 0 or len(labels) != len(pixels):
+    folder = base / CIFAR10_FOLDER
+
+    def make(download_first: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if download_first:
+            download_cifar10(base)
+        return read_cifar10(folder, train)
+
+    pixels, labels = open_torchvision("cifar10", make, folder, [*CIFAR10_TRAIN, *CIFAR10_TEST, CIFAR10_META],
+                                      download, path is not None)
+    if len(pixels) == 0:
         raise ConfigError(f"cifar10: the files in {folder} hold no usable {split} images:"
                           " replace them with the original files")
     images = prepare_images(pixels, device, size=size)
@@ -316,11 +401,19 @@ def image_files(folder: Path) -> list[Path]:
     """Every png/jpg/jpeg/bmp/webp file below ``folder`` (any case), sorted by path.
 
     Files and folders whose name starts with a dot are skipped (``.ipynb_checkpoints``,
-    macOS ``._name.jpg`` resource forks: not images).
+    macOS ``._name.jpg`` resource forks: not images). Symlinked folders are followed, but each
+    folder is read once (the first time in sorted order), so a link back up (``a -> .``) neither
+    loops forever nor counts its images twice.
     """
     found = []
+    visited: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        stat = os.stat(dirpath)
+        if (stat.st_dev, stat.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for filename in filenames:
             if not filename.startswith(".") and filename.lower().endswith(IMAGE_EXTENSIONS):
                 found.append(Path(dirpath) / filename)
