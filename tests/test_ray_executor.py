@@ -3,6 +3,7 @@ that dies, Ctrl-C, a cluster started with `ray start --head` and joined through 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -60,14 +61,14 @@ def ray_session():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def session_processes(sid: int) -> list[int]:
+def session_processes(sid: int, zombies: bool = True) -> list[int]:
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # after pid (comm): state ppid pgrp session
+        if int(fields[3]) == sid and (zombies or fields[0] != "Z"):  # state ppid pgrp session
             pids.append(int(stat.parent.name))
     return pids
 
@@ -331,6 +332,47 @@ def test_cli_starts_a_local_ray_instance_and_stops_it(tmp_path):
     while session_processes(proc.pid):
         assert time.monotonic() < deadline, session_processes(proc.pid)
         time.sleep(0.2)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc")
+def test_a_killed_driver_takes_its_local_ray_instance_with_it(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(TINY_TOML.replace("steps = 20", "steps = 1000000"))  # still training when killed
+    proc = subprocess.Popen([GANBENCH, "run", str(grid), "--out", "out", "--device", "cpu",
+                             "--executor", "ray", "--workers", "2", "--no-report"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(cmdline(pid).startswith("ray::run_task") for pid in session_processes(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < deadline, "no Ray task started"
+            time.sleep(0.2)
+        ray_processes = [pid for pid in session_processes(proc.pid) if pid != proc.pid]
+        assert len(ray_processes) >= 5  # gcs_server, raylet, agents, workers, ...
+        proc.kill()  # SIGKILL: no finally, no atexit in the driver
+        proc.wait()
+        killed = time.monotonic()
+        # Ray's processes, the workers training included (a zombie is dead: init reaps it, late
+        # at times, 2 s on the test VM)
+        while left := session_processes(proc.pid, zombies=False):
+            assert time.monotonic() - killed < 15, [cmdline(pid) for pid in left]
+            time.sleep(0.1)
+        while any(f"ray_reaper.py {proc.pid} " in cmdline(int(name)) + " " for name in os.listdir("/proc")
+                  if name.isdigit()):  # the watchdog ends too, once its work is done
+            assert time.monotonic() - killed < 15, "the watchdog is still running"
+            time.sleep(0.2)
+    finally:
+        for pid in session_processes(proc.pid):  # without the watchdog: clean up for it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_bad_address_is_one_line_and_exit_2(tmp_path):

@@ -12,7 +12,8 @@ Each task asks for one CPU and ``num_gpus`` GPUs: the grid's ``[executor] num_gp
 shares a GPU), else 1 when the device is ``cuda`` and the cluster has GPUs, else 0; Ray sets the
 task's ``CUDA_VISIBLE_DEVICES``. A task whose worker dies is retried ``max_retries`` times by Ray;
 after that its cells are ``error`` records (:data:`~ganbench.executors.process.DIED`). Ctrl-C
-cancels the tasks in flight; finished records are kept.
+cancels the tasks in flight; finished records are kept. A local instance is shut down at the end,
+and dies with the driver even when that is SIGKILLed (:mod:`~ganbench.executors.ray_reaper`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import ConfigError, ResultsError
-from ganbench.executors import CellJob, Finished, WorkUnit
+from ganbench.executors import CellJob, Finished, WorkUnit, ray_reaper
 from ganbench.executors.process import DIED, Dead, cpu_count, train_in_worker, worker_functions
 
 if TYPE_CHECKING:
@@ -139,22 +140,24 @@ class RayExecutor:
         options: dict[str, Any] = {"logging_level": logging.ERROR}
         if env:  # --inception-weights and cache folders, for workers on every node
             options["runtime_env"] = {"env_vars": env}
-        if self.address is None:
-            cpus = self.workers or cpu_count()
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **options)
-            threads = self.threads or max(1, cpu_count() // cpus)
-        else:
-            try:
-                with stderr_held_unless_ok():  # Ray's C++ client logs each failed try there
-                    ray.init(address=self.address, **options)
-            except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
-                raise ConfigError(f"--address {self.address}: cannot join the Ray cluster:"
-                                  f" {join_error(exc)}") from None
-            threads = self.threads or 1
-        try:
+        with contextlib.ExitStack() as stack:
+            if self.address is None:
+                cpus = self.workers or cpu_count()
+                # started first: Ray's processes die with this one, even SIGKILLed while Ray starts
+                watchdog = stack.enter_context(ray_reaper.Watchdog())
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, **options)
+                watchdog.started()
+                threads = self.threads or max(1, cpu_count() // cpus)
+            else:  # a cluster joined lives on
+                try:
+                    with stderr_held_unless_ok():  # Ray's C++ client logs each failed try there
+                        ray.init(address=self.address, **options)
+                except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
+                    raise ConfigError(f"--address {self.address}: cannot join the Ray cluster:"
+                                      f" {join_error(exc)}") from None
+                threads = self.threads or 1
+            stack.callback(ray.shutdown)
             yield threads
-        finally:
-            ray.shutdown()
 
     # ---------------------------------------------------------------- running
     def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
