@@ -34,6 +34,11 @@ class ResultsError(GanbenchError):
     """A results directory cannot be written or read."""
 
 
+class ForeignResultsError(ResultsError):
+    """A results directory holds what ganbench cannot have written (e.g. a hand-edited run_id):
+    never read around, unlike a table.csv lost to a full disk."""
+
+
 class MetricUnavailable(GanbenchError):
     """A metric cannot be computed in this environment (e.g. missing weights).
 

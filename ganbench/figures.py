@@ -35,6 +35,9 @@ MAX_WORKERS = 4
 #: Points drawn per 2-D sample scatter.
 MAX_POINTS = 1000
 SEED_COLOURS = plt.get_cmap("tab10").colors
+#: Settings for every figure: texts come from the results (labels, grid names), so a ``$`` is a
+#: dollar sign, never matplotlib mathtext (which fails on e.g. ``$\x$``).
+RC = {"text.parse_math": False, "axes.titlepad": 3}
 #: One colour per failure label, shared with the HTML matrix.
 LABEL_COLOURS = {
     "ok": "#2e7d32", "unlabelled": "#607d8b", "mode-collapse": "#ef6c00", "diverged": "#c62828",
@@ -318,8 +321,7 @@ _JOB: dict[str, Any] = {}
 def _draw_chunk(indices: list[int]) -> list[tuple[int, str]]:
     painter = Painter(_JOB["folder"], _JOB["samples"])
     try:
-        with plt.rc_context({"axes.titlepad": 3}):
-            return [(i, painter.variant(_JOB["variants"][i], _JOB["metric"])) for i in indices]
+        return [(i, painter.variant(_JOB["variants"][i], _JOB["metric"])) for i in indices]
     finally:
         painter.close()
 
@@ -334,8 +336,13 @@ def draw_all(report: Report, folder: Path, registry: Any) -> None:
     """Draw every figure into ``folder`` and record their paths (relative to the report).
 
     Samples and mode centres are loaded here (torch stays in this process); with many variants
-    the variant figures are drawn by forked workers, which inherit them.
+    the variant figures are drawn by forked workers, which inherit them (and :data:`RC`).
     """
+    with plt.rc_context(RC):
+        _draw_all(report, folder, registry)
+
+
+def _draw_all(report: Report, folder: Path, registry: Any) -> None:
     prefix = folder.name
     samples = Samples(registry)
     for variant in report.variants:

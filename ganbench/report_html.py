@@ -71,8 +71,13 @@ def chip(label: str, count: int | None = None) -> str:
     return f'<span class="chip" style="background:{label_colour(label)}">{text}</span>'
 
 
+def run_anchor(run: Run) -> str:
+    """The id of a run's table row (escaped: every value from the results folder is)."""
+    return f"run-{escape(run.run_id)}"
+
+
 def run_link(run: Run, text: str | None = None) -> str:
-    return f'<a href="#run-{run.run_id}">{escape(text or f"seed {run.seed}")}</a>'
+    return f'<a href="#{run_anchor(run)}">{escape(text or f"seed {run.seed}")}</a>'
 
 
 def _header(report: Report) -> str:
@@ -99,7 +104,8 @@ def _leaderboard(report: Report) -> str:
             mean, std, n = row["stats"][metric]
             best = " best" if i in report.best.get(metric, ()) else ""
             value = "" if n == 0 else repr(mean)
-            cells.append(f'<td class="num{best}" data-v="{value}">{escape(stat_text(mean, std, n))}</td>')
+            text = escape(stat_text(mean, std, n))
+            cells.append(f'<td class="num{best}" data-v="{escape(value)}">{text}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     ranked = ", ".join(f"{m} ({'higher' if m in _higher() else 'lower'} is better)" for m in report.best)
     note = (f'<p class="note">Mean ± sample std over seeds; ★ marks the best variant per column'
@@ -128,7 +134,7 @@ def _matrix(matrix: Matrix) -> str:
                 continue
             counts = Counter(run.failure_mode for run in runs)
             worst = max(counts, key=lambda m: (m not in ("ok", "unlabelled"), counts[m]))
-            links = " ".join(f'<a href="#run-{run.run_id}" title="{escape(_describe(run))}"'
+            links = " ".join(f'<a href="#{run_anchor(run)}" title="{escape(_describe(run))}"'
                              f' style="color:{label_colour(run.failure_mode)}">'
                              f"seed&nbsp;{escape(str(run.seed))}</a>" for run in runs)
             colour = label_colour(worst)
@@ -153,7 +159,7 @@ def _runs_table(runs: list[Run], metrics: list[str]) -> str:
     for run in runs:
         values = "".join(f'<td class="num">{escape(fmt(run.metrics.get(m, math.nan)))}</td>' for m in metrics)
         why = run.evidence or run.reason
-        rows.append(f'<tr id="run-{run.run_id}"><td><code>{run.run_id}</code></td>'
+        rows.append(f'<tr id="{run_anchor(run)}"><td><code>{escape(run.run_id)}</code></td>'
                     f"<td>{escape(str(run.seed))}</td>"
                     f"<td>{escape(run.status)}</td><td>{chip(run.failure_mode)}</td>{values}"
                     f'<td class="evidence">{escape(why)}</td></tr>')
@@ -185,7 +191,7 @@ def _gallery(report: Report) -> str:
             continue
         colour = label_colour(failed[0].failure_mode)
         items = "".join(
-            f"<li>{chip(run.failure_mode)} {run_link(run)} (<code>{run.run_id}</code>, status"
+            f"<li>{chip(run.failure_mode)} {run_link(run)} (<code>{escape(run.run_id)}</code>, status"
             f' {escape(run.status)}): <span class="evidence">'
             f"{escape(run.evidence or run.reason or 'no evidence recorded')}</span></li>" for run in failed)
         out.append(f'<div class="gallery-item" style="border-color:{colour}">'

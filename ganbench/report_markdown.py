@@ -1,16 +1,34 @@
-"""The report as Markdown: the HTML page's tables, with links to the same figures."""
+"""The report as Markdown: the HTML page's tables, with links to the same figures.
+
+Markdown passes HTML through, so every value from the results folder goes through :func:`text`
+(``&``, ``<``, ``>`` as entities); the only HTML is the anchors written here.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from html import escape
 
 from ganbench.report import HIGHER_IS_BETTER, Matrix, Report, Run
 from ganbench.report_html import fmt, stat_text
 
 
-def cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+class Markup(str):
+    """A table cell of Markdown written here, its values already passed through :func:`text`."""
+
+
+def text(value: object) -> str:
+    """A value as Markdown text on one line that no renderer takes for HTML."""
+    return escape(str(value), quote=False).replace("\n", " ")
+
+
+def cell(value: object) -> str:
+    return (value if isinstance(value, Markup) else text(value)).replace("|", "\\|").replace("\n", " ")
+
+
+def anchor(run: Run) -> str:
+    return f'<a id="run-{escape(run.run_id)}"></a>'
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:
@@ -20,7 +38,7 @@ def table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def counts(runs: list[Run]) -> str:
-    return ", ".join(f"{m} {n}" for m, n in Counter(r.failure_mode for r in runs).most_common())
+    return text(", ".join(f"{m} {n}" for m, n in Counter(r.failure_mode for r in runs).most_common()))
 
 
 def _leaderboard(report: Report) -> str:
@@ -30,16 +48,16 @@ def _leaderboard(report: Report) -> str:
     for i, row in enumerate(report.leaderboard):
         variant = row["variant"]
         labels = [variant.labels.get(a, variant.name) for a in axes]
-        labels[0] = f"[{labels[0]}](#{variant.anchor})"
+        labels[0] = Markup(f"[{text(labels[0])}](#{variant.anchor})")
         values = []
         for metric in metrics:
-            text = stat_text(*row["stats"][metric])
-            values.append(f"**{text}** ★" if i in report.best.get(metric, ()) else text)
-        rows.append([*labels, str(len(variant.runs)), counts(variant.runs), *values])
+            stat = stat_text(*row["stats"][metric])
+            values.append(Markup(f"**{text(stat)}** ★") if i in report.best.get(metric, ()) else stat)
+        rows.append([*labels, str(len(variant.runs)), Markup(counts(variant.runs)), *values])
     ranked = ", ".join(f"{m} ({'higher' if m in HIGHER_IS_BETTER else 'lower'} is better)"
                        for m in report.best)
     scope = " and dataset" if "dataset" in report.axes else ""
-    note = f"\n\nMean ± sample std over seeds; ★ marks the best variant per column{scope}: {ranked}."
+    note = f"\n\nMean ± sample std over seeds; ★ marks the best variant per column{scope}: {text(ranked)}."
     note = note if ranked else ""
     return table([*axes, "runs", "failure labels", *metrics], rows) + note
 
@@ -51,46 +69,47 @@ def _matrix(matrix: Matrix) -> str:
         values = []
         for c in matrix.column_values:
             runs = matrix.cells.get((r, c), [])
-            links = " ".join(f"[s{run.seed}](#run-{run.run_id})" for run in runs)
-            values.append(f"{counts(runs)} ({links})" if runs else "no runs")
+            links = " ".join(f"[s{text(run.seed)}](#run-{text(run.run_id)})" for run in runs)
+            values.append(Markup(f"{counts(runs)} ({links})") if runs else "no runs")
         rows.append([r, *values])
     corner = f"{matrix.rows or ''} \\ {matrix.columns or ''}".strip(" \\")
-    return f"### {title}\n\n" + table([corner, *matrix.column_values], rows)
+    return f"### {text(title)}\n\n" + table([corner, *matrix.column_values], rows)
 
 
 def _runs(runs: list[Run], metrics: list[str]) -> str:
-    rows = [[f'<a id="run-{r.run_id}"></a>`{r.run_id}`', str(r.seed), r.status, r.failure_mode,
+    rows = [[Markup(f"{anchor(r)}`{text(r.run_id)}`"), str(r.seed), r.status, r.failure_mode,
              *(fmt(r.metrics.get(m, math.nan)) for m in metrics), r.evidence or r.reason] for r in runs]
     return table(["run", "seed", "status", "label", *metrics, "evidence / reason"], rows)
 
 
 def render(report: Report) -> str:
-    out = [f"# {report.title}", "", "## Run", "", table(["", ""], [list(kv) for kv in report.header])]
-    out += ["", *[f"_{n}_" for n in report.notes], "", "## Leaderboard", "", _leaderboard(report)]
+    out = [f"# {text(report.title)}", "", "## Run", "", table(["", ""], [list(kv) for kv in report.header])]
+    out += ["", *[f"_{text(n)}_" for n in report.notes], "", "## Leaderboard", "", _leaderboard(report)]
     out += ["", "## Failure modes", "", "Failure labels counted over seeds; each cell links to its runs.", ""]
     out += ["\n\n".join(_matrix(m) for m in report.matrices), "", "## Variants", ""]
     for variant in report.variants:
-        out += [f'<a id="{variant.anchor}"></a>', "", f"### {variant.index}. {variant.name}", "",
+        name = text(variant.name)
+        out += [f'<a id="{variant.anchor}"></a>', "", f"### {variant.index}. {name}", "",
                 _runs(variant.runs, report.metrics), ""]
         if variant.figure:
-            out += [f"![training curves and final samples of {variant.name}]({variant.figure})", ""]
+            out += [f"![training curves and final samples of {name}]({text(variant.figure)})", ""]
     out += ["## Failure gallery", ""]
     if not report.failed:
         out += ["No run failed: every run is labelled ok.", ""]
     for variant in report.variants:
         if not variant.failed:
             continue
-        out += [f"[{variant.name}](#{variant.anchor}): {len(variant.failed)} of {len(variant.runs)}"
-                " runs failed", ""]
-        out += [f"- **{run.failure_mode}** [seed {run.seed}](#run-{run.run_id}) (`{run.run_id}`, status"
-                f" {run.status}): {run.evidence or run.reason or 'no evidence recorded'}"
-                for run in variant.failed]
+        name = text(variant.name)
+        out += [f"[{name}](#{variant.anchor}): {len(variant.failed)} of {len(variant.runs)} runs failed", ""]
+        out += [f"- **{text(run.failure_mode)}** [seed {text(run.seed)}](#run-{text(run.run_id)})"
+                f" (`{text(run.run_id)}`, status {text(run.status)}):"
+                f" {text(run.evidence or run.reason or 'no evidence recorded')}" for run in variant.failed]
         if variant.figure:
-            out += ["", f"![plots of {variant.name}]({variant.figure})", ""]
+            out += ["", f"![plots of {name}]({text(variant.figure)})", ""]
     out += ["", "## Seed variability", ""]
     if report.main_metric and report.figures.get("seed-variability"):
-        out += [f"Spread of **{report.main_metric}** over seeds, per variant.", "",
-                f"![seed variability]({report.figures['seed-variability']})"]
+        out += [f"Spread of **{text(report.main_metric)}** over seeds, per variant.", "",
+                f"![seed variability]({text(report.figures['seed-variability'])})"]
     else:
         out += ["No metric was evaluated."]
     return "\n".join(out) + "\n"

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import time
+import tomllib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +300,141 @@ def test_a_failing_report_is_a_warning_after_run(tmp_path, capsys):
 
     _write_report(tmp_path / "not-a-results-dir")  # must not raise: the runs are already saved
     assert "warning: no report written" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- hostile text
+#: Text that would run script if the report passed it through as HTML.
+HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+
+
+def edited_results(root: Path, name: str, label: str, evidence: str) -> Path:
+    """fake_results' 2 runs as a grid with free-text values leaves them: the grid's ``name``, the
+    first run's loss ``label`` and every run's ``evidence`` (table.csv rewritten from the records)."""
+    fake_results(root, cells=2, seeds=1)
+    records = [json.loads(line) for line in (root / "runs.jsonl").read_text().splitlines()]
+    records[0]["labels"]["loss"] = label
+    for record in records:
+        record["failure_evidence"] = evidence
+    (root / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (root / "grid.toml").write_text(f"name = {json.dumps(name)}\n")
+    ResultsDir(root).write_table([r["run_id"] for r in records], ["loss", "regularizer"])
+    return root
+
+
+class _Elements(HTMLParser):
+    """The elements of a DOM dump: script bodies and event-handler attributes."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.scripts: list[str] = []
+        self.handlers: list[tuple[str, str]] = []
+        self._in_script = False
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.handlers += [(tag, key) for key, _ in attrs if key.lower().startswith("on")]
+        if tag == "script":
+            self.scripts.append("")
+            self._in_script = True
+
+    def handle_endtag(self, tag):
+        self._in_script = self._in_script and tag != "script"
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+def assert_only_ganbench_scripts(page: Path, profile: Path) -> str:
+    """Chromium's DOM of ``page`` holds the one script ganbench writes and no event handler."""
+    from ganbench.report_html import SORT_SCRIPT
+
+    try:
+        done = chromium(["--virtual-time-budget=5000", "--dump-dom", page.as_uri()], profile)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"chromium hung on {page.name}: did an injected alert() run?")
+    assert "<main>" in done.stdout, f"no DOM dumped; stderr: {done.stderr[-2000:]}"
+    dom = _Elements(done.stdout)
+    assert dom.handlers == []
+    assert [s.strip() for s in dom.scripts] == [SORT_SCRIPT.strip()]
+    return done.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y"
+                    " chromium); the report is not checked in a browser")
+def test_hostile_text_in_a_report_stays_text_in_chromium(tmp_path):
+    from ganbench.report import collect
+    from ganbench.report_html import render
+
+    folder = edited_results(tmp_path / "r", name=f"grid {HOSTILE}", label=f"loss {HOSTILE}",
+                            evidence=f"evidence {HOSTILE}")
+    page = build_report(folder, fmt="html")[0]
+    dom = assert_only_ganbench_scripts(page, tmp_path / "p1")
+    for text in ("grid ", "loss ", "evidence "):  # shown, as text
+        assert text + HOSTILE.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in dom
+    # Loading refuses such a run_id (below); the page must not trust one either.
+    report = collect(folder)
+    report.runs[0].run_id = HOSTILE
+    injected = tmp_path / "injected.html"
+    injected.write_text(render(report))
+    assert_only_ganbench_scripts(injected, tmp_path / "p2")
+
+
+def test_a_hand_edited_run_id_is_one_error_line(tmp_path):
+    folder = fake_results(tmp_path / "r", cells=2, seeds=1)
+    run_id = json.loads((folder / "runs.jsonl").read_text().splitlines()[1])["run_id"]
+    table = (folder / "table.csv").read_text()
+    (folder / "table.csv").write_text(table.replace(run_id, "x" + HOSTILE))
+    for command in ("report", "table"):
+        done = subprocess.run([GANBENCH, command, str(folder)], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"error: {folder / 'table.csv'} row 2: run_id 'x\"><img"), done.stderr
+        assert "is not 16 hex digits" in done.stderr
+    (folder / "table.csv").write_text(table)
+    records = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    records[1]["run_id"] = "x" + HOSTILE
+    (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([GANBENCH, "report", str(folder)], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {folder / 'runs.jsonl'} line 2: run_id 'x\"><img"), done.stderr
+    assert not (folder / "report.html").exists()
+
+
+def test_markdown_report_passes_no_html_from_the_results(tmp_path):
+    folder = edited_results(tmp_path / "r", name=f"grid {HOSTILE}", label=f"loss {HOSTILE} a|b",
+                            evidence=f"evidence {HOSTILE}")
+    md = build_report(folder, fmt="md")[0].read_text()
+    escaped = HOSTILE.replace("<", "&lt;").replace(">", "&gt;")
+    assert f"# ganbench report: grid {escaped}\n" in md
+    assert f"loss {escaped} a\\|b" in md and f"evidence {escaped}" in md
+    # The only HTML left is the anchors ganbench writes.
+    assert "<" not in re.sub(r'<a id="(run-[0-9a-f]{16}|variant-\d+)"></a>', "", md)
+
+
+def test_dollar_signs_in_labels_are_not_math(tmp_path):
+    label = "cost $5 and $6 per $^$"  # as mathtext: "5 and " and a "^" with nothing to raise
+    folder = edited_results(tmp_path / "r", name=label, label=label, evidence="x")
+    html = build_report(folder)[0].read_text()
+    assert f"loss={label}" in html
+    images = set(re.findall(r'<img src="([^"]+)"', html))
+    assert len(images) == 3 and all((folder / src).is_file() for src in images)
+
+
+def test_an_all_digit_run_id_keeps_its_leading_zero(tmp_path):
+    """A run_id is hex: 0621238158654228 (this grid, seed 20350) must not be read as a number."""
+    text = TINY_TOML.replace("seeds = [0]", "seeds = [20350]")
+    (spec,) = specs_of(tomllib.loads(text))[1]
+    assert spec.run_id == "0621238158654228", "the run_id changed: find another all-digit one"
+    grid = tmp_path / "digits.toml"
+    grid.write_text(text)
+    out = tmp_path / "out"
+    done = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu", "--no-report"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    assert 'id="run-0621238158654228"' in (out / "report.html").read_text()
+    assert "`0621238158654228`" in (out / "report.md").read_text()
+    table = subprocess.run([GANBENCH, "table", str(out), "--by", "run_id"], capture_output=True, text=True)
+    assert table.returncode == 0, table.stderr
+    assert "0621238158654228" in table.stdout
