@@ -12,6 +12,8 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from ganbench.grid_schema import (
     DEFAULTS,
     EVALUATION_DEFAULTS,
     GRID_KEYS,
+    MAX_RUNS,
     NAME_PATTERN,
     OPTIMIZER_DEFAULTS,
     RESERVED_PARAMS,
@@ -32,6 +35,7 @@ from ganbench.grid_schema import (
     WEIGHTS_KEYS,
     _check_keys,
     _type_error,
+    check_finite,
     check_optimizer_keys,
     component_ref,
     protocol,
@@ -97,11 +101,15 @@ def value_label(value: Any) -> str:
     return str(value)
 
 
+#: Largest grid file read (docs/grid-format.md#limits): a grid is a short file.
+MAX_GRID_BYTES = 1_000_000
+
+
 def load_grid(path: str | Path) -> GridSpec:
     """Read and type-check a grid file; every problem is a one-line :class:`ConfigError`."""
     path = Path(path)
     try:
-        source = path.read_text(encoding="utf-8")
+        source = _read_grid_file(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such grid file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -110,7 +118,23 @@ def load_grid(path: str | Path) -> GridSpec:
         raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply (arrays or tables within"
+                          " each other); a grid needs a few levels at most") from None
     return parse_grid(raw, str(path), default_name=path.stem, source=source)
+
+
+def _read_grid_file(path: Path) -> str:
+    """The text of a regular file of at most :data:`MAX_GRID_BYTES` (a UTF-8 BOM skipped)."""
+    if not stat.S_ISREG(path.stat().st_mode):  # before open: a FIFO's open would block
+        raise ConfigError(f"{path}: cannot read grid file: not a regular file (a folder, device"
+                          " or pipe); give the path of a .toml file")
+    with path.open("rb") as file:
+        data = file.read(MAX_GRID_BYTES + 1)
+    if len(data) > MAX_GRID_BYTES:
+        raise ConfigError(f"{path}: grid file is larger than {MAX_GRID_BYTES:,} bytes"
+                          " (docs/grid-format.md#limits); is this the grid you meant?")
+    return data.decode("utf-8-sig")
 
 
 def parse_grid(raw: dict[str, Any], where: str, default_name: str = "grid",
@@ -126,15 +150,17 @@ def parse_grid(raw: dict[str, Any], where: str, default_name: str = "grid",
 
 def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str) -> GridSpec:
     _check_keys("grid", raw, GRID_KEYS)
+    check_finite("", raw)
     axes_raw = raw.get("axes", {})
     if not isinstance(axes_raw, dict):
         raise _type_error("axes", "a table of lists", axes_raw)
     if "dataset" not in raw and "dataset" not in axes_raw:
         raise ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis")
     name = text("name", raw.get("name", default_name))
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"name: {name!r} must be usable as a folder name (letters, digits, . _ -)")
     settings = {k: SETTINGS[k](k, v) for k, v in raw.items() if k in SETTINGS}
+    _check_swept_once(axes_raw)
     axes: dict[str, list[Any]] = {}
     # Whole settings before dotted ones (as expand does), so that "dataset.scale" is checked
     # on the dataset its "dataset" axis sets.
@@ -179,6 +205,21 @@ def axis_keys(key: str) -> list[str]:
     return [part.strip() for part in key.split(",")]
 
 
+def _check_swept_once(axes_raw: dict[str, Any]) -> None:
+    """A setting in two axes (or twice in one zipped axis) would have one value win silently."""
+    owner: dict[str, str] = {}
+    for key in axes_raw:
+        for subkey in axis_keys(key):
+            if subkey in owner:
+                if owner[subkey] == key:
+                    raise ConfigError(f"axes.{key}: {subkey!r} is swept twice in this zipped axis;"
+                                      " name each setting once")
+                raise ConfigError(f"axes.{key}: {subkey!r} is swept twice (also by axis"
+                                  f" {owner[subkey]!r}); sweep each setting in one axis only,"
+                                  " zipped there with the settings that move with it")
+            owner[subkey] = key
+
+
 def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
     """One value of an axis as ``{setting: value}``; a zipped axis takes one list per value."""
     if len(subkeys) == 1:
@@ -190,7 +231,7 @@ def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
 
 def _check_axis_key(where: str, key: str) -> None:
     head, _, rest = key.partition(".")
-    if key in ("seeds", "seed", "name", "description"):
+    if key in ("seeds", "seed", "name", "description", "max_runs"):
         raise ConfigError(f"{where}: {key!r} cannot be an axis (list seeds in 'seeds')")
     if head not in SETTINGS:
         close = difflib.get_close_matches(head, list(SETTINGS), n=1)
@@ -214,6 +255,9 @@ def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> d
         out[head] = ref
     else:  # "optimizer.lr", "optimizer.g.lr", "evaluation.every"
         merged = copy.deepcopy(out.get(head, {}))
+        if isinstance(merged.get("metrics"), list):  # parsed refs back to their grid form,
+            # which the table's check below parses again
+            merged["metrics"] = [{"name": r["name"], **r["params"]} for r in merged["metrics"]]
         node = merged
         parts = rest.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -362,6 +406,7 @@ def metric_warnings(config: dict[str, Any], registry: Registry, where: str = "")
 
 def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
     """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
+    _check_run_count(grid)
     rows_per_axis = [[_axis_row(key, axis_keys(key), v) for v in values]
                      for key, values in grid.axes.items()]
     seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
@@ -391,6 +436,18 @@ def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
     if not runs:
         raise ConfigError(f"{grid.path}: every cell is excluded; nothing to run")
     return runs
+
+
+def _check_run_count(grid: GridSpec) -> None:
+    """Refuse, before expanding, a grid of more than ``max_runs`` runs (cells x seeds, counted
+    before [[exclude]]; a zipped axis counts once)."""
+    cells = math.prod(len(values) for values in grid.axes.values())
+    seeds_ = len(grid.settings.get("seeds", DEFAULTS["seeds"]))
+    cap = grid.settings.get("max_runs", MAX_RUNS)
+    if cells * seeds_ > cap:
+        raise ConfigError(f"{grid.path}: {cells:,} cells x {seeds_} seeds = {cells * seeds_:,} runs"
+                          f" (before [[exclude]]), more than max_runs = {cap:,}; sweep fewer values,"
+                          f" or set max_runs = {cells * seeds_} in the grid")
 
 
 def _labels(settings: dict[str, Any], cell: dict[str, Any]) -> tuple[tuple[str, str], ...]:

@@ -66,7 +66,14 @@ EVALUATION_DEFAULTS = {"every": 0, "samples": 2500, "metrics": "auto", "features
 #: Weights-file settings of ``evaluation``: a run's identity holds the file's SHA-256 (resolved
 #: into ``<key>_sha256``), not its path, so moving a file keeps run_ids and changing it does not.
 WEIGHTS_KEYS = ("inception_weights", "vgg16_weights")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # use with fullmatch
+#: Limits (docs/grid-format.md#limits). A seed seeds torch generators (< 2**64, and the
+#: evaluation seed adds 1_000_003) and is a table.csv column (int64): below 2**63.
+MAX_SEED = 2**63 - 1
+MAX_STEPS = 10**9
+MAX_SAMPLES = 1_000_000
+#: Default cap on cells x seeds (before [[exclude]]); a grid's ``max_runs`` replaces it.
+MAX_RUNS = 10_000
 
 
 # --------------------------------------------------------------------------- value checks
@@ -74,9 +81,44 @@ def _type_error(where: str, expected: str, value: Any) -> ConfigError:
     return ConfigError(f"{where}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
+def _int_error(where: str, expected: str, value: Any) -> ConfigError:
+    """A type error; for a float (TOML's ``1e6`` is one), how to write an integer."""
+    error = _type_error(where, expected, value)
+    if isinstance(value, float):
+        return ConfigError(f"{error}; write a whole number in digits, without '.' or an exponent"
+                           " (1000000, not 1e6)")
+    return error
+
+
+def at_most(check: Callable[[str, Any], int], maximum: int) -> Callable[[str, Any], int]:
+    """``check``, then an upper bound (a documented limit)."""
+    def bounded(where: str, value: Any) -> int:
+        value = check(where, value)
+        if value > maximum:
+            raise ConfigError(f"{where}: must be at most {maximum:,} (docs/grid-format.md#limits),"
+                              f" got {value:,}")
+        return value
+
+    return bounded
+
+
+def check_finite(where: str, value: Any) -> None:
+    """No ``inf`` or ``nan`` anywhere in a grid (setting, axis value, component parameter)."""
+    stack = [(where, value)]
+    while stack:  # not recursive: any depth tomllib can parse
+        at, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{at}: must be finite, got {node}; write a number (inf and nan are"
+                              " not allowed in a grid)")
+        if isinstance(node, dict):
+            stack += [(f"{at}.{k}" if at else str(k), v) for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [(f"{at}[{i}]", v) for i, v in reversed(list(enumerate(node)))]
+
+
 def positive_int(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "a positive integer", value)
+        raise _int_error(where, "a positive integer", value)
     if value <= 0:
         raise ConfigError(f"{where}: must be a positive integer, got {value}")
     return value
@@ -84,7 +126,7 @@ def positive_int(where: str, value: Any) -> int:
 
 def non_negative_int(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "an integer >= 0", value)
+        raise _int_error(where, "an integer >= 0", value)
     if value < 0:
         raise ConfigError(f"{where}: must be >= 0, got {value}")
     return value
@@ -171,8 +213,8 @@ def seeds(where: str, value: Any) -> list[int]:
     if not isinstance(value, list) or not value:
         raise _type_error(where, "a non-empty list of integers, like [0, 1, 2]", value)
     for s in value:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise _type_error(where, "a list of integers >= 0", value)
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+            raise _type_error(where, f"a list of integers from 0 to {MAX_SEED:,} (2**63 - 1)", value)
     if len(set(value)) != len(value):
         raise ConfigError(f"{where}: seeds repeat: {value}")
     return list(value)
@@ -256,7 +298,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "description": text,
     **{key: component_ref for key in COMPONENT_KINDS},
     "latent_dim": positive_int,
-    "steps": positive_int,
+    "steps": at_most(positive_int, MAX_STEPS),
     "batch_size": positive_int,
     "n_critic": positive_int,
     "log_every": positive_int,
@@ -265,10 +307,11 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "precision": precision,
     "compile": flag,
     "seeds": seeds,
+    "max_runs": positive_int,
     "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),
                            "d": table_of(_OPTIMIZER_SIDE)}),
     "diagnostics": check_overrides,
-    "evaluation": table_of({"every": non_negative_int, "samples": positive_int,
+    "evaluation": table_of({"every": non_negative_int, "samples": at_most(positive_int, MAX_SAMPLES),
                             "metrics": metric_list, "features": feature_extractor,
                             "inception_weights": text, "protocol": protocol,
                             "vgg16_weights": text}),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ganbench.errors import ConfigError, DuplicateComponentError, UnknownComponentError
+from ganbench.param_types import type_name, type_problem
 from ganbench.plugins import (
     BrokenPlugin,
     GanbenchPluginManager,
@@ -34,7 +36,7 @@ KIND_HOOKS: dict[str, str] = {
 }
 KINDS = tuple(KIND_HOOKS)
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,20 @@ class Component:
         return names, takes_any
 
 
+    def check_param_types(self, params: dict[str, Any]) -> None:
+        """Each given parameter fits the factory's annotation (:mod:`ganbench.param_types`),
+        else a one-line :class:`ConfigError` with the expected type and the default."""
+        problem = type_problem(self.factory, params)
+        if problem is None:
+            return
+        key, hint = problem
+        value = params[key]
+        default = getattr(inspect.signature(self.factory).parameters.get(key), "default", None)
+        example = f"; e.g. {key} = {json.dumps(default)} (its default)" if isinstance(
+            default, (bool, int, float, str)) else ""
+        raise ConfigError(f"{self.kind} {self.name!r}: parameter {key!r} expects"
+                          f" {type_name(hint)}, got {value!r} ({type(value).__name__}){example}")
+
     def resolve_params(self, params: dict[str, Any], reserved: tuple[str, ...] = ()) -> dict[str, Any]:
         """``params`` completed with the factory's keyword defaults, so a config is explicit.
 
@@ -90,6 +106,7 @@ class Component:
                     f"{self.kind} {self.name!r} has no parameter {key!r}{hint};"
                     f" its parameters: {', '.join(sorted(accepted)) or 'none'}"
                 )
+        self.check_param_types(params)
         resolved = {}
         for p in inspect.signature(self.factory).parameters.values():
             if (p.name in accepted and p.default is not p.empty
@@ -105,7 +122,7 @@ class Component:
 
 def invalid_registration(component: Component) -> str | None:
     """Why a registration is invalid (the plugin is then reported broken), or None."""
-    if not isinstance(component.name, str) or not NAME_PATTERN.match(component.name):
+    if not isinstance(component.name, str) or not NAME_PATTERN.fullmatch(component.name):
         return (f"registered the {component.kind} name {component.name!r}: names must be"
                 " lower-case slugs like 'my-loss' (letters, digits, single hyphens)")
     if not callable(component.factory):

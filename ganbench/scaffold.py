@@ -17,7 +17,7 @@ from ganbench.errors import GanbenchError
 from ganbench.scaffold_templates import GITIGNORE, MODULE_HEAD, MODULES, PYPROJECT, README, TEST_HEAD, TESTS
 
 KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric")
-SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 PREFIX = "ganbench-"
 
 
@@ -32,7 +32,7 @@ def plugin_names(name: str) -> PluginNames:
     """``ganbench-my-loss`` or ``my-loss`` -> slug ``my-loss``, distribution ``ganbench-my-loss``,
     module ``ganbench_my_loss``."""
     slug = name[len(PREFIX):] if name.startswith(PREFIX) else name
-    if not SLUG.match(slug) or slug == "ganbench":
+    if not SLUG.fullmatch(slug) or slug == "ganbench":
         raise GanbenchError(
             f"invalid plugin name {name!r}: use a lower-case slug like 'my-loss' or"
             " 'ganbench-my-loss' (letters, digits and single hyphens, starting with a letter)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
+from typing import Literal, Optional
 
 import pytest
 
@@ -513,6 +515,99 @@ def test_grid_name_defaults_to_the_file_stem(tmp_path, registry):
     assert all(s.grid_name == "explicit" for s in expand(named, registry))
 
 
+# --------------------------------------------------------------------------- limits and the file itself
+@pytest.mark.parametrize("text,expected", [
+    pytest.param(TINY + 'name = "evil\\n"\n', ["name: 'evil\\n'", "folder name"],
+                 id="name-with-a-final-newline"),
+    pytest.param(TINY + "[executor]\nnum_gpus = inf\n",
+                 ["executor.num_gpus: must be finite, got inf"], id="num-gpus-inf"),
+    pytest.param(TINY + "[executor]\nnum_gpus = nan\n",
+                 ["executor.num_gpus: must be finite, got nan"], id="num-gpus-nan"),
+    pytest.param(TINY + 'regularizer = { name = "gradient-penalty", weight = nan }\n',
+                 ["regularizer.weight: must be finite, got nan"], id="component-param-nan"),
+    pytest.param(TINY + 'regularizer = "gradient-penalty"\n[axes]\n"regularizer.weight" = [1.0, -inf]\n',
+                 ["axes.regularizer.weight[1]: must be finite, got -inf"], id="axis-value-inf"),
+    pytest.param(TINY + "seeds = [0, 18446744073709551616]\n",
+                 ["seeds", "integers from 0 to 9,223,372,036,854,775,807"], id="seed-above-2**64"),
+    pytest.param(TINY + "seeds = [9223372036854775808]\n", ["seeds", "(2**63 - 1)"], id="seed-2**63"),
+    pytest.param(TINY.replace("steps = 5", "steps = 1000000001"),
+                 ["steps: must be at most 1,000,000,000", "got 1,000,000,001"], id="steps-above-max"),
+    pytest.param(TINY + '[axes]\nsteps = [5, 10000000000]\n', ["axes.steps[1]", "at most 1,000,000,000"],
+                 id="steps-axis-above-max"),
+    pytest.param(TINY + "[evaluation]\nsamples = 10000000000\n",
+                 ["evaluation.samples: must be at most 1,000,000"], id="samples-above-max"),
+    pytest.param(TINY + '[axes]\n"evaluation.samples" = [100, 1000001]\n',
+                 ["axes.evaluation.samples[1]", "at most 1,000,000"], id="samples-axis-above-max"),
+    pytest.param(TINY.replace("steps = 5", "steps = 1e30"),
+                 ["steps", "1e+30 (float)", "write a whole number in digits"], id="steps-1e30"),
+    pytest.param(TINY.replace("steps = 5", "steps = 1e6"),
+                 ["steps", "1000000.0 (float)", "(1000000, not 1e6)"], id="steps-1e6"),
+])
+def test_out_of_range_values_are_refused_when_the_file_is_read(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_grid(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message
+    assert "\n" not in message, message
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_the_largest_allowed_values_are_accepted(tmp_path, registry):
+    [spec] = runs(tmp_path, registry, TINY.replace("steps = 5", "steps = 1000000000")
+                  + "seeds = [9223372036854775807]\n[evaluation]\nsamples = 1000000\n")
+    assert spec.seed == 2**63 - 1
+    assert spec.config["steps"] == 10**9 and spec.config["evaluation"]["samples"] == 10**6
+
+
+def test_a_utf8_bom_is_skipped(tmp_path, registry):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + ('name = "bom"\n' + TINY).encode())
+    assert [s.grid_name for s in expand(load_grid(path), registry)] == ["bom"]
+
+
+def test_a_deeply_nested_file_is_one_config_error(tmp_path):
+    path = write(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_grid(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid TOML: nested too deeply"), message
+    assert "\n" not in message
+
+
+def test_oversized_and_non_regular_grid_files_are_refused(tmp_path):
+    big = write(tmp_path, TINY + "# " + "x" * 1_000_000 + "\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{big}: grid file is larger than 1,000,000 bytes")):
+        load_grid(big)
+    with pytest.raises(ConfigError, match="/dev/zero: cannot read grid file: not a regular file"):
+        load_grid("/dev/zero")
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path, registry):
+    values = list(range(1, 11))
+    axes = "".join(f"{key} = {values}\n" for key in ("steps", "batch_size", "latent_dim", "log_every",
+                                                       "n_critic"))
+    path = write(tmp_path, 'dataset = "ring8"\n[axes]\n' + axes + f"ema = {[v / 20 for v in values]}\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        expand(load_grid(path), registry)
+    assert time.monotonic() - start < 2
+    assert str(info.value) == (
+        f"{path}: 1,000,000 cells x 1 seeds = 1,000,000 runs (before [[exclude]]), more than"
+        " max_runs = 10,000; sweep fewer values, or set max_runs = 1000000 in the grid")
+
+
+def test_max_runs_raises_or_lowers_the_cap(tmp_path, registry):
+    sweep = 'seeds = [0, 1, 2]\n[axes]\nloss = ["minimax", "non-saturating", "wasserstein", "hinge"]\n'
+    too_many = "= 12 runs (before [[exclude]]), more than max_runs = 10;"
+    with pytest.raises(ConfigError, match=re.escape(too_many)):
+        runs(tmp_path, registry, TINY + "max_runs = 10\n" + sweep)
+    assert len(runs(tmp_path, registry, TINY + "max_runs = 12\n" + sweep)) == 12
+    with pytest.raises(ConfigError, match="axes.max_runs: 'max_runs' cannot be an axis"):
+        load_grid(write(tmp_path, TINY + "[axes]\nmax_runs = [1, 2]\n"))
+
+
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("text,expected", [
     pytest.param('dataset = "ring8"\nsteps = [1,\nbatch_size = 8\n', ["invalid TOML", "line 3"],
@@ -713,3 +808,119 @@ def test_exclude_names_a_setting_of_a_zipped_axis(tmp_path, registry):
 def test_zipped_axis_values_are_checked(tmp_path, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_grid(write(tmp_path, TINY + f'[axes]\n"loss,regularizer" = [{value}]\n'))
+
+
+# --------------------------------------------------------------------------- audit: B1, B2, B3
+@pytest.mark.parametrize("component,expected", [
+    ('generator = { name = "mlp", width = "wide" }',
+     "generator 'mlp': parameter 'width' expects int, got 'wide' (str)"),
+    ('generator = { name = "mlp", depth = 2.5 }',
+     "generator 'mlp': parameter 'depth' expects int, got 2.5 (float)"),
+    ('discriminator = { name = "mlp", depth = true }',
+     "discriminator 'mlp': parameter 'depth' expects int, got True (bool)"),
+    ('regularizer = { name = "gradient-penalty", weight = "big" }',
+     "regularizer 'gradient-penalty': parameter 'weight' expects float, got 'big' (str)"),
+    ('regularizer = { name = "dragan", noise = 1 }',
+     "regularizer 'dragan': parameter 'noise' expects str, got 1 (int)"),
+    ('evaluation = { metrics = [{ name = "modes", samples = 1.5 }] }',
+     "metric 'modes': parameter 'samples' expects int | None, got 1.5 (float)"),
+])
+def test_wrong_type_component_parameters_fail_validation(tmp_path, registry, component, expected):
+    # B1: these passed validate and failed only at run time with a TypeError
+    path = write(tmp_path, TINY + component + "\n")
+    with pytest.raises(ConfigError) as info:
+        expand(load_grid(path), registry)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message, message
+    assert expected in message, message
+
+
+def test_dataset_parameter_of_the_wrong_type_fails_in_its_cell(tmp_path, registry):
+    path = write(tmp_path, TINY + '[axes]\n"dataset.scale" = [0.01, "big"]\n')
+    with pytest.raises(ConfigError, match=re.escape(
+            "dataset 'ring8': parameter 'scale' expects float, got 'big' (str)")):
+        expand(load_grid(path), registry)
+
+
+def test_parameters_of_the_right_type_still_validate(tmp_path, registry):
+    specs = runs(tmp_path, registry, TINY + (
+        'regularizer = { name = "gradient-penalty", weight = 5 }\n'  # an int for a float
+        'discriminator = { name = "dcgan", norm = "none" }\n'
+        'evaluation = { metrics = [{ name = "modes", samples = 100 }] }\n'
+        '[axes]\n"generator.width" = [8, 16]\n'))
+    assert [s.config["generator"]["params"]["width"] for s in specs] == [8, 16]
+    assert specs[0].config["regularizer"]["params"] == {"weight": 5.0}
+
+
+def test_unannotated_and_plugin_parameters_are_checked_by_their_annotations(tmp_path):
+    from ganbench import hookimpl
+
+    def free(*, weight=1.0):  # not annotated: anything goes, the factory decides
+        from ganbench.builtins.regularizers import NoRegularizer
+        return NoRegularizer()
+
+    def choice(*, mode: Literal["a", "b"] = "a", scale: Optional[float] = None,  # noqa: UP045
+               sizes: list[int] | None = None):
+        from ganbench.builtins.regularizers import NoRegularizer
+        return NoRegularizer()
+
+    class Plugin:
+        @hookimpl
+        def ganbench_register_regularizers(self, register):
+            register("free", free)
+            register("choice", choice)
+
+    registry = get_registry(autoload=False, extra_plugins=[Plugin()])
+    ok = TINY + ('[axes]\nregularizer = [{ name = "free", weight = "anything" },'
+                 ' { name = "choice", mode = "b", scale = 2, sizes = [1, 2] }]\n')
+    assert len(runs(tmp_path, registry, ok)) == 2
+    for bad, expected in [
+        ('{ name = "choice", mode = "c" }', "parameter 'mode' expects Literal['a', 'b'], got 'c' (str)"),
+        ('{ name = "choice", scale = "x" }', "parameter 'scale' expects float | None, got 'x' (str)"),
+        ('{ name = "choice", sizes = [1, 2.5] }',
+         "parameter 'sizes' expects list[int] | None, got [1, 2.5] (list)"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            runs(tmp_path, registry, TINY + f"regularizer = {bad}\n")
+
+
+EVALUATION_AXIS = TINY + ('[evaluation]\nmetrics = ["modes"]\n'
+                          '[axes]\n"evaluation.samples" = [50, 100]\n')
+
+
+def test_an_evaluation_axis_keeps_an_explicit_metric_list(tmp_path, registry):
+    # B2: this was refused with "metric 'modes' has no parameter 'params'"
+    specs = runs(tmp_path, registry, EVALUATION_AXIS)
+    assert [s.config["evaluation"]["samples"] for s in specs] == [50, 100]
+    assert all(s.config["evaluation"]["metrics"] == [
+        {"name": "modes", "params": {"samples": None, "threshold": 3.0}}] for s in specs)
+    assert specs[0].run_id != specs[1].run_id
+    assert [labels(s)["evaluation.samples"] for s in specs] == ["50", "100"]
+
+
+def test_an_evaluation_axis_with_a_metric_list_runs(tmp_path, tiny_grid):
+    from tests.conftest import run_with
+
+    grid = {**tiny_grid, "steps": 4, "evaluation": {"metrics": ["modes"]},
+            "axes": {"evaluation.samples": [50, 100]}}
+    run_with(grid, tmp_path / "out")
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r["metric_protocols"]["modes"]["n_generated"] for r in records] == [50, 100]
+
+
+@pytest.mark.parametrize("axes,key", [
+    ('"loss,loss" = [["hinge", "minimax"]]', "axes.loss,loss: 'loss'"),
+    ('"loss, loss" = [["hinge", "minimax"]]', "axes.loss, loss: 'loss'"),
+    ('loss = ["hinge", "wasserstein"]\n"loss,regularizer" = [["minimax", "none"]]',
+     "axes.loss,regularizer: 'loss'"),
+    ('"regularizer,loss" = [["none", "minimax"]]\nloss = ["hinge"]', "axes.loss: 'loss'"),
+])
+def test_a_setting_in_two_axes_is_an_error(tmp_path, axes, key):
+    # B3: the second value silently replaced the first
+    path = write(tmp_path, TINY + "[axes]\n" + axes + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_grid(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key} is swept twice"), message
+    assert "\n" not in message

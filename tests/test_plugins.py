@@ -210,7 +210,7 @@ def test_builtins_register_before_extra_plugins():
     assert message.index(BUILTIN_LOSSES_PLUGIN) < message.index("DuplicateLossPlugin")
 
 
-@pytest.mark.parametrize("bad_name", ["Bad_Name", "", "1loss", "my--loss", "loss-", "my loss", 3])
+@pytest.mark.parametrize("bad_name", ["Bad_Name", "", "1loss", "my--loss", "loss-", "my loss", "loss\n", 3])
 def test_invalid_component_name_makes_the_plugin_broken(bad_name):
     class Plugin:
         @hookimpl

@@ -33,7 +33,8 @@ def test_names_are_normalised(name, slug, distribution, module):
 
 
 @pytest.mark.parametrize("name", ["My_Loss", "", "my loss", "my--loss", "loss-", "1loss", "ganbench-",
-                                  "ganbench", "ganbench-ganbench", "my_loss", "../evil", "ganbench-Up"])
+                                  "ganbench", "ganbench-ganbench", "my_loss", "../evil", "ganbench-Up",
+                                  "my-loss\n"])
 def test_invalid_names_are_refused(name, tmp_path):
     with pytest.raises(GanbenchError, match="invalid plugin name"):
         create_plugin(name, parent=tmp_path)
