@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,10 +151,18 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
     units += [(spec,) for specs in solo.values() for spec in specs]
     reasons = [f"{len(specs)} cell(s) train solo: {reason}" for reason, specs in solo.items()]
     if any(len(unit) > 1 for unit in units):
-        sizes = ", ".join(str(len(unit)) for unit in units if len(unit) > 1)
+        sizes = bundle_sizes([len(unit) for unit in units if len(unit) > 1])
         reasons.insert(0, f"training {sum(len(u) for u in units if len(u) > 1)} cells in bundles"
                           f" of {sizes}")
     return BundlePlan(units, reasons)
+
+
+def bundle_sizes(sizes: list[int], listed: int = 6) -> str:
+    """``"6, 6"``, or for many bundles ``"10 (x1,000), 4"``: a line that stays short."""
+    if len(sizes) <= listed:
+        return ", ".join(map(str, sizes))
+    return ", ".join(f"{size} (x{count:,})" if count > 1 else str(size)
+                     for size, count in Counter(sizes).items())
 
 
 # ----------------------------------------------------------------------------- running one
@@ -167,7 +176,7 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
     """
     from ganbench.bundle_train import BundleTrainer
     from ganbench.plugins import one_line
-    from ganbench.runner import error_record, result_record, run_cell
+    from ganbench.runner import error_reason, error_record, result_record, run_cell
     from ganbench.train import DEFAULT_DATA_ROOT, Trainer
 
     root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
@@ -181,7 +190,7 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failing cell never sinks the others
-            records[i] = error_record(spec, registry, results, device, one_line(exc),
+            records[i] = error_record(spec, registry, results, device, error_reason(exc),
                                       traceback.format_exc())
             continue
         state = trainer.state

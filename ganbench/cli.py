@@ -1,12 +1,13 @@
 """The ``ganbench`` command: thin commands over the library, one error boundary.
 
-Every :class:`GanbenchError` becomes one line on stderr and exit code 2; ``--debug`` shows the
-traceback instead.
+Every :class:`GanbenchError`, and every ``OSError`` (a full disk), becomes one line on stderr and
+exit code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from ganbench.errors import GanbenchError
 from ganbench.grid import RunSpec, expand, load_grid, with_command_line
 from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
-from ganbench.results import TABLE_FILE, ResultsDir, load_results
+from ganbench.results import TABLE_FILE, ResultsDir, naming
 from ganbench.runner import RunEvents, run_grid
 from ganbench.tables import failure_matrix, format_mean_std, metric_columns, summarize
 from ganbench.train import resolve_device
@@ -65,6 +66,32 @@ def main() -> None:
             raise
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a full disk, a file-size limit, a read-only or vanished folder
+        if _state["debug"]:
+            raise
+        err_console.print(f"error: {os_error_line(exc)}", markup=False, highlight=False,
+                          soft_wrap=True)
+        sys.exit(GanbenchError.exit_code)
+
+
+#: What to do about an OSError, by errno (others: "fix that").
+_OS_ERROR_FIXES = {
+    errno.ENOSPC: "free space (or pass another --out)",
+    errno.EDQUOT: "free space in your quota (or pass another --out)",
+    errno.EFBIG: "raise the file-size limit (ulimit -f)",
+    errno.EROFS: "pass a writable --out",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """``cannot write PATH: No space left on device (errno 28); free space ...``: one line."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    number = f" (errno {exc.errno})" if exc.errno else ""
+    verb = "write" if exc.errno in _OS_ERROR_FIXES else "access"
+    where = (f"cannot {verb} {exc.filename}" if exc.filename
+             else "cannot write" if exc.errno in _OS_ERROR_FIXES else type(exc).__name__)
+    fix = _OS_ERROR_FIXES.get(exc.errno, "fix that")
+    return f"{where}: {what}{number}; {fix} and rerun: finished runs are kept"
 
 
 # --------------------------------------------------------------------------- plugins
@@ -108,15 +135,20 @@ def _load(grid_path: Path, protocol: str | None = None, inception_weights: Path 
     return grid, registry, specs
 
 
-def _cells_table(specs: list[RunSpec]) -> Table:
+#: ``ganbench validate`` prints at most this many cells (then how many more there are).
+SHOWN_CELLS = 200
+
+
+def _cells_table(specs: list[RunSpec]) -> tuple[Table, int]:
+    """The first :data:`SHOWN_CELLS` cells with their seeds, and how many cells are left out."""
     columns = [k for k, _ in specs[0].labels]
     table = Table(*columns, "seeds", box=None)
     cells: dict[tuple, list[int]] = {}
     for spec in specs:
         cells.setdefault(tuple(v for _, v in spec.labels), []).append(spec.seed)
-    for labels, seeds in cells.items():
+    for labels, seeds in list(cells.items())[:SHOWN_CELLS]:
         table.add_row(*labels, ",".join(map(str, seeds)))
-    return table
+    return table, max(len(cells) - SHOWN_CELLS, 0)
 
 
 _PROTOCOL_HELP = ("Evaluation protocol for every run, replacing evaluation.protocol: "
@@ -142,7 +174,10 @@ def validate(
     from ganbench.bundle import plan_units
 
     grid, registry, specs = _load(grid_path, protocol, inception_weights)
-    console.print(_cells_table(specs))
+    table, hidden = _cells_table(specs)
+    console.print(table)
+    if hidden:
+        console.print(f"… and {hidden} more cells (the first {SHOWN_CELLS} are shown)")
     cells = len({spec.labels for spec in specs})
     console.print(f"grid {grid.name!r}: {cells} cells x {len(specs) // max(cells, 1)} seeds"
                   f" = {len(specs)} runs")
@@ -257,17 +292,18 @@ def run(
     torch_device = resolve_device(device)
     check_device_support(specs, torch_device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
-    results.prepare(grid.name, grid.source)
     progress = _progress()
-    with progress if progress is not None else contextlib.nullcontext():
-        outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
-                           data_root=data_root, events=ProgressEvents(progress),
-                           executor=cell_executor, bundle=bundle)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items())) or "nothing to do"
-    console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
-                  f" table: {results.path / TABLE_FILE}")
-    if not no_report:
-        _write_report(results.path)
+    with results.writing(grid.name, grid.source):  # one `ganbench run` per folder at a time
+        with progress if progress is not None else contextlib.nullcontext():
+            outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
+                               data_root=data_root, events=ProgressEvents(progress),
+                               executor=cell_executor, bundle=bundle)
+        counts = (", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
+                  or "nothing to do")
+        console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
+                      f" table: {results.path / TABLE_FILE}")
+        if not no_report:
+            _write_report(results.path)
     if outcome.interrupted:
         err_console.print("interrupted: finished runs are saved; run the same command to resume")
         raise typer.Exit(130)
@@ -301,7 +337,9 @@ def report(
     """Write an HTML and/or Markdown report comparing the variants and failure modes of a grid."""
     from ganbench.report import build_report
 
-    for path in build_report(results_dir, out, fmt):
+    with naming(out.parent if out is not None else results_dir, unnamed_only=True):  # savefig's
+        paths = build_report(results_dir, out, fmt)  # failed writes name no file
+    for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -338,7 +376,7 @@ def table(
     cols: str | None = typer.Option(None, "--cols", help="With --failures: the column axis."),
 ) -> None:
     """Print mean ± std over seeds per variant, or (--failures) failure-mode counts."""
-    frame = load_results(results_dir)
+    frame = ResultsDir(results_dir).read_table()  # table.csv, or runs.jsonl where it is lost
     if frame.empty:
         raise GanbenchError(f"{results_dir / TABLE_FILE} has no runs yet")
     if failures:

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import GanbenchError, ResultsError
-from ganbench.results import GRID_FILE, TABLE_FILE, ResultsDir, load_results, table_frame
+from ganbench.results import GRID_FILE, ResultsDir
 from ganbench.tables import label_columns, varying
 
 FORMATS = ("html", "md", "both")
@@ -143,10 +143,7 @@ def _read_history(path: Path) -> pd.DataFrame | None:
 def load_runs(results: ResultsDir) -> tuple[pd.DataFrame, list[Run]]:
     """The current grid's runs (table.csv order), with each run's last record and files."""
     records = results.records()
-    if (results.path / TABLE_FILE).exists() or not records:
-        frame = load_results(results.path)
-    else:  # a grid still running (table.csv is written at its end): report what has finished
-        frame = table_frame(records, list(records))
+    frame = results.read_table(records)  # no table.csv yet (a grid still running): runs.jsonl
     if frame.empty or "run_id" not in frame:
         raise ResultsError(f"{results.path} has no finished runs yet; nothing to report")
     labels = label_columns(frame)

@@ -13,19 +13,22 @@ Every file is written to a temporary name and renamed into place, and a cell's l
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
+import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ganbench.errors import ResultsError
+from ganbench.errors import ForeignResultsError, ResultsError
+from ganbench.lock import FolderLock
 
 RUNS_FILE = "runs.jsonl"
 TABLE_FILE = "table.csv"
@@ -37,6 +40,17 @@ DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
 RUN_COLUMNS = ("seed", "status", "failure_mode", "steps", "steps_done", "diverged_at", "wall_time_s",
                "bundle_size", "device", "evaluated_generator")
+#: A run_id: the first 16 hex digits of a SHA-256 (``grid.RunSpec``); also a folder name.
+RUN_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def check_run_id(run_id: Any, where: str) -> str:
+    """``run_id`` if ganbench could have written it, else a ResultsError naming ``where``."""
+    if isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
+        return run_id
+    shown = repr(run_id) if len(repr(run_id)) <= 40 else repr(run_id)[:36] + "…"
+    raise ForeignResultsError(f"{where}: run_id {shown} is not 16 hex digits; the results folder was edited"
+                       " by hand or is not ganbench's")
 
 
 def _current_umask() -> int:
@@ -48,17 +62,31 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+@contextlib.contextmanager
+def naming(path: str | Path, *, unnamed_only: bool = False) -> Iterator[None]:
+    """An OSError raised in the block names ``path`` (a failed ``write()`` names no file), so
+    that the CLI can say which file a full disk refused; with ``unnamed_only``, only an OSError
+    that names no file."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None or not unnamed_only:
+            exc.filename, exc.filename2 = str(path), None
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with naming(path):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -92,6 +120,20 @@ class ResultsDir:
     # ------------------------------------------------------------------ preparing
     def prepare(self, grid_name: str, grid_source: str) -> None:
         """Create the folder (or check it), refuse another grid's folder, save the grid file."""
+        self._create(grid_name)
+        atomic_write_text(self.path / GRID_FILE, grid_source)
+
+    @contextlib.contextmanager
+    def writing(self, grid_name: str, grid_source: str) -> Iterator[None]:
+        """:meth:`prepare` the folder and hold its lock for the block: a second writer fails at
+        once with a ResultsError naming the holder's PID (``ganbench.lock``)."""
+        self._create(grid_name)
+        with FolderLock(self.path):
+            atomic_write_text(self.path / GRID_FILE, grid_source)
+            yield
+
+    def _create(self, grid_name: str) -> None:
+        """Refuse another grid's folder; create this one and check that it is writable."""
         existing = self.path / GRID_FILE
         if existing.exists():
             owner = self.grid_name()
@@ -107,7 +149,6 @@ class ResultsDir:
         except OSError as exc:
             raise ResultsError(f"cannot write results to {self.path}: {exc.strerror or exc};"
                                " choose a writable folder with --out") from None
-        atomic_write_text(existing, grid_source)
 
     def grid_name(self) -> str | None:
         import tomllib
@@ -119,27 +160,35 @@ class ResultsDir:
 
     # ------------------------------------------------------------------ records
     def records(self) -> dict[str, dict[str, Any]]:
-        """The last record of every run_id in runs.jsonl (a torn last line is ignored)."""
+        """The last record of every run_id in runs.jsonl (a torn last line is ignored); a
+        ResultsError for a run_id ganbench cannot have written."""
         records: dict[str, dict[str, Any]] = {}
         path = self.path / RUNS_FILE
         if not path.exists():
             return records
         with path.open(encoding="utf-8") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut short by a crash
                 if isinstance(record, dict) and "run_id" in record:
-                    records[record["run_id"]] = record
+                    records[check_run_id(record["run_id"], f"{path} line {number}")] = record
         return records
 
     def completed(self) -> set[str]:
         return {rid for rid, r in self.records().items() if r.get("status") in DONE_STATUSES}
 
+    def folder_lost(self, run_id: str) -> bool:
+        """Whether a run's folder was deleted (or emptied) after its record was written."""
+        return not (self.run_dir(run_id) / "summary.json").exists()
+
     def append_record(self, record: dict[str, Any]) -> None:
-        line = dumps({**record, "finished_at": datetime.now(UTC).isoformat()}) + "\n"
-        with (self.path / RUNS_FILE).open("a", encoding="utf-8") as f:
+        line = (dumps({**record, "finished_at": datetime.now(UTC).isoformat()}) + "\n").encode()
+        path = self.path / RUNS_FILE
+        with naming(path), path.open("a+b") as f:
+            if f.tell() and os.pread(f.fileno(), 1, f.tell() - 1) != b"\n":
+                line = b"\n" + line  # after a line torn by a crash or a full disk, not onto it
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
@@ -179,6 +228,19 @@ class ResultsDir:
         atomic_write_text(self.path / TABLE_FILE, frame.to_csv(index=False))
         return frame
 
+    def read_table(self, records: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+        """table.csv; where it is missing or unreadable (a grid still running, a disk that filled
+        up) but runs.jsonl has ``records``, one row per record rebuilt from them instead."""
+        records = self.records() if records is None else records
+        if (self.path / TABLE_FILE).exists() or not records:
+            try:
+                return load_results(self.path)
+            except ResultsError as exc:
+                if not records or isinstance(exc, ForeignResultsError):
+                    raise
+        csv = table_frame(records, list(records)).to_csv(index=False)  # the column types that
+        return pd.read_csv(io.StringIO(csv), dtype={"run_id": str})  # table.csv would give
+
 
 def table_row(record: dict[str, Any], label_order: list[str] = ()) -> dict[str, Any]:
     """Flatten a run record: run_id, labels, run columns, metrics, signals, evidence, reason."""
@@ -201,14 +263,17 @@ def table_frame(records: dict[str, dict[str, Any]], run_ids: list[str],
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
-    """A results directory's table.csv as a DataFrame (one row per run)."""
+    """A results directory's table.csv as a DataFrame (one row per run; run_id as text)."""
     table = Path(path) / TABLE_FILE
     if not table.exists():
         raise ResultsError(f"no {TABLE_FILE} in {path}: is it a results directory?"
                            " (`ganbench run GRID --out DIR` writes one)")
-    try:
-        return pd.read_csv(table, keep_default_na=True)
+    try:  # a run_id such as 0916494692152233 is hex, not a number
+        frame = pd.read_csv(table, keep_default_na=True, dtype={"run_id": str})
     except pd.errors.EmptyDataError:  # written before any run finished: no columns yet
         return pd.DataFrame()
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ResultsError(f"cannot read {table}: {exc}") from None
+    for row, run_id in enumerate(frame.get("run_id", ()), 1):
+        check_run_id(run_id, f"{table} row {row}")
+    return frame

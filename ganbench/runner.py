@@ -19,7 +19,6 @@ import torch
 import ganbench
 from ganbench.diagnostics import classify, compute_signals
 from ganbench.grid import RunSpec
-from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.thresholds import Thresholds
@@ -27,6 +26,11 @@ from ganbench.train import TrainResult, train
 
 if TYPE_CHECKING:
     from ganbench.executors import Executor, WorkUnit
+
+#: The longest ``reason`` of a failed run (table.csv, the report); ``error.txt`` has it all.
+REASON_CHARS = 200
+#: Run ids listed in the warning about finished runs whose folder was deleted.
+LOST_SHOWN = 5
 
 
 class RunEvents:
@@ -115,10 +119,24 @@ def _base_record(spec: RunSpec, registry: Registry, device: torch.device) -> dic
     }
 
 
+def short_reason(text: str) -> str:
+    """The first non-empty line of ``text``, at most :data:`REASON_CHARS` (``…`` where cut): a
+    failed run's ``reason``. The whole text goes to its ``error.txt``."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= REASON_CHARS else line[:REASON_CHARS - 1] + "…"
+
+
+def error_reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` of an exception, for a failed run's ``reason``."""
+    message = short_reason(str(exc))
+    return short_reason(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
 def error_record(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
                  reason: str, error_text: str) -> dict[str, Any]:
-    """Write a failed cell's files (``error.txt`` holds ``error_text``) and return its record."""
-    record = {**_base_record(spec, registry, device), "status": "error", "reason": reason,
+    """Write a failed cell's files (``error.txt`` holds ``error_text``) and return its record
+    (its ``reason``: the first line of ``reason``, capped)."""
+    record = {**_base_record(spec, registry, device), "status": "error", "reason": short_reason(reason),
               "steps_done": 0}
     results.write_run_files(spec.run_id, spec.config, record, error_text=error_text)
     return record
@@ -139,7 +157,7 @@ def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: tor
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one failing cell never sinks the grid
-        record = error_record(spec, registry, results, device, one_line(exc), traceback.format_exc())
+        record = error_record(spec, registry, results, device, error_reason(exc), traceback.format_exc())
     else:
         record = result_record(spec, registry, results, device, result)
     if append:
@@ -191,11 +209,21 @@ def run_unit(unit: WorkUnit, registry: Registry, results: ResultsDir, device: to
     return run_bundle(unit, registry, results, device, data_root, events)
 
 
+def lost_warning(run_ids: list[str]) -> str:
+    """One line about finished runs whose folder was deleted, which train again."""
+    shown = ", ".join(run_ids[:LOST_SHOWN]) + (", …" if len(run_ids) > LOST_SHOWN else "")
+    many = len(run_ids) > 1
+    return (f"warning: {len(run_ids)} finished run{'s' if many else ''} ha{'ve' if many else 's'}"
+            f" no run folder (runs/<run_id>/ deleted?): training {'them' if many else 'it'}"
+            f" again: {shown}")
+
+
 def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, device: torch.device,
              *, fresh: bool = False, data_root: Path | None = None,
              events: RunEvents | None = None, executor: Executor | None = None,
              bundle: str = "off") -> GridOutcome:
-    """Run every spec not already done (all of them with ``fresh``), then write table.csv.
+    """Run every spec not already done (all of them with ``fresh``), then write table.csv. A
+    finished run whose folder was deleted is not done: a warning names it and it trains again.
 
     ``bundle`` (``auto`` or ``off``) decides which cells train together as one bundle
     (:func:`ganbench.bundle.plan_units`); ``executor`` decides where the units train (default:
@@ -208,6 +236,10 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
     events = events or RunEvents()
     executor = executor or LocalExecutor()
     done = set() if fresh else results.completed()
+    lost = [spec.run_id for spec in specs if spec.run_id in done and results.folder_lost(spec.run_id)]
+    if lost:  # the record is there, its history and samples are not: a report would lack the run
+        done -= set(lost)
+        events.note(lost_warning(lost))
     todo = [spec for spec in specs if spec.run_id not in done]
     if fresh:
         for spec in todo:

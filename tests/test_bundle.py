@@ -310,6 +310,14 @@ def test_bundles_split_so_that_every_worker_has_one(tiny_grid):
     assert [len(u) for u in plan_units(specs[:3], registry, CPU, "on", parallelism=8).units] == [3]
 
 
+def test_the_plan_line_of_a_large_grid_stays_short(tiny_grid):
+    # validate on a 10,000-run grid printed one size per bundle: a line of thousands of numbers
+    tiny_grid["seeds"] = list(range(MAX_MEMBERS * 40 + 3))
+    registry, specs = specs_of(tiny_grid)
+    line = plan_units(specs, registry, CPU, "on").reasons[0]
+    assert line == f"training {len(specs)} cells in bundles of {MAX_MEMBERS} (x40), 3"
+
+
 # ----------------------------------------------------------------------------- through the runner
 class Notes(RunEvents):
     def __init__(self, stop_at: int | None = None):

@@ -52,7 +52,24 @@ BAD_GRIDS = {
     "batch-size-zero": (GOOD.replace("batch_size = 8", "batch_size = 0"), ["batch_size"]),
     "empty-axis": (GOOD + "[axes]\nloss = []\n", ["axes.loss", "at least one value"]),
     "missing-dataset": ("steps = 5\nbatch_size = 8\n", ["dataset"]),
+    "param-of-the-wrong-type": (GOOD + 'generator = { name = "mlp", width = "wide" }\n',
+                                ["generator 'mlp': parameter 'width' expects int, got 'wide' (str)"]),
+    "setting-in-two-axes": (GOOD + '[axes]\nloss = ["hinge"]\n"loss,regularizer" = [["minimax", "none"]]\n',
+                            ["axes.loss,regularizer: 'loss' is swept twice (also by axis 'loss')"]),
     "compile-not-a-flag": (GOOD + 'compile = "yes"\n', ["compile", "true or false"]),
+    "name-with-a-final-newline": (GOOD.replace('"tiny"', '"evil\\n"'), ["name: 'evil\\n'", "folder name"]),
+    "num-gpus-inf": (GOOD + "[executor]\nnum_gpus = inf\n", ["executor.num_gpus", "finite", "inf"]),
+    "num-gpus-nan": (GOOD + "[executor]\nnum_gpus = nan\n", ["executor.num_gpus", "finite", "nan"]),
+    "seed-above-2**63": (GOOD + "seeds = [18446744073709551616]\n", ["seeds", "(2**63 - 1)"]),
+    "samples-above-max": (GOOD + "[evaluation]\nsamples = 10000000000\n",
+                          ["evaluation.samples", "at most 1,000,000"]),
+    "deeply-nested": (GOOD + "a = " + "[" * 100_000 + "]" * 100_000 + "\n",
+                      ["invalid TOML: nested too deeply"]),
+    "a-million-cells": ('dataset = "ring8"\n[axes]\n' + "".join(
+        f"{key} = {list(range(1, 11))}\n"
+        for key in ("steps", "batch_size", "latent_dim", "log_every", "n_critic"))
+        + f"ema = {[v / 20 for v in range(1, 11)]}\n",
+        ["1,000,000 runs", "set max_runs = 1000000 in the grid"]),
 }
 
 
@@ -113,6 +130,23 @@ def test_validate_bad_grid_is_one_line(tmp_path):
     before = snapshot(tmp_path)
     assert_one_error_line(ganbench("validate", grid, cwd=tmp_path), str(grid), *parts)
     assert snapshot(tmp_path) == before
+
+
+def test_validate_a_device_file_is_one_line(tmp_path):
+    assert_one_error_line(ganbench("validate", "/dev/zero", cwd=tmp_path),
+                          "/dev/zero: cannot read grid file: not a regular file")
+
+
+def test_validate_prints_the_first_cells_of_a_large_grid(tmp_path):
+    grid = tmp_path / "wide.toml"
+    grid.write_text(GOOD + f"[axes]\nlog_every = {list(range(1, 251))}\n")
+    proc = ganbench("validate", grid, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "… and 50 more cells (the first 200 are shown)" in proc.stdout
+    assert "250 cells x 1 seeds = 250 runs" in proc.stdout
+    shown = [line.split()[-2] for line in proc.stdout.splitlines()
+             if line.strip().startswith("ring8 ")]
+    assert shown == [str(n) for n in range(1, 201)]  # the log_every column, then seeds
 
 
 def test_run_missing_grid_file(tmp_path, results_dir):
@@ -204,3 +238,63 @@ def test_table_of_a_results_folder_with_no_finished_runs(tmp_path):
 def test_plugins_unknown_kind(tmp_path):
     line = assert_one_error_line(ganbench("plugins", "--kind", "nope", cwd=tmp_path), "'nope'")
     assert "loss" in line and "regularizer" in line
+
+
+def limited(size: int):
+    """A ``preexec_fn``: files the child writes may hold ``size`` bytes at most, and writing past
+    that fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return apply
+
+
+def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD + "seeds = [0, 1]\n")
+    out = tmp_path / "out"
+    command = [GANBENCH, "run", grid, "--out", out, "--device", "cpu", "--no-report"]
+    first = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (out / "table.csv").unlink()
+    runs = (out / "runs.jsonl").read_bytes()
+    # the rerun trains nothing and writes grid.toml (small), then table.csv (too big)
+    proc = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300,
+                          preexec_fn=limited(len(grid.read_bytes()) + 10), cwd=tmp_path)
+    assert_one_error_line(proc, f"cannot write {out / 'table.csv'}: File too large (errno 27)",
+                          "rerun", "finished runs are kept")
+    assert (out / "runs.jsonl").read_bytes() == runs
+    assert not (out / "table.csv").exists() and not list(out.glob(".table.csv*"))
+
+    table = ganbench("table", out, cwd=tmp_path)  # rebuilt from runs.jsonl
+    assert table.returncode == 0, table.stderr
+    assert "tiny" not in table.stderr and "ring8" in table.stdout and "2" in table.stdout
+
+
+def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD)
+    out = tmp_path / "out"
+    first = ganbench("run", grid, "--out", out, "--device", "cpu", "--no-report", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    proc = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limited(4000), cwd=tmp_path)
+    assert_one_error_line(proc, f"cannot write {out}", "File too large (errno 27)",
+                          "finished runs are kept")
+
+
+def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GOOD + "seeds = [0, 1, 2]\n")
+    out = tmp_path / "out"
+    first = ganbench("run", grid, "--out", out, "--device", "cpu", "--no-report", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    whole = ganbench("table", out, cwd=tmp_path)
+    (out / "table.csv").write_bytes(b'run_id,dataset\n"abc,ri\xff')  # cut off in the middle
+    torn = ganbench("table", out, cwd=tmp_path)
+    assert torn.returncode == 0, torn.stderr
+    assert torn.stdout == whole.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -73,7 +74,11 @@ class BrokenGenerator:
         def exploding(data, latent_dim):
             raise RuntimeError("boom\nsecond line")
 
+        def verbose(data, latent_dim):  # like a C++ error: a long first line, then a stack trace
+            raise RuntimeError("x" * 500 + "\n" + "\n".join(f"frame #{i}: /opt/lib.so" for i in range(40)))
+
         register("exploding", exploding)
+        register("verbose", verbose)
 
 
 def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tiny_grid, tmp_path):
@@ -82,10 +87,10 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tiny_grid, tmp_path):
     assert outcome.statuses == {"error": 1, "ok": 1}
     table = ganbench.load_results(tmp_path).set_index("generator")
     assert table.loc["exploding", "status"] == "error"
-    assert table.loc["exploding", "reason"] == "RuntimeError: boom second line"
+    assert table.loc["exploding", "reason"] == "RuntimeError: boom"  # the first line only
     assert table.loc["mlp", "status"] == "ok"
     error_text = (tmp_path / "runs" / specs[0].run_id / "error.txt").read_text()
-    assert "Traceback" in error_text and "boom" in error_text
+    assert "Traceback" in error_text and "RuntimeError: boom\nsecond line" in error_text
     # errors are retried on the next run, finished cells are not
     _, _, again = run(tiny_grid, tmp_path, BrokenGenerator())
     assert again.skipped == 1 and again.statuses == {"error": 1}
@@ -117,6 +122,16 @@ def test_torn_last_line_of_runs_jsonl_is_ignored(tiny_grid, tmp_path):
     with (tmp_path / "runs.jsonl").open("a") as f:
         f.write('{"run_id": "abc", "sta')  # a crash in the middle of a write
     assert results.completed() == {specs[0].run_id}
+
+
+def test_a_record_appended_after_a_torn_line_is_kept(tiny_grid, tmp_path):
+    run(tiny_grid, tmp_path)
+    with (tmp_path / "runs.jsonl").open("a") as f:
+        f.write('{"run_id": "abc", "sta')  # a full disk in the middle of a write
+    tiny_grid["seeds"] = [0, 1]
+    specs, results, outcome = run(tiny_grid, tmp_path)
+    assert outcome.statuses == {"ok": 1}
+    assert results.completed() == {spec.run_id for spec in specs}
 
 
 def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path):
@@ -178,3 +193,92 @@ def test_diagnostic_plugins_add_signals_to_summary_and_table(tiny_grid, tmp_path
     assert summary["signals"]["final_d_loss"] == history["d_loss"].iloc[-1]
     assert summary["signal_errors"] == {"broken-signal": "ValueError: cannot compute"}
     assert ganbench.load_results(tmp_path)["signal.final_d_loss"].iloc[0] == history["d_loss"].iloc[-1]
+
+
+def test_a_long_multi_line_error_is_one_short_line_in_the_table_and_whole_in_error_txt(tiny_grid, tmp_path):
+    tiny_grid["generator"] = "verbose"
+    specs, _, outcome = run(tiny_grid, tmp_path, BrokenGenerator())
+    assert outcome.statuses == {"error": 1}
+    (record,) = record_lines(tmp_path)
+    assert record["reason"] == "RuntimeError: " + "x" * 185 + "…"
+    assert len(record["reason"]) == 200
+    assert ganbench.load_results(tmp_path)["reason"].iloc[0] == record["reason"]
+    error_text = (tmp_path / "runs" / specs[0].run_id / "error.txt").read_text()
+    assert "x" * 500 in error_text and "frame #39: /opt/lib.so" in error_text
+
+
+def ring8_grid(folder, seeds=8, steps=20):
+    """A ring8 grid file of ``seeds`` cells trained by the real ``ganbench run``: its command."""
+    grid = folder / "ring.toml"
+    grid.write_text(
+        f'name = "ring"\ndataset = "ring8"\nsteps = {steps}\nbatch_size = 16\nlog_every = 10\n'
+        f"seeds = {list(range(seeds))}\n"
+        'generator = { name = "mlp", width = 16, depth = 2 }\n'
+        'discriminator = { name = "mlp", width = 16, depth = 2 }\n'
+    )
+    return [GANBENCH, "run", str(grid), "--out", str(folder / "out"), "--device", "cpu",
+            "--bundle", "off", "--no-report"]
+
+
+def wait_for_records(path, count, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        assert proc.poll() is None, "the run ended too early"
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} records in {path}")
+
+
+def test_a_second_run_on_the_same_folder_fails_at_once_while_the_first_holds_it(tmp_path):
+    command = ring8_grid(tmp_path)
+    out = tmp_path / "out"
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_records(out / "runs.jsonl", 1, first)
+        os.kill(first.pid, signal.SIGSTOP)  # the first run is in the middle of its grid
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert second.stderr.splitlines() == [
+        f"error: {out} is in use by another ganbench run (pid {first.pid}); wait for it to"
+        " finish, or write to another folder with --out"]
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    records = record_lines(out)
+    assert len(records) == 8 and len({r["run_id"] for r in records}) == 8
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path):
+    command = ring8_grid(tmp_path, seeds=3)
+    out = tmp_path / "out"
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_records(out / "runs.jsonl", 1, first)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert (out / ".lock").read_text() == f"{first.pid}\n"  # left behind, naming a dead process
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len({r["run_id"] for r in record_lines(out)}) == 3
+
+
+def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path):
+    command = ring8_grid(tmp_path, seeds=3)
+    out = tmp_path / "out"
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    lost = record_lines(out)[1]["run_id"]
+    shutil.rmtree(out / "runs" / lost)
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ("warning: 1 finished run has no run folder (runs/<run_id>/ deleted?): training it"
+            f" again: {lost}") in rerun.stdout.splitlines()
+    assert "skipping 2 finished runs" in rerun.stdout
+    assert [r["run_id"] for r in record_lines(out)][3:] == [lost]
+    assert (out / "runs" / lost / "summary.json").exists()
+    table = ganbench.load_results(out)
+    assert len(table) == 3 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
+    report = subprocess.run([GANBENCH, "report", str(out), "--format", "md"], capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    text = (out / "report.md").read_text()
+    assert text.count(f'<a id="run-{lost}"></a>') == 1 and "x 3 seeds (0, 1, 2) = 3 runs" in text
