@@ -232,6 +232,9 @@ class ResultsDir:
         """table.csv; where it is missing or unreadable (a grid still running, a disk that filled
         up) but runs.jsonl has ``records``, one row per record rebuilt from them instead."""
         records = self.records() if records is None else records
+        if not records and not (self.path / TABLE_FILE).exists() and (self.path / GRID_FILE).exists():
+            raise ResultsError(f"{self.path} has no finished runs yet (a run stopped before its first"
+                               " cell finished); run its grid again to train them")
         if (self.path / TABLE_FILE).exists() or not records:
             try:
                 return load_results(self.path)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ganbench.results import ResultsDir
+
 GANBENCH = str(Path(sys.executable).parent / "ganbench")
 GOOD = 'name = "tiny"\ndataset = "ring8"\nsteps = 5\nbatch_size = 8\n'
 SENTINEL_RUNS = b'{"run_id": "sentinel", "status": "ok", "note": "must survive"}\n'
@@ -285,6 +287,16 @@ def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path):
                           timeout=300, preexec_fn=limited(4000), cwd=tmp_path)
     assert_one_error_line(proc, f"cannot write {out}", "File too large (errno 27)",
                           "finished runs are kept")
+
+
+def test_table_of_a_folder_with_no_finished_run_says_so(tmp_path):
+    # a run stopped (a full disk, Ctrl-C) before its first cell finished: not "a results directory?"
+    ResultsDir(tmp_path / "out").prepare("tiny", GOOD)
+    empty = ganbench("table", tmp_path / "out", cwd=tmp_path)
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'out'} has no finished runs yet (a run stopped before its first cell"
+        " finished); run its grid again to train them"]
 
 
 def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(tmp_path):
