@@ -38,7 +38,7 @@ app = typer.Typer(
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
     console = Console(width=max(console.width, 240))
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # a line that wraps reads as two messages
 _state = {"debug": False}
 
 

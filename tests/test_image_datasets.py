@@ -414,6 +414,7 @@ def test_tampered_cifar10_folder_runs_no_code_from_the_cli(tmp_path):
     proc = ganbench("run", "g.toml", "--out", "out", "--device", "cpu", "--no-report", cwd=tmp_path)
     assert not marker.exists()
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr  # "1 run(s) failed: ...", unwrapped
     assert "not a genuine CIFAR-10 batch" in (tmp_path / "out" / "table.csv").read_text()
 
 
