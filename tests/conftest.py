@@ -65,3 +65,70 @@ def pytest_configure(config):
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.fixture(scope="session")
+def plugin_sites(tmp_path_factory):
+    """Every real plugin distribution the suite installs, built and pip-installed once per
+    session with a single ``pip install`` (``tests.plugin_dist.build_plugin_sites``):
+    ``.site`` (the healthy ones), ``.broken`` (the one whose import fails), ``.src``."""
+    from tests.plugin_dist import build_plugin_sites
+
+    return build_plugin_sites(tmp_path_factory.mktemp("plugin-sites"))
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """``cli(*args, pythonpath=(), cwd=None, **env)``: ``ganbench *args`` in-process through
+    ``ganbench.cli.main`` (``tests.plugin_dist.run_cli``); returns a ``CompletedProcess``."""
+    from tests.plugin_dist import run_cli
+
+    return lambda *args, **kwargs: run_cli(monkeypatch, capsys, *args, **kwargs)
+
+
+#: The grid of :func:`shared_results`, as the file ``ganbench run`` reads: a rerun of it on a
+#: copy of the folder trains nothing (same run_ids).
+SHARED_RESULTS_TOML = """name = "tiny"
+dataset = "ring8"
+steps = 50
+batch_size = 16
+log_every = 5
+latent_dim = 2
+seeds = [0, 1]
+generator = { name = "mlp", width = 8, depth = 1 }
+discriminator = { name = "mlp", width = 8, depth = 1 }
+[evaluation]
+samples = 200
+every = 10
+[axes]
+loss = ["minimax", "wasserstein"]
+"""
+
+
+@pytest.fixture(scope="session")
+def shared_results(tmp_path_factory):
+    """One finished results folder for the session, trained once in-process: ring8, 2 losses x
+    2 seeds, 50 steps (:data:`SHARED_RESULTS_TOML`). Read it only; a test that writes or edits
+    a results folder works on a ``shutil.copytree`` of it in its ``tmp_path``."""
+    import tomllib
+
+    import torch
+
+    from ganbench.results import ResultsDir
+    from ganbench.runner import run_grid
+
+    registry, specs = specs_of(tomllib.loads(SHARED_RESULTS_TOML))
+    out = tmp_path_factory.mktemp("shared-results") / "tiny"
+    results = ResultsDir(out)
+    results.prepare("tiny", SHARED_RESULTS_TOML)
+    outcome = run_grid(specs, registry, results, torch.device("cpu"))
+    assert outcome.statuses == {"ok": 4} and outcome.skipped == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def ganbench_cache_dir(tmp_path_factory):
+    """One ganbench cache folder (``GANBENCH_CACHE_DIR``) for the session: the digits and
+    stacked-digits domain classifiers are trained once, into it, for every test that points the
+    variable at it (tests/test_domain.py, tests/test_protocols.py)."""
+    return tmp_path_factory.mktemp("ganbench-cache")

@@ -15,7 +15,7 @@ from ganbench.registry import get_registry
 from ganbench.thresholds import Thresholds, check_overrides
 from ganbench.train import train
 from tests.conftest import specs_of
-from tests.plugin_dist import make_distribution, pip_install_target, run_ganbench
+from tests.plugin_dist import CRITIC_DIST, CRITIC_VERSION
 
 REGISTRY = get_registry(autoload=False)
 
@@ -237,33 +237,23 @@ def test_real_sane_non_saturating_gan_on_ring8_is_ok():
 
 
 # ---------------------------------------------------------------- plugins and the table
-CLASSIFIER = '''
-from ganbench import hookimpl
-
-
-@hookimpl
-def ganbench_classify_failure(record, signals, history, thresholds):
-    if record["config"]["loss"]["name"] == "wasserstein":
-        return ("critic-run", "labelled by a plugin: every wasserstein run")
-    return None
-'''
-
-
 @pytest.mark.slow
-def test_an_installed_plugin_can_add_a_label_and_the_builtin_decides_the_rest(tmp_path):
-    project = make_distribution(tmp_path / "src", "ganbench-critic-label", "1.0",
-                                {"critic-label": "critic_label"}, {"critic_label": CLASSIFIER})
-    target = pip_install_target(project, tmp_path / "site")
+def test_an_installed_plugin_can_add_a_label_and_the_builtin_decides_the_rest(plugin_sites, cli,
+                                                                             tmp_path):
+    # ganbench-critic-label (tests.plugin_dist.CLASSIFIER_SOURCE: labels every wasserstein run),
+    # pip-installed by the session fixture `plugin_sites`; `ganbench` runs in-process
+    target = plugin_sites.site
+    assert list(target.glob(f"{CRITIC_DIST.replace('-', '_')}-{CRITIC_VERSION}.dist-info"))
     grid = tmp_path / "g.toml"
     grid.write_text('name = "g"\ndataset = "ring8"\nsteps = 10\nbatch_size = 8\nlog_every = 5\n'
                     '[axes]\nloss = ["wasserstein", "non-saturating"]\n')
-    proc = run_ganbench("run", str(grid), "--out", str(tmp_path / "out"), pythonpath=[target])
+    proc = cli("run", str(grid), "--out", str(tmp_path / "out"), pythonpath=[target])
     assert proc.returncode == 0, proc.stderr
     table = load_results(tmp_path / "out").set_index("loss")
     assert table.loc["wasserstein", "failure_mode"] == "critic-run"
     assert table.loc["wasserstein", "failure_evidence"] == "labelled by a plugin: every wasserstein run"
     assert table.loc["non-saturating", "failure_mode"] in {"ok", "non-convergence", "mode-collapse"}
-    matrix = run_ganbench("table", str(tmp_path / "out"), "--failures", pythonpath=[target])
+    matrix = cli("table", str(tmp_path / "out"), "--failures", pythonpath=[target])
     assert matrix.returncode == 0 and "critic-run 1" in matrix.stdout
 
 

@@ -1,7 +1,8 @@
 """The example plugin packages in plugins/: installed for real, their own tests, one grid.
 
 Both packages are copied out of the checkout (so pip's build folders never land in it) and
-pip-installed together into a ``--target`` folder, offline; that folder goes on ``PYTHONPATH``
+pip-installed together into a ``--target`` folder, offline, by the session fixture
+``plugin_sites`` (``tests.plugin_dist.build_plugin_sites``); that folder goes on ``PYTHONPATH``
 (subprocesses) or ``sys.path`` (in-process), where ``importlib.metadata`` finds them as it would
 find packages from PyPI.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,23 +21,21 @@ import pytest
 from ganbench.grid import expand, parse_grid
 from ganbench.plugins import DISABLE_AUTOLOAD_ENV
 from ganbench.registry import get_registry
-from tests.plugin_dist import ganbench_env, pip_install_target, run_ganbench
+from tests.plugin_dist import EXAMPLE_PLUGINS, ganbench_env, run_ganbench
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGINS = {"ganbench-lsgan": "ganbench_lsgan", "ganbench-pacgan": "ganbench_pacgan"}
-IGNORED = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+PLUGINS = EXAMPLE_PLUGINS
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> dict[str, Path]:
-    """``{"src": copies of the packages, "site": the --target folder both are installed in}``."""
-    root = tmp_path_factory.mktemp("example-plugins")
-    src, site = root / "src", root / "site"
+def installed(plugin_sites) -> dict[str, Path]:
+    """``{"src": copies of the packages, "site": the --target folder both are installed in}``
+    (with the suite's other healthy test distributions: one pip run per session, the
+    ``plugin_sites`` fixture in conftest.py)."""
     for name in PLUGINS:
-        shutil.copytree(REPO / "plugins" / name, src / name, ignore=IGNORED)
-    pip_install_target(src / "ganbench-lsgan", site)
-    pip_install_target(src / "ganbench-pacgan", site)
-    return {"src": src, "site": site}
+        assert (plugin_sites.src / name / "pyproject.toml").exists()
+        assert list(plugin_sites.site.glob(f"{PLUGINS[name]}-0.1.0.dist-info")), name
+    return {"src": plugin_sites.src, "site": plugin_sites.site}
 
 
 @pytest.fixture

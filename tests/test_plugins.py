@@ -7,8 +7,9 @@ Sections:
 3. misbehaving plugins given in-process with ``extra_plugins=`` (duplicates, bad names, raising
    and misspelled hooks, unknown names);
 4. real installed distributions: throwaway packages built and installed with pip into a
-   ``--target`` folder, seen through ``importlib.metadata`` in-process and through the real
-   ``ganbench`` console script in a subprocess.
+   ``--target`` folder (once per session: the ``plugin_sites`` fixture), seen through
+   ``importlib.metadata`` in-process and through the ``ganbench`` command, run in-process by
+   ``ganbench.cli.main`` (the ``cli`` fixture).
 
 No part of the plugin machinery is mocked.
 """
@@ -36,7 +37,16 @@ from ganbench.plugins import (
     get_plugin_manager,
 )
 from ganbench.registry import KIND_HOOKS, KINDS, Registry, get_registry
-from tests.plugin_dist import make_distribution, pip_install_target, run_ganbench
+from tests.plugin_dist import (
+    BROKEN_CAUSE,
+    BROKEN_DIST,
+    BROKEN_EP,
+    BROKEN_MODULE,
+    HINGE_DIST,
+    HINGE_EP,
+    HINGE_MODULE,
+    HINGE_VERSION,
+)
 
 BUILTIN_NAMES = {
     "dataset": {"ring8", "grid25"},
@@ -327,66 +337,17 @@ def test_summary_of_an_undocumented_class_factory_is_not_its_base_class_docstrin
 
 
 # ================================================================== 4. real installed distributions
-HINGE_DIST, HINGE_VERSION, HINGE_EP, HINGE_MODULE = (
-    "ganbench-hinge-test", "0.3.1", "mything", "mything_plugin")
-BROKEN_DIST, BROKEN_VERSION, BROKEN_EP, BROKEN_MODULE = (
-    "ganbench-broken-test", "0.0.1", "exploding", "exploding_plugin")
-BROKEN_CAUSE = "exploding_plugin needs the package 'frobnicate', which is not installed"
-
-HINGE_SOURCE = '''\
-"""A third-party ganbench plugin: the hinge loss (Lim & Ye 2017; Miyato et al. 2018)."""
-
-import torch.nn.functional as F
-
-from ganbench import Loss, hookimpl
-
-
-class Hinge(Loss):
-    """Hinge loss: D minimises relu(m - D(x)) + relu(m + D(G(z))), G minimises -D(G(z))."""
-
-    def __init__(self, margin: float = 1.0):
-        if margin <= 0:
-            raise ValueError(f"margin must be > 0, got {margin}")
-        self.margin = float(margin)
-
-    def discriminator_loss(self, real_logits, fake_logits):
-        return F.relu(self.margin - real_logits).mean() + F.relu(self.margin + fake_logits).mean()
-
-    def generator_loss(self, fake_logits, real_logits):
-        return -fake_logits.mean()
-
-    def discriminator_output(self, logits):
-        return logits
-
-
-@hookimpl
-def ganbench_register_losses(register):
-    register("hinge-test", Hinge)
-'''
-
-BROKEN_SOURCE = f'''\
-"""A third-party plugin whose import fails, as when one of its dependencies is missing."""
-
-raise ImportError("{BROKEN_CAUSE}")
-'''
+@pytest.fixture(scope="module")
+def hinge_target(plugin_sites) -> Path:
+    """A folder holding the installed ``ganbench-hinge-test`` distribution (beside the suite's
+    other healthy distributions: one pip run per session, ``plugin_sites`` in conftest.py)."""
+    return plugin_sites.site
 
 
 @pytest.fixture(scope="module")
-def hinge_target(tmp_path_factory) -> Path:
-    """A folder holding the installed ``ganbench-hinge-test`` distribution (pip run #1)."""
-    root = tmp_path_factory.mktemp("hinge-dist")
-    project = make_distribution(root / "src", HINGE_DIST, HINGE_VERSION,
-                                {HINGE_EP: HINGE_MODULE}, {HINGE_MODULE: HINGE_SOURCE})
-    return pip_install_target(project, root / "site")
-
-
-@pytest.fixture(scope="module")
-def broken_target(tmp_path_factory) -> Path:
-    """A folder holding the installed ``ganbench-broken-test`` distribution (pip run #2)."""
-    root = tmp_path_factory.mktemp("broken-dist")
-    project = make_distribution(root / "src", BROKEN_DIST, BROKEN_VERSION,
-                                {BROKEN_EP: BROKEN_MODULE}, {BROKEN_MODULE: BROKEN_SOURCE})
-    return pip_install_target(project, root / "site")
+def broken_target(plugin_sites) -> Path:
+    """A folder holding the installed ``ganbench-broken-test`` distribution, alone."""
+    return plugin_sites.broken
 
 
 @pytest.fixture
@@ -404,7 +365,7 @@ def on_sys_path(monkeypatch):
 
 
 def test_pip_installed_a_real_distribution(hinge_target):
-    [dist_info] = hinge_target.glob("*.dist-info")
+    [dist_info] = hinge_target.glob(f"{HINGE_DIST.replace('-', '_')}-{HINGE_VERSION}.dist-info")
     entry_points = (dist_info / "entry_points.txt").read_text()
     assert "[ganbench]" in entry_points and f"{HINGE_EP} = {HINGE_MODULE}" in entry_points
     assert (hinge_target / f"{HINGE_MODULE}.py").exists()
@@ -457,9 +418,10 @@ def test_entry_point_failing_to_import_is_broken_and_the_others_load(hinge_targe
     _assert_builtins_work(registry)
 
 
-# ------------------------------------------------------------------ the real `ganbench` command
-# Each test below starts the console script (torch's import alone is ~2 s; `ganbench run` ~7 s
-# on a laptop CPU), so together they take well over 10 s: they are marked slow.
+# ------------------------------------------------------------------ the `ganbench` command
+# In-process through ganbench.cli.main (the console script's entry point and error boundary):
+# starting the console script costs seconds a call. The real console script finds entry points
+# and trains a grid in test_example_plugins.py (SIGKILL/resume: test_runner.py; Ray: test_ray_executor.py).
 def _grid(tmp_path: Path, loss: str, name: str = "plugin-smoke") -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(f'name = "{name}"\ndataset = "ring8"\nloss = "{loss}"\nsteps = 5\n'
@@ -470,10 +432,10 @@ def _grid(tmp_path: Path, loss: str, name: str = "plugin-smoke") -> Path:
     return path
 
 
-def _run_grid(tmp_path: Path, loss: str, pythonpath: list[Path], **env: str):
+def _run_grid(cli, tmp_path: Path, loss: str, pythonpath: list[Path], **env: str):
     out = tmp_path / "out"
-    proc = run_ganbench("run", str(_grid(tmp_path, loss)), "--out", str(out), "--device", "cpu",
-                        pythonpath=pythonpath, cwd=tmp_path, **env)
+    proc = cli("run", str(_grid(tmp_path, loss)), "--out", str(out), "--device", "cpu",
+               pythonpath=pythonpath, cwd=tmp_path, **env)
     return proc, out
 
 
@@ -491,8 +453,8 @@ def _assert_one_line_error(proc) -> str:
 
 
 @pytest.mark.slow
-def test_cli_plugins_json_lists_the_installed_loss_with_its_distribution(hinge_target):
-    proc = run_ganbench("plugins", "--json", pythonpath=[hinge_target])
+def test_cli_plugins_json_lists_the_installed_loss_with_its_distribution(cli, hinge_target):
+    proc = cli("plugins", "--json", pythonpath=[hinge_target])
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     assert listing["broken"] == []
@@ -507,8 +469,8 @@ def test_cli_plugins_json_lists_the_installed_loss_with_its_distribution(hinge_t
 
 
 @pytest.mark.slow
-def test_cli_plugins_kind_loss_shows_the_installed_loss(hinge_target):
-    proc = run_ganbench("plugins", "--kind", "loss", pythonpath=[hinge_target])
+def test_cli_plugins_kind_loss_shows_the_installed_loss(cli, hinge_target):
+    proc = cli("plugins", "--kind", "loss", pythonpath=[hinge_target])
     assert proc.returncode == 0, proc.stderr
     [row] = [line for line in proc.stdout.splitlines() if "hinge-test" in line]
     assert row.split()[:2] == ["loss", "hinge-test"]
@@ -519,8 +481,8 @@ def test_cli_plugins_kind_loss_shows_the_installed_loss(hinge_target):
 
 
 @pytest.mark.slow
-def test_cli_run_trains_a_grid_with_the_installed_loss(hinge_target, tmp_path):
-    proc, out = _run_grid(tmp_path, "hinge-test", [hinge_target])
+def test_cli_run_trains_a_grid_with_the_installed_loss(cli, hinge_target, tmp_path):
+    proc, out = _run_grid(cli, tmp_path, "hinge-test", [hinge_target])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [row] = _table_rows(out)
     assert (row["status"], row["loss"], row["dataset"]) == ("ok", "hinge-test", "ring8")
@@ -530,8 +492,8 @@ def test_cli_run_trains_a_grid_with_the_installed_loss(hinge_target, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_plugins_reports_a_broken_distribution_on_one_line(hinge_target, broken_target):
-    proc = run_ganbench("plugins", pythonpath=[hinge_target, broken_target])
+def test_cli_plugins_reports_a_broken_distribution_on_one_line(cli, hinge_target, broken_target):
+    proc = cli("plugins", pythonpath=[hinge_target, broken_target])
     assert proc.returncode == 0, proc.stderr
     for names in BUILTIN_NAMES.values():
         for name in names:
@@ -547,17 +509,17 @@ def test_cli_plugins_reports_a_broken_distribution_on_one_line(hinge_target, bro
 
 
 @pytest.mark.slow
-def test_cli_run_with_builtins_works_beside_a_broken_distribution(broken_target, tmp_path):
-    proc, out = _run_grid(tmp_path, "wasserstein", [broken_target])
+def test_cli_run_with_builtins_works_beside_a_broken_distribution(cli, broken_target, tmp_path):
+    proc, out = _run_grid(cli, tmp_path, "wasserstein", [broken_target])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [row] = _table_rows(out)
     assert (row["status"], row["loss"]) == ("ok", "wasserstein")
 
 
 @pytest.mark.slow
-def test_cli_disable_autoload_hides_the_installed_loss(hinge_target, broken_target):
-    proc = run_ganbench("plugins", "--json", pythonpath=[hinge_target, broken_target],
-                        **{DISABLE_AUTOLOAD_ENV: "1"})
+def test_cli_disable_autoload_hides_the_installed_loss(cli, hinge_target, broken_target):
+    proc = cli("plugins", "--json", pythonpath=[hinge_target, broken_target],
+               **{DISABLE_AUTOLOAD_ENV: "1"})
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     assert listing["broken"] == []  # not even attempted
@@ -568,8 +530,8 @@ def test_cli_disable_autoload_hides_the_installed_loss(hinge_target, broken_targ
 
 
 @pytest.mark.slow
-def test_cli_disable_autoload_grid_using_the_plugin_loss_fails_with_exit_2(hinge_target, tmp_path):
-    proc, out = _run_grid(tmp_path, "hinge-test", [hinge_target], **{DISABLE_AUTOLOAD_ENV: "1"})
+def test_cli_disable_autoload_grid_using_the_plugin_loss_fails_with_exit_2(cli, hinge_target, tmp_path):
+    proc, out = _run_grid(cli, tmp_path, "hinge-test", [hinge_target], **{DISABLE_AUTOLOAD_ENV: "1"})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = _assert_one_line_error(proc)
     assert "unknown loss 'hinge-test'" in line

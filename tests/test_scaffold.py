@@ -1,8 +1,8 @@
 """`ganbench new-plugin`: names, refusals, and packages that pass their own tests right away.
 
-The slow tests do what a plugin author does: scaffold with the real console script, pip-install
-the package (into a ``--target`` folder, offline), run its tests with pytest in a fresh process,
-and find the component in `ganbench plugins`.
+The slow tests do what a plugin author does: scaffold, pip-install the package (into a
+``--target`` folder, offline: the session fixture ``plugin_sites``), run its tests with pytest in
+a fresh process, and find the component in `ganbench plugins`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from ganbench import GanbenchError
 from ganbench.cli import main
 from ganbench.scaffold import KINDS, create_plugin, plugin_names, render
-from tests.plugin_dist import ganbench_env, pip_install_target, run_ganbench
+from tests.plugin_dist import SMOOTH_DIST, ganbench_env
 
 
 @pytest.mark.parametrize("name, slug, distribution, module", [
@@ -141,13 +141,12 @@ def ruff_clean(root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_scaffolded_loss_installs_passes_its_tests_and_is_listed(tmp_path):
-    src, site, work = tmp_path / "src", tmp_path / "site", tmp_path / "work"
-    for folder in (src, site, work):
-        folder.mkdir()
-    root = create_plugin("ganbench-smooth-loss", "loss", src)  # the command is tested above
+def test_a_scaffolded_loss_installs_passes_its_tests_and_is_listed(plugin_sites, cli, tmp_path):
+    # scaffolded with create_plugin("ganbench-smooth-loss", "loss") (the command is tested
+    # above) and pip-installed into a --target folder by the session fixture `plugin_sites`
+    # (tests.plugin_dist.build_plugin_sites: one pip run for all the suite's distributions)
+    root, site, work = plugin_sites.src / SMOOTH_DIST, plugin_sites.site, tmp_path
     ruff_clean(root)
-    pip_install_target(root, site)
     assert (site / "ganbench_smooth_loss.py").exists()
     assert list(site.glob("ganbench_smooth_loss-0.1.0.dist-info"))
 
@@ -157,7 +156,7 @@ def test_a_scaffolded_loss_installs_passes_its_tests_and_is_listed(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
-    listed = run_ganbench("plugins", "--kind", "loss", "--json", pythonpath=[site])
+    listed = cli("plugins", "--kind", "loss", "--json", pythonpath=[site])
     assert listed.returncode == 0, listed.stderr
     listing = json.loads(listed.stdout)
     assert listing["broken"] == []
