@@ -5,9 +5,14 @@ The grid is the demo grid (ring8/grid25 x 3 losses x 2 regularizers x 2 seeds), 
 1,500 steps per run unless --steps says otherwise (--steps 400 finishes in about a quarter of
 the time, but there each worker's start-up weighs more). Each executor writes a fresh results
 folder; the ratios process / local (and ray / local) are printed. The ray time includes starting
-and stopping a local Ray instance with --workers CPUs.
+and stopping a local Ray instance with --workers CPUs. The process time includes starting the
+workers (on Linux, forked from a forkserver that imports torch once: the first grid of a driver
+pays that one import); --start-method spawn times spawned workers (each imports torch), the
+executor's only way before, and --start-method both times spawn and then forkserver, each from
+a fresh driver state.
 
     python benchmarks/bench_executors.py [--steps N] [--workers 2] [--ray]
+                                         [--start-method forkserver|spawn|both]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 import torch
 
 from ganbench.executors import make_executor
+from ganbench.executors.process import ProcessExecutor
 from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
@@ -31,17 +37,19 @@ from ganbench.runner import run_grid
 DEMO = Path(__file__).parent / "grids" / "demo.toml"
 
 
-def time_grid(executor_name: str, workers: int | None, steps: int, root: Path) -> tuple[float, int]:
+def time_grid(executor_name: str, workers: int | None, steps: int, root: Path,
+              start_method: str | None = None) -> tuple[float, int]:
     registry = get_registry()
     raw = tomllib.loads(DEMO.read_text())
     raw["steps"] = steps
     grid = parse_grid(raw, str(DEMO), source=DEMO.read_text())
     specs = expand(grid, registry)
-    results = ResultsDir(root / executor_name)
+    results = ResultsDir(root / f"{executor_name}-{start_method}")
     results.prepare(grid.name, grid.source)
     started = time.perf_counter()
-    outcome = run_grid(specs, registry, results, torch.device("cpu"),
-                       executor=make_executor(executor_name, workers))
+    executor = (ProcessExecutor(workers, start_method=start_method) if start_method is not None
+                else make_executor(executor_name, workers))
+    outcome = run_grid(specs, registry, results, torch.device("cpu"), executor=executor)
     return time.perf_counter() - started, sum(outcome.statuses.values())
 
 
@@ -50,19 +58,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the demo's)")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--ray", action="store_true", help="also the ray executor (the ray extra)")
+    parser.add_argument("--start-method", choices=["forkserver", "spawn", "both"], default=None,
+                        help="how the process executor starts its workers (default: its own)")
     args = parser.parse_args()
     steps = args.steps or tomllib.loads(DEMO.read_text())["steps"]
+    methods = ["spawn", "forkserver"] if args.start_method == "both" else [args.start_method]
+    timed = {}
     with tempfile.TemporaryDirectory() as tmp:
         local_s, local_n = time_grid("local", None, steps, Path(tmp))
-        process_s, process_n = time_grid("process", args.workers, steps, Path(tmp))
+        for method in methods:
+            timed[method] = time_grid("process", args.workers, steps, Path(tmp), method)
         if args.ray:
             ray_s, ray_n = time_grid("ray", args.workers, steps, Path(tmp))
     print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
           f" torch threads in-process {torch.get_num_threads()}")
     print(f"demo grid, {steps} steps per run, {local_n} runs")
     print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
-    print(f"process x{args.workers:<3}      : {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
-    print(f"ratio process / local = {(process_n / process_s) / (local_n / local_s):.2f}")
+    for method, (process_s, process_n) in timed.items():
+        label = "process" + (f" {method}" if method else "") + f" x{args.workers}"
+        print(f"{label:<18}: {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
+        print(f"ratio {label} / local = {(process_n / process_s) / (local_n / local_s):.2f}")
     if args.ray:
         print(f"ray x{args.workers:<3}          : {ray_n / ray_s:.3f} cells/s ({ray_s:.1f} s)")
         print(f"ratio ray / local = {(ray_n / ray_s) / (local_n / local_s):.2f}")

@@ -15,7 +15,7 @@ import ganbench
 from ganbench.errors import ConfigError
 from ganbench.executors import make_executor
 from ganbench.executors.local import LocalExecutor
-from ganbench.executors.process import DIED, ProcessExecutor
+from ganbench.executors.process import DIED, ProcessExecutor, default_start_method
 from ganbench.runner import RunEvents
 from tests.conftest import GANBENCH, TIMING, run_with, same_tables, specs_of
 
@@ -63,6 +63,14 @@ def raise_for_seed_1(unit, marker_dir):
     return [{"run_id": spec.run_id, "status": "ok"} for spec in unit]
 
 
+def threads_of_worker(unit):
+    return [{"run_id": spec, "threads": torch.get_num_threads(), "pid": os.getpid()} for spec in unit]
+
+
+#: A fresh 2-worker pool's first record, at most (seconds); fails with spawned workers.
+START_S = 2.0
+
+
 class Recorder(RunEvents):
     def __init__(self):
         self.finished = []
@@ -101,6 +109,31 @@ def test_a_dead_worker_is_retried_once_then_its_cell_is_an_error(tiny_grid, tmp_
                                                   "reason": reason})
     assert recorder.finished == [{"run_id": specs[0].run_id, "status": "error", "reason": DIED}]
     assert (deaths / specs[0].run_id).read_text() == "xx"  # tried, then retried once
+
+
+@pytest.mark.skipif(default_start_method() != "forkserver", reason="spawned workers import torch each")
+def test_workers_start_fast_and_with_their_threads():
+    """Workers are forked from a forkserver that imported torch and ganbench once: each worker has
+    the executor's thread count, and after the first pool of this process (which may start the
+    forkserver) a fresh 2-worker pool's first record arrives within START_S (spawned workers:
+    3 s or more, their `import torch`; forked: ~0.25 s on 2 cores under load 5). The timed units
+    run `list` (records = the units' items), so that no test module is imported in the workers."""
+    executor = ProcessExecutor(workers=2, threads=2)  # not the OMP_NUM_THREADS=1 of the tests
+    assert executor.start_method == "forkserver"
+    recorder = Recorder()
+    executor.run_units([("a",), ("b",), ("c",), ("d",)], threads_of_worker, RunEvents(), recorder,
+                       dead=None)
+    assert sorted(r["run_id"] for r in recorder.finished) == ["a", "b", "c", "d"]
+    assert {r["threads"] for r in recorder.finished} == {2}
+    assert os.getpid() not in {r["pid"] for r in recorder.finished}
+
+    arrived: list[tuple[float, str]] = []
+    started = time.perf_counter()
+    executor.run_units([("a",), ("b",), ("c",), ("d",)], list, RunEvents(),
+                       lambda spec, record: arrived.append((time.perf_counter() - started, record)),
+                       dead=None)
+    assert arrived[0][0] < START_S, f"the first record came {arrived[0][0]:.2f} s after the pool started"
+    assert sorted(record for _, record in arrived) == ["a", "b", "c", "d"]
 
 
 def test_a_unit_that_raises_is_an_error_and_the_grid_goes_on(tiny_grid, tmp_path):
@@ -221,6 +254,20 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] not in {"Z", "X"}
@@ -243,17 +290,22 @@ def test_workers_end_when_the_parent_is_killed(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         workers: list[int] = []
-        for _ in range(1200):  # until both workers train (spawned, torch imported)
-            workers = [c for c in children(parent.pid)
-                       if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+        for _ in range(1200):  # until both workers train (forked by the forkserver, or spawned)
+            started = descendants(parent.pid)
+            servers = [p for p in children(parent.pid) if "forkserver" in cmdline(p)]
+            workers = [p for p in started if "resource_tracker" not in cmdline(p) and p not in servers]
             if len(workers) == 2 and len(list((tmp_path / "out").glob("runs/*"))) == 2:
                 break
             time.sleep(0.1)
         assert len(workers) == 2, "the workers did not start"
+        assert len(servers) == 1, "the workers were not forked by a forkserver"  # on Linux
+        assert all(p in children(servers[0]) for p in workers)
     finally:
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 15
-    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(w) for w in workers), "a worker went on training after its parent was killed"
+    # nor does the forkserver (or the resource tracker) outlive the driver
+    assert not any(alive(p) for p in started), [cmdline(p) for p in started if alive(p)]

@@ -1,4 +1,10 @@
-"""The ``process`` executor: cells in a pool of spawned worker processes on this machine.
+"""The ``process`` executor: cells in a pool of worker processes on this machine.
+
+On Linux the workers are forked from a *forkserver*: one clean, single-threaded process, started
+once per driver, that imported torch and ganbench but never ran a torch op (so no thread pool or
+OpenMP state is copied into the workers). A worker then starts in a fraction of a second instead
+of paying its own ``import torch`` (seconds); every later pool of the same driver (a retry, the
+next grid) starts as fast. Elsewhere, or with ``start_method="spawn"``, workers are spawned.
 
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
 same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
@@ -15,7 +21,8 @@ are recorded as ``error``. A unit that raises outside its cells' own error handl
 that fails to import in the worker, say) is not retried: its cells are ``error`` records with
 the worker's traceback, and the grid goes on. Ctrl-C (SIGINT
 is ignored by workers) stops the workers; finished records are kept. A worker whose parent is
-killed (SIGTERM, SIGKILL) exits within a second instead of training on as an orphan.
+killed (SIGTERM, SIGKILL) exits within a second instead of training on as an orphan; so does the
+forkserver (it ends when the driver's end of its pipe closes).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -43,6 +51,27 @@ if TYPE_CHECKING:
 
 DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
         " also when retried")
+#: Imported once in the forkserver, before it forks any worker ("__main__": the driver's script).
+#: torch._dynamo is what torch imports lazily at a cell's first optimizer step (5 s on 2 loaded
+#: cores); importing these starts no thread and does not initialise CUDA.
+PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.runner",
+           "ganbench.results", "ganbench.executors.process"]
+
+
+def default_start_method() -> str:
+    """``forkserver`` on Linux (fast worker start), ``spawn`` elsewhere."""
+    if sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return "spawn"
+
+
+def mp_context(start_method: str) -> Any:
+    """The multiprocessing context of the workers; a forkserver preloads :data:`PRELOAD` (this
+    takes effect when this process starts its forkserver, once)."""
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def cpu_count() -> int:
@@ -69,11 +98,21 @@ _worker: dict[str, Any] = {}
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """End this worker once its parent is gone (killed, SIGTERM): an orphan would go on training
-    and write the same run folders as the next ``ganbench run``."""
+    """End this worker once the driver is gone (killed, SIGTERM): an orphan would go on training
+    and write the same run folders as the next ``ganbench run``. The driver is watched through
+    multiprocessing's parent sentinel (a pipe the driver holds, for spawned and forkserver
+    workers alike: EOF once it dies), and the parent process id (the driver, or the forkserver)."""
+    from multiprocessing.connection import wait as ready
+
+    driver = multiprocessing.parent_process()
+    sentinels = [driver.sentinel] if driver is not None else []
     while True:
-        time.sleep(every_s)
-        if os.getppid() != parent:
+        if sentinels:
+            gone = bool(ready(sentinels, timeout=every_s))
+        else:
+            time.sleep(every_s)
+            gone = False
+        if gone or os.getppid() != parent:
             os._exit(1)
 
 
@@ -129,12 +168,15 @@ def worker_functions(job: CellJob, train: Callable[..., list[dict[str, Any]]] = 
 
 
 class ProcessExecutor:
-    """``workers`` spawned processes (default: one per core); ``threads`` torch threads each
-    (default: cores // workers, at least 1)."""
+    """``workers`` processes (default: one per core); ``threads`` torch threads each (default:
+    cores // workers, at least 1); ``start_method`` ``forkserver`` or ``spawn`` (default:
+    :func:`default_start_method`)."""
 
-    def __init__(self, workers: int | None = None, threads: int | None = None):
+    def __init__(self, workers: int | None = None, threads: int | None = None,
+                 start_method: str | None = None):
         self.workers = workers or cpu_count()
         self.threads = threads or max(1, cpu_count() // self.workers)
+        self.start_method = start_method or default_start_method()
 
     @property
     def parallelism(self) -> int:
@@ -149,7 +191,7 @@ class ProcessExecutor:
         self.run_units(units, fn, events, finished, dead, gpus=gpus)
 
     def _pool(self, workers: int, gpus: list[str], counter: Any) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context(self.start_method),
                                    initializer=_init_worker, initargs=(self.threads, gpus, counter))
 
     def run_units(self, units: list[WorkUnit], fn: Callable[[WorkUnit], list[dict[str, Any]]],
@@ -158,7 +200,7 @@ class ProcessExecutor:
         """Call ``fn(unit)`` in workers, at most ``workers`` units at a time, and ``finished`` with
         each cell's record as its unit returns; the cells of a unit whose worker dies twice get
         ``dead(spec, reason)``, those of a unit that raises ``dead(spec, reason, traceback)``."""
-        counter = multiprocessing.get_context("spawn").Value("i", 0)
+        counter = mp_context(self.start_method).Value("i", 0)
         gpus = list(gpus)
         todo = sum(len(unit) for unit in units)
         # (unit, deaths blamed on it, whether it must retry alone)
