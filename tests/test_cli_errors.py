@@ -3,6 +3,7 @@ no traceback, and nothing written anywhere (an existing results folder stays byt
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganbench.results import ResultsDir
+from tests.conftest import SHARED_RESULTS_TOML
 
 GANBENCH = str(Path(sys.executable).parent / "ganbench")
 GOOD = 'name = "tiny"\ndataset = "ring8"\nsteps = 5\nbatch_size = 8\n'
@@ -255,13 +257,12 @@ def limited(size: int):
     return apply
 
 
-def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tmp_path):
+def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tmp_path, shared_results):
     grid = tmp_path / "grid.toml"
-    grid.write_text(GOOD + "seeds = [0, 1]\n")
+    grid.write_text(SHARED_RESULTS_TOML)
     out = tmp_path / "out"
+    shutil.copytree(shared_results, out)  # a finished run of this grid (tests/conftest.py)
     command = [GANBENCH, "run", grid, "--out", out, "--device", "cpu", "--no-report"]
-    first = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
     (out / "table.csv").unlink()
     runs = (out / "runs.jsonl").read_bytes()
     # the rerun trains nothing and writes grid.toml (small), then table.csv (too big)
@@ -274,15 +275,13 @@ def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tm
 
     table = ganbench("table", out, cwd=tmp_path)  # rebuilt from runs.jsonl
     assert table.returncode == 0, table.stderr
-    assert "tiny" not in table.stderr and "ring8" in table.stdout and "2" in table.stdout
+    # its rows are the grid's variants (the loss axis: ring8 is no column), 2 runs each
+    assert "tiny" not in table.stderr and "wasserstein" in table.stdout and "2" in table.stdout
 
 
-def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path):
-    grid = tmp_path / "grid.toml"
-    grid.write_text(GOOD)
+def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path, shared_results):
     out = tmp_path / "out"
-    first = ganbench("run", grid, "--out", out, "--device", "cpu", "--no-report", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(shared_results, out)  # a finished run, no report yet (tests/conftest.py)
     proc = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True,
                           timeout=300, preexec_fn=limited(4000), cwd=tmp_path)
     assert_one_error_line(proc, f"cannot write {out}", "File too large (errno 27)",
@@ -299,12 +298,9 @@ def test_table_of_a_folder_with_no_finished_run_says_so(tmp_path):
         " finished); run its grid again to train them"]
 
 
-def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(tmp_path):
-    grid = tmp_path / "grid.toml"
-    grid.write_text(GOOD + "seeds = [0, 1, 2]\n")
+def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(tmp_path, shared_results):
     out = tmp_path / "out"
-    first = ganbench("run", grid, "--out", out, "--device", "cpu", "--no-report", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(shared_results, out)  # a finished run (tests/conftest.py)
     whole = ganbench("table", out, cwd=tmp_path)
     (out / "table.csv").write_bytes(b'run_id,dataset\n"abc,ri\xff')  # cut off in the middle
     torn = ganbench("table", out, cwd=tmp_path)

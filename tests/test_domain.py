@@ -1,7 +1,8 @@
 """Domain classifiers (ganbench.domain) and the ``classes`` metric, on the real offline digits.
 
 One digits classifier and one stacked-digits (per-channel) classifier are trained per test
-session into a temporary GANBENCH_CACHE_DIR; the timings are printed (pytest -s shows them).
+session into the session's temporary GANBENCH_CACHE_DIR (``ganbench_cache_dir``, shared with
+tests/test_protocols.py); the timings are printed (pytest -s shows them).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ DIGITS = {"name": "digits", "params": {}}
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def cache(ganbench_cache_dir):
+    """The session's ganbench cache (tests/conftest.py), shared with tests/test_protocols.py."""
     mp = pytest.MonkeyPatch()
-    folder = tmp_path_factory.mktemp("ganbench-cache")
+    folder = ganbench_cache_dir
     mp.setenv(domain.CACHE_ENV, str(folder))
     domain.clear_memory_cache()
     yield folder

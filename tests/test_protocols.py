@@ -24,11 +24,12 @@ def digits_grid(**evaluation):
 
 
 @pytest.fixture
-def cache(tmp_path_factory, monkeypatch):
-    """One ganbench cache (domain classifier, reference features) for this module's runs."""
+def cache(ganbench_cache_dir, monkeypatch):
+    """The session's ganbench cache (domain classifier, reference features; tests/conftest.py):
+    the digits classifier tests/test_domain.py trained is reused, not trained again."""
     from ganbench import domain
 
-    folder = tmp_path_factory.getbasetemp() / "protocol-cache"
+    folder = ganbench_cache_dir
     monkeypatch.setenv(domain.CACHE_ENV, str(folder))
     domain.clear_memory_cache()
     yield folder

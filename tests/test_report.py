@@ -19,29 +19,17 @@ import torch
 from ganbench.errors import GanbenchError
 from ganbench.report import build_report
 from ganbench.results import ResultsDir
-from ganbench.runner import run_grid
 from tests.conftest import GANBENCH, specs_of
 
-CPU = torch.device("cpu")
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 SECTIONS = ("header", "leaderboard", "failure-matrix", "variants", "failure-gallery", "seed-variability")
 
 
 @pytest.fixture(scope="module")
-def tiny_results(tmp_path_factory):
-    """A real results directory: ring8, 2 losses x 2 seeds, 50 steps."""
-    from tests.conftest import TINY
-
-    grid = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY.items()}
-    grid.update(steps=50, seeds=[0, 1], evaluation={"samples": 200, "every": 10})
-    grid["axes"] = {"loss": ["minimax", "wasserstein"]}
-    registry, specs = specs_of(grid)
-    out = tmp_path_factory.mktemp("results") / "tiny"
-    results = ResultsDir(out)
-    results.prepare("tiny", "name = 'tiny'\n")
-    outcome = run_grid(specs, registry, results, CPU)
-    assert outcome.statuses == {"ok": 4}
-    return out
+def tiny_results(shared_results):
+    """A real results directory: ring8, 2 losses x 2 seeds, 50 steps (the session's shared one,
+    tests/conftest.py, which asserts its 4 runs are ok); read only."""
+    return shared_results
 
 
 @pytest.fixture(scope="module")
@@ -282,19 +270,6 @@ samples = 200
 """
 
 
-def test_run_writes_the_report_unless_told_not_to(tmp_path):
-    grid = tmp_path / "tiny.toml"
-    grid.write_text(TINY_TOML)
-    with_report = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / "a"),
-                                  "--device", "cpu"], capture_output=True, text=True)
-    assert with_report.returncode == 0, with_report.stderr
-    assert (tmp_path / "a" / "report.html").is_file() and (tmp_path / "a" / "report.md").is_file()
-    without = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / "b"), "--device", "cpu",
-                              "--no-report"], capture_output=True, text=True)
-    assert without.returncode == 0, without.stderr
-    assert (tmp_path / "b" / "table.csv").is_file() and not (tmp_path / "b" / "report.html").exists()
-
-
 def test_a_failing_report_is_a_warning_after_run(tmp_path, capsys):
     from ganbench.cli import _write_report
 
@@ -420,8 +395,11 @@ def test_dollar_signs_in_labels_are_not_math(tmp_path):
     assert len(images) == 3 and all((folder / src).is_file() for src in images)
 
 
-def test_an_all_digit_run_id_keeps_its_leading_zero(tmp_path):
-    """A run_id is hex: 0621238158654228 (this grid, seed 20350) must not be read as a number."""
+def test_run_writes_the_report_unless_told_not_to_and_an_all_digit_run_id_keeps_its_leading_zero(
+        tmp_path):
+    """A run_id is hex: 0621238158654228 (this grid, seed 20350) must not be read as a number.
+    The grid trains once: ``run --no-report`` (no report), ``report``, ``table``, then ``run``
+    again without the flag (nothing left to train) writes the report."""
     text = TINY_TOML.replace("seeds = [0]", "seeds = [20350]")
     (spec,) = specs_of(tomllib.loads(text))[1]
     assert spec.run_id == "0621238158654228", "the run_id changed: find another all-digit one"
@@ -431,6 +409,7 @@ def test_an_all_digit_run_id_keeps_its_leading_zero(tmp_path):
     done = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu", "--no-report"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert (out / "table.csv").is_file() and not (out / "report.html").exists()
     report = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert 'id="run-0621238158654228"' in (out / "report.html").read_text()
@@ -438,3 +417,9 @@ def test_an_all_digit_run_id_keeps_its_leading_zero(tmp_path):
     table = subprocess.run([GANBENCH, "table", str(out), "--by", "run_id"], capture_output=True, text=True)
     assert table.returncode == 0, table.stderr
     assert "0621238158654228" in table.stdout
+    (out / "report.html").unlink()
+    (out / "report.md").unlink()
+    with_report = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu"],
+                                 capture_output=True, text=True)
+    assert with_report.returncode == 0, with_report.stderr
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()

@@ -17,7 +17,7 @@ from ganbench import hookimpl
 from ganbench.results import ResultsDir
 from ganbench.runner import RunEvents, run_grid
 from ganbench.tables import format_mean_std, summarize
-from tests.conftest import GANBENCH, specs_of
+from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
 
 CPU = torch.device("cpu")
 
@@ -262,23 +262,26 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path):
     assert len({r["run_id"] for r in record_lines(out)}) == 3
 
 
-def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path):
-    command = ring8_grid(tmp_path, seeds=3)
+def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path, shared_results):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(SHARED_RESULTS_TOML)
     out = tmp_path / "out"
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    shutil.copytree(shared_results, out)  # 4 finished runs of this grid (tests/conftest.py)
+    command = [GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu", "--bundle", "off",
+               "--no-report"]
     lost = record_lines(out)[1]["run_id"]
     shutil.rmtree(out / "runs" / lost)
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert ("warning: 1 finished run has no run folder (runs/<run_id>/ deleted?): training it"
             f" again: {lost}") in rerun.stdout.splitlines()
-    assert "skipping 2 finished runs" in rerun.stdout
-    assert [r["run_id"] for r in record_lines(out)][3:] == [lost]
+    assert "skipping 3 finished runs" in rerun.stdout
+    assert [r["run_id"] for r in record_lines(out)][4:] == [lost]
     assert (out / "runs" / lost / "summary.json").exists()
     table = ganbench.load_results(out)
-    assert len(table) == 3 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
+    assert len(table) == 4 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
     report = subprocess.run([GANBENCH, "report", str(out), "--format", "md"], capture_output=True,
                             text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     text = (out / "report.md").read_text()
-    assert text.count(f'<a id="run-{lost}"></a>') == 1 and "x 3 seeds (0, 1, 2) = 3 runs" in text
+    assert text.count(f'<a id="run-{lost}"></a>') == 1 and "x 2 seeds (0, 1) = 4 runs" in text
