@@ -132,3 +132,14 @@ def ganbench_cache_dir(tmp_path_factory):
     stacked-digits domain classifiers are trained once, into it, for every test that points the
     variable at it (tests/test_domain.py, tests/test_protocols.py)."""
     return tmp_path_factory.mktemp("ganbench-cache")
+
+
+#: Fixtures that start an interpreter, a process pool, Ray or Chromium, or pip: every test that
+#: uses one is marked ``slow`` when collected, so ``pytest -m "not slow"`` leaves it out.
+SLOW_FIXTURES = frozenset({"plugin_sites", "ray_session"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
