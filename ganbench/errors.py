@@ -45,3 +45,12 @@ class MetricUnavailable(GanbenchError):
     Raised by a metric's ``evaluate``: the run keeps its training results and the metric is
     recorded as unavailable with this message, rather than the cell being marked failed.
     """
+
+
+def short_reason(exc: BaseException) -> str:
+    """An exception as a short single line: its type and the last line of its message."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
