@@ -80,7 +80,7 @@ def unsupported(config: dict[str, Any], registry: Registry) -> str | None:
         return "torch.compile (compile = true) is not bundled"
     if config.get("precision", "fp32") != "fp32":
         return f"precision {config['precision']!r} is not bundled"
-    for side in ("g", "d"):  # an Adam side has no "name" (see grid._resolve_optimizer)
+    for side in ("g", "d"):  # an Adam side has no "name" (see cell_config._resolve_optimizer)
         name = config["optimizer"][side].get("name", "adam")
         if name != "adam":
             return f"optimizer {name!r} has no bundle form"

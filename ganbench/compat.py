@@ -11,7 +11,8 @@ Components declare what matters through registration metadata, so plugins join i
 
 from __future__ import annotations
 
-from ganbench.grid import RunSpec, metric_warnings
+from ganbench.cell_config import metric_warnings
+from ganbench.grid import RunSpec
 from ganbench.registry import Registry
 
 

@@ -1,0 +1,123 @@
+"""One cell's settings resolved against the registry: the optimizer, every component with its
+parameters completed and checked, the weights files by SHA-256, and each metric's warnings.
+``grid.expand`` calls :func:`resolve_cell` for every cell."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ganbench.errors import ConfigError
+from ganbench.grid_schema import (
+    COMPONENT_KINDS,
+    DEFAULT_OPTIMIZER,
+    DEFAULTS,
+    EVALUATION_DEFAULTS,
+    OPTIMIZER_DEFAULTS,
+    RESERVED_PARAMS,
+    WEIGHTS_KEYS,
+    check_optimizer_keys,
+    component_ref,
+)
+from ganbench.registry import Registry
+
+
+def _resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
+    """Both sides in full: a side's own value, else the shared one, else its optimiser's default.
+
+    run_id stability: an Adam side resolves to ``{"lr", "betas"}`` with no ``name``, exactly
+    the form from before optimisers had names, so runs recorded then keep their run_ids
+    (whether or not ``name = "adam"`` is written). Any other optimiser's side holds its
+    ``name`` and its own settings (``{"name": "rmsprop", "lr", "alpha"}``), so the optimiser
+    is part of the run_id. (Settings of another optimiser were refused by
+    :func:`~ganbench.grid_schema.check_optimizer_keys`.)
+    """
+    shared = {k: v for k, v in opt.items() if k not in ("g", "d")}
+    resolved = {}
+    for side in ("g", "d"):
+        given = {**shared, **opt.get(side, {})}
+        name = given.pop("name", DEFAULT_OPTIMIZER)
+        settings = {**OPTIMIZER_DEFAULTS[name], **given}
+        resolved[side] = settings if name == DEFAULT_OPTIMIZER else {"name": name, **settings}
+    return resolved
+
+
+#: Kinds whose factories are cheap and take only their parameters: built once at validation
+#: so that a bad parameter value fails before anything trains.
+CHEAP_KINDS = ("loss", "regularizer", "metric")
+
+
+def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where: str) -> dict:
+    kind = COMPONENT_KINDS.get(key, key)
+    try:
+        component = registry.get(kind, ref["name"])
+        params = component.resolve_params(ref["params"], RESERVED_PARAMS.get(key, ()))
+        if kind in CHEAP_KINDS:
+            component.factory(**params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {kind} {ref['name']!r} rejected its parameters: {exc}") from None
+    return {"name": ref["name"], "params": params}
+
+
+def _weights_digests(evaluation: dict[str, Any], where: str) -> None:
+    """``<key>_sha256`` for each weights file the evaluation names (see ``run_identity``)."""
+    from ganbench.inception import file_sha256
+
+    for key in WEIGHTS_KEYS:
+        value = evaluation.get(key) or ""
+        if not value.strip():
+            continue
+        path = Path(value).expanduser()
+        try:
+            evaluation[f"{key}_sha256"] = file_sha256(path)
+        except OSError as exc:
+            raise ConfigError(f"{where}: evaluation.{key} = {value}: cannot read it"
+                              f" ({exc.strerror or exc}); give the path of a weights file") from None
+
+
+def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> dict[str, Any]:
+    """Defaults filled, components looked up and their parameters completed."""
+    merged = {**copy.deepcopy(DEFAULTS), **settings}
+    config: dict[str, Any] = {}
+    for key in COMPONENT_KINDS:
+        ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
+        config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
+    for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
+                "ema", "precision", "compile", "diagnostics", "executor"):
+        config[key] = merged[key]
+    try:
+        check_optimizer_keys(merged["optimizer"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    config["optimizer"] = _resolve_optimizer(merged["optimizer"])
+    evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
+    if evaluation["metrics"] != "auto":
+        evaluation["metrics"] = [
+            _resolve_component(registry, "metric", ref, f"{where}: evaluation.metrics")
+            for ref in evaluation["metrics"]
+        ]
+    _weights_digests(evaluation, where)
+    config["evaluation"] = evaluation
+    metric_warnings(config, registry, where)
+    return config
+
+
+def metric_warnings(config: dict[str, Any], registry: Registry, where: str = "") -> list[str]:
+    """Each named metric's :meth:`~ganbench.contracts.Metric.check_evaluation` of a resolved
+    configuration: its warnings (one line each); a setting it cannot honour is a ConfigError."""
+    evaluation = config["evaluation"]
+    if evaluation["metrics"] == "auto":
+        return []
+    warnings: list[str] = []
+    for ref in evaluation["metrics"]:
+        metric = registry.get("metric", ref["name"]).factory(**ref["params"])
+        check = getattr(metric, "check_evaluation", None)
+        try:
+            found = check(evaluation) if callable(check) else []
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: evaluation.metrics: {exc}" if where else str(exc)) from None
+        warnings += [f"{ref['name']}: {line}" for line in found or ()]
+    return warnings
