@@ -134,12 +134,55 @@ def ganbench_cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("ganbench-cache")
 
 
-#: Fixtures that start an interpreter, a process pool, Ray or Chromium, or pip: every test that
-#: uses one is marked ``slow`` when collected, so ``pytest -m "not slow"`` leaves it out.
-SLOW_FIXTURES = frozenset({"plugin_sites", "ray_session"})
+#: Fixtures that start an interpreter, a process pool, Ray or Chromium, or pip, or train the
+#: domain classifiers: every test that uses one is marked ``slow`` when collected, so
+#: ``pytest -m "not slow"`` leaves it out.
+SLOW_FIXTURES = frozenset({"plugin_sites", "ray_session", "ray_head", "ganbench_cache_dir"})
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+#: Audit events (PEP 578) of a process being started from the test's own process.
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec",
+                            "os.spawn", "os.system", "ganbench.process_pool"})
+_started_processes: list[str] = []
+
+
+def _note_started_process(event: str, args: tuple) -> None:
+    if event in PROCESS_EVENTS:
+        _started_processes.append(event)
+
+
+sys.addaudithook(_note_started_process)
+
+
+def _children() -> set[str]:
+    """The pids of this process's live children (Linux; empty elsewhere)."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return set()
+    pids: set[str] = set()
+    for task in tasks.iterdir():
+        try:
+            pids.update((task / "children").read_text().split())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return pids
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """The guard of the tiers: a test that starts a process (a subprocess, a pool's forkserver,
+    Ray, Chromium, pip) without being marked ``slow`` fails, so ``-m "not slow"`` stays fast."""
+    _started_processes.clear()
+    before = _children()
+    yield
+    started = sorted(set(_started_processes) | {"a child process" for _ in _children() - before})
+    if started and item.get_closest_marker("slow") is None:
+        pytest.fail(f"this test started a process ({', '.join(started)}) but is not marked slow: mark it "
+                    f"@pytest.mark.slow or use a fixture of SLOW_FIXTURES in tests/conftest.py, so that "
+                    f'`pytest -m "not slow"` leaves it out', pytrace=False)

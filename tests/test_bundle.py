@@ -173,6 +173,7 @@ def test_bundle_members_match_their_solo_runs_over_200_steps(tmp_path):
         assert_member_matches(solo[i], solo_results[i], bundled[i], bundle_results[i], LONG)
 
 
+@pytest.mark.slow
 def test_members_may_differ_in_seed_learning_rate_betas_and_penalty_weight(tmp_path):
     grid = ring8_grid(seeds=[0, 1], regularizer="gradient-penalty")
     grid["axes"] = {"optimizer.lr": [2e-4, 5e-4], "optimizer.betas": [[0.5, 0.999], [0.0, 0.9]],
@@ -413,6 +414,7 @@ def comparable(path):
                       errors="ignore")
 
 
+@pytest.mark.slow
 def test_a_bundled_grid_writes_the_table_a_solo_grid_writes(tiny_grid, tmp_path):
     tiny_grid.update(steps=40, seeds=[0, 1])
     tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"], "regularizer": ["none", "r1"]}
@@ -461,6 +463,7 @@ def test_a_member_trains_the_same_whatever_else_is_in_its_bundle(tiny_grid, tmp_
             assert torch.equal(p, q)
 
 
+@pytest.mark.slow
 def test_bundles_train_in_worker_processes_to_the_same_table(tiny_grid, tmp_path):
     """Two workers get a bundle each; the local executor trains one bundle of all four."""
     tiny_grid.update(steps=30, seeds=[0, 1])

@@ -34,6 +34,7 @@ def test_no_rule_fires_on_short_null_histories():
     assert max(rates.values()) <= 1 / 15, {k: v for k, v in rates.items() if v > 0}
 
 
+@pytest.mark.slow
 def test_planted_failures_get_their_label():
     table = calibration_table((20, 50), trials=10, kinds=tuple(PLANTED_KINDS))
     for _, row in table.iterrows():

@@ -1,15 +1,20 @@
-"""The real ``ganbench`` console script on bad input: exit code 2, one ``error:`` line on stderr,
-no traceback, and nothing written anywhere (an existing results folder stays byte-for-byte)."""
+"""``ganbench`` on bad input: exit code 2, one ``error:`` line on stderr, no traceback, and nothing
+written anywhere (an existing results folder stays byte-for-byte). The commands run in-process
+(``ganbench.cli.main``, the console script's entry point and its one error boundary: the ``cli``
+fixture); only the full-disk tests start the real console script, to set a file-size limit on it."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
 
+from ganbench.cli import _state
+from ganbench.errors import ConfigError
 from ganbench.results import ResultsDir
 from tests.conftest import SHARED_RESULTS_TOML
 
@@ -19,9 +24,11 @@ SENTINEL_RUNS = b'{"run_id": "sentinel", "status": "ok", "note": "must survive"}
 SENTINEL_TABLE = b"run_id,dataset,seed,status\nsentinel,ring8,0,ok\n"
 
 
-def ganbench(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([GANBENCH, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+@pytest.fixture
+def ganbench(cli):
+    """``ganbench(*args, cwd=...)``: the command in-process (``cli``, tests/conftest.py), its
+    arguments as strings; returns what the console script would have (a ``CompletedProcess``)."""
+    return lambda *args, cwd: cli(*map(str, args), cwd=cwd)
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -89,7 +96,7 @@ def results_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", list(BAD_GRIDS))
-def test_run_bad_grid_is_one_line_and_writes_nothing(tmp_path, results_dir, name):
+def test_run_bad_grid_is_one_line_and_writes_nothing(ganbench, tmp_path, results_dir, name):
     text, parts = BAD_GRIDS[name]
     grid = tmp_path / "grid.toml"
     grid.write_text(text)
@@ -103,7 +110,7 @@ def test_run_bad_grid_is_one_line_and_writes_nothing(tmp_path, results_dir, name
     assert not (tmp_path / "results").exists()
 
 
-def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(tmp_path, results_dir):
+def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(ganbench, tmp_path, results_dir):
     grid = tmp_path / "grid.toml"
     grid.write_text(GOOD)
     before = snapshot(tmp_path)
@@ -117,8 +124,8 @@ def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(tmp_path, results_di
     ("--protocol", "paper-5k", "--protocol: expected \"quick\" or \"paper-10k\" or \"paper-50k\""),
     ("--inception-weights", "missing.pth", "--inception-weights missing.pth: no such file"),
 ])
-def test_run_bad_evaluation_or_thread_option_is_one_line_and_writes_nothing(tmp_path, results_dir, option,
-                                                                             value, expected):
+def test_run_bad_evaluation_or_thread_option_is_one_line_and_writes_nothing(ganbench, tmp_path, results_dir,
+                                                                             option, value, expected):
     grid = tmp_path / "grid.toml"
     grid.write_text(GOOD)
     before = snapshot(tmp_path)
@@ -127,7 +134,7 @@ def test_run_bad_evaluation_or_thread_option_is_one_line_and_writes_nothing(tmp_
     assert snapshot(tmp_path) == before
 
 
-def test_validate_bad_grid_is_one_line(tmp_path):
+def test_validate_bad_grid_is_one_line(ganbench, tmp_path):
     text, parts = BAD_GRIDS["unknown-component"]
     grid = tmp_path / "grid.toml"
     grid.write_text(text)
@@ -136,12 +143,12 @@ def test_validate_bad_grid_is_one_line(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_validate_a_device_file_is_one_line(tmp_path):
+def test_validate_a_device_file_is_one_line(ganbench, tmp_path):
     assert_one_error_line(ganbench("validate", "/dev/zero", cwd=tmp_path),
                           "/dev/zero: cannot read grid file: not a regular file")
 
 
-def test_validate_prints_the_first_cells_of_a_large_grid(tmp_path):
+def test_validate_prints_the_first_cells_of_a_large_grid(ganbench, tmp_path):
     grid = tmp_path / "wide.toml"
     grid.write_text(GOOD + f"[axes]\nlog_every = {list(range(1, 251))}\n")
     proc = ganbench("validate", grid, cwd=tmp_path)
@@ -153,7 +160,7 @@ def test_validate_prints_the_first_cells_of_a_large_grid(tmp_path):
     assert shown == [str(n) for n in range(1, 201)]  # the log_every column, then seeds
 
 
-def test_run_missing_grid_file(tmp_path, results_dir):
+def test_run_missing_grid_file(ganbench, tmp_path, results_dir):
     before = snapshot(tmp_path)
     proc = ganbench("run", tmp_path / "nope.toml", "--out", results_dir, cwd=tmp_path)
     assert_one_error_line(proc, "nope.toml", "no such grid file")
@@ -161,7 +168,7 @@ def test_run_missing_grid_file(tmp_path, results_dir):
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "is-a-file"])
-def test_run_unwritable_out(tmp_path, results_dir, where):
+def test_run_unwritable_out(ganbench, tmp_path, results_dir, where):
     grid = tmp_path / "grid.toml"
     grid.write_text(GOOD)
     blocker = tmp_path / "blocker"
@@ -174,7 +181,7 @@ def test_run_unwritable_out(tmp_path, results_dir, where):
     assert blocker.read_bytes() == b"a regular file\n"
 
 
-def test_run_refuses_another_grids_results(tmp_path, results_dir):
+def test_run_refuses_another_grids_results(ganbench, tmp_path, results_dir):
     (results_dir / "grid.toml").write_text('name = "someone-else"\ndataset = "ring8"\n')
     grid = tmp_path / "grid.toml"
     grid.write_text(GOOD)
@@ -184,19 +191,24 @@ def test_run_refuses_another_grids_results(tmp_path, results_dir):
     assert snapshot(tmp_path) == before
 
 
-def test_debug_shows_the_traceback(tmp_path, results_dir):
+def test_debug_shows_the_traceback(ganbench, tmp_path, results_dir, monkeypatch, capsys):
     grid = tmp_path / "grid.toml"
     grid.write_text(BAD_GRIDS["unknown-component"][0])
     before = snapshot(tmp_path)
-    proc = ganbench("--debug", "run", grid, "--out", results_dir, "--device", "cpu", cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "Traceback" in proc.stderr
-    assert "ConfigError" in proc.stderr
-    assert "did you mean 'wasserstein'?" in proc.stderr
+    monkeypatch.setitem(_state, "debug", False)  # --debug sets it; put back after the test
+    # main() re-raises instead of printing one line; the interpreter would print the traceback
+    # (the console script's stderr) and exit 1
+    with pytest.raises(ConfigError) as raised:
+        ganbench("--debug", "run", grid, "--out", results_dir, "--device", "cpu", cwd=tmp_path)
+    traceback_text = "".join(traceback.format_exception(raised.value))
+    assert "Traceback" in traceback_text
+    assert "ConfigError" in traceback_text
+    assert "did you mean 'wasserstein'?" in traceback_text
+    assert "error: " not in capsys.readouterr().err  # no one-line error before it
     assert snapshot(tmp_path) == before
 
 
-def test_validate_good_grid_prints_the_run_count(tmp_path):
+def test_validate_good_grid_prints_the_run_count(ganbench, tmp_path):
     grid = tmp_path / "tiny.toml"
     grid.write_text(GOOD + """seeds = [0, 1]
 [axes]
@@ -221,7 +233,7 @@ regularizer = "none"
     assert not (tmp_path / "results").exists()
 
 
-def test_table_without_table_csv(tmp_path):
+def test_table_without_table_csv(ganbench, tmp_path):
     folder = tmp_path / "not-results"
     folder.mkdir()
     before = snapshot(tmp_path)
@@ -229,7 +241,7 @@ def test_table_without_table_csv(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_table_of_a_results_folder_with_no_finished_runs(tmp_path):
+def test_table_of_a_results_folder_with_no_finished_runs(ganbench, tmp_path):
     from ganbench.results import ResultsDir
 
     folder = tmp_path / "interrupted"
@@ -239,7 +251,7 @@ def test_table_of_a_results_folder_with_no_finished_runs(tmp_path):
     assert_one_error_line(ganbench("table", folder, cwd=tmp_path), "no runs")
 
 
-def test_plugins_unknown_kind(tmp_path):
+def test_plugins_unknown_kind(ganbench, tmp_path):
     line = assert_one_error_line(ganbench("plugins", "--kind", "nope", cwd=tmp_path), "'nope'")
     assert "loss" in line and "regularizer" in line
 
@@ -257,7 +269,9 @@ def limited(size: int):
     return apply
 
 
-def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tmp_path, shared_results):
+@pytest.mark.slow  # starts the console script: a file-size limit on the command alone
+def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(ganbench, tmp_path,
+                                                                              shared_results):
     grid = tmp_path / "grid.toml"
     grid.write_text(SHARED_RESULTS_TOML)
     out = tmp_path / "out"
@@ -279,6 +293,7 @@ def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(tm
     assert "tiny" not in table.stderr and "wasserstein" in table.stdout and "2" in table.stdout
 
 
+@pytest.mark.slow  # starts the console script: a file-size limit on the command alone
 def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path, shared_results):
     out = tmp_path / "out"
     shutil.copytree(shared_results, out)  # a finished run, no report yet (tests/conftest.py)
@@ -288,7 +303,7 @@ def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path, shared_resul
                           "finished runs are kept")
 
 
-def test_table_of_a_folder_with_no_finished_run_says_so(tmp_path):
+def test_table_of_a_folder_with_no_finished_run_says_so(ganbench, tmp_path):
     # a run stopped (a full disk, Ctrl-C) before its first cell finished: not "a results directory?"
     ResultsDir(tmp_path / "out").prepare("tiny", GOOD)
     empty = ganbench("table", tmp_path / "out", cwd=tmp_path)
@@ -298,7 +313,7 @@ def test_table_of_a_folder_with_no_finished_run_says_so(tmp_path):
         " finished); run its grid again to train them"]
 
 
-def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(tmp_path, shared_results):
+def test_table_rebuilds_a_torn_table_csv_from_runs_jsonl(ganbench, tmp_path, shared_results):
     out = tmp_path / "out"
     shutil.copytree(shared_results, out)  # a finished run (tests/conftest.py)
     whole = ganbench("table", out, cwd=tmp_path)

@@ -58,6 +58,7 @@ class RefusingPlugin:
         register("refuses-compile", RefusesCompilation)
 
 
+@pytest.mark.slow
 def test_a_network_that_cannot_be_compiled_trains_eagerly_and_says_why(tiny_grid, tmp_path):
     tiny_grid.update(generator="refuses-compile", compile=True)
     result = run(tiny_grid, RefusingPlugin(), tmp_path=tmp_path)

@@ -239,6 +239,7 @@ def test_features_names_resolve_and_unknown_ones_are_one_line_errors():
 
 # --------------------------------------------------------------------------- torch-fidelity 0.4.0 workarounds
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.slow
 def test_workaround_cuda_flag_follows_the_evaluation_device(tmp_path):
     assert fidelity.engine_kwargs("cpu")["cuda"] is False
     assert fidelity.engine_kwargs(torch.device("cuda", 0))["cuda"] is True
@@ -355,6 +356,7 @@ def kaiming_weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_fid_equals_a_direct_torch_fidelity_call_on_the_same_images(tmp_path, kaiming_weights):
     """Same images, same (Kaiming) InceptionV3: ganbench's FID == torch-fidelity's.
 

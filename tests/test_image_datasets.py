@@ -40,7 +40,7 @@ from ganbench.data import InMemoryDataset, prepare_images, resize, to_unit_range
 from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import train
-from tests.test_cli_errors import assert_one_error_line, ganbench
+from tests.test_cli_errors import assert_one_error_line
 
 CPU = torch.device("cpu")
 
@@ -398,7 +398,7 @@ def test_cifar10_never_unpickles_code(tmp_path, hostile):
     assert "cifar-10-python.tar.gz" in message
 
 
-def test_tampered_cifar10_folder_runs_no_code_from_the_cli(tmp_path):
+def test_tampered_cifar10_folder_runs_no_code_from_the_cli(tmp_path, cli):
     folder = tmp_path / "data" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     marker = tmp_path / "PWNED"
@@ -406,12 +406,12 @@ def test_tampered_cifar10_folder_runs_no_code_from_the_cli(tmp_path):
         (folder / name).write_bytes(pickle.dumps(RunsShell(marker), protocol=2))
     (tmp_path / "g.toml").write_text('name = "tampered"\nsteps = 1\nbatch_size = 8\n'
                                      'dataset = { name = "cifar10", download = false, path = "data" }\n')
-    proc = ganbench("prefetch", "g.toml", cwd=tmp_path)
+    proc = cli("prefetch", "g.toml", cwd=tmp_path)
     assert not marker.exists()
     assert_one_error_line(proc, "data_batch_1 could not be read: it is not a genuine CIFAR-10 batch")
     # `run` records a dataset that cannot be built as that run's error (exit code 1), as for
     # any other ConfigError of a dataset
-    proc = ganbench("run", "g.toml", "--out", "out", "--device", "cpu", "--no-report", cwd=tmp_path)
+    proc = cli("run", "g.toml", "--out", "out", "--device", "cpu", "--no-report", cwd=tmp_path)
     assert not marker.exists()
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr  # "1 run(s) failed: ...", unwrapped

@@ -4,7 +4,6 @@ rests on, weights files in run_id, and KID's subsets."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from ganbench import fidelity
 from ganbench.compat import compatibility_warnings
 from ganbench.errors import ConfigError
 from ganbench.grid import parse_grid, with_command_line
-from tests.conftest import GANBENCH, run_with, specs_of
+from tests.conftest import run_with, specs_of
 from tests.test_fidelity import LOOKUP, gaussian, lookup_ctx
 
 
@@ -77,7 +76,7 @@ def torch_fidelity_version() -> str:
     return torch_fidelity.__version__
 
 
-def test_quick_warns_that_its_numbers_are_not_comparable_with_papers(tmp_path):
+def test_quick_warns_that_its_numbers_are_not_comparable_with_papers(tmp_path, cli):
     grid = digits_grid(metrics=[{"name": "fidelity", "metrics": ["kid"]}])
     registry, specs = specs_of(grid)
     (line,) = compatibility_warnings(specs, registry)
@@ -90,9 +89,8 @@ def test_quick_warns_that_its_numbers_are_not_comparable_with_papers(tmp_path):
     path.write_text('name = "p"\ndataset = { name = "digits", size = 16 }\ngenerator = "dcgan"\n'
                     'discriminator = "dcgan"\n[evaluation]\n'
                     'metrics = [{ name = "fidelity", metrics = ["kid"] }]\n')
-    quick = subprocess.run([GANBENCH, "validate", str(path)], capture_output=True, text=True, timeout=120)
-    paper = subprocess.run([GANBENCH, "validate", str(path), "--protocol", "paper-10k"],
-                           capture_output=True, text=True, timeout=120)
+    quick = cli("validate", str(path))
+    paper = cli("validate", str(path), "--protocol", "paper-10k")
     assert quick.returncode == paper.returncode == 0, quick.stderr + paper.stderr
     assert "warning: fidelity: protocol 'quick'" in quick.stderr
     assert "not comparable" not in paper.stderr and "quick" not in paper.stderr

@@ -375,6 +375,7 @@ def test_a_killed_driver_takes_its_local_ray_instance_with_it(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_bad_address_is_one_line_and_exit_2(tmp_path):
     grid = tmp_path / "tiny.toml"
     grid.write_text(TINY_TOML)

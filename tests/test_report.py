@@ -19,7 +19,7 @@ import torch
 from ganbench.errors import GanbenchError
 from ganbench.report import build_report
 from ganbench.results import ResultsDir
-from tests.conftest import GANBENCH, specs_of
+from tests.conftest import specs_of
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 SECTIONS = ("header", "leaderboard", "failure-matrix", "variants", "failure-gallery", "seed-variability")
@@ -124,16 +124,14 @@ def test_best_value_follows_an_edited_result(tiny_results, tmp_path):
     assert _starred_columns(html).get("wall_time_s") == {"wasserstein"}
 
 
-def test_cli_report_formats_and_errors(tiny_results, tmp_path):
+def test_cli_report_formats_and_errors(tiny_results, tmp_path, cli):
     out = tmp_path / "r.md"
-    done = subprocess.run([GANBENCH, "report", str(tiny_results), "--out", str(out), "--format", "md"],
-                          capture_output=True, text=True)
+    done = cli("report", str(tiny_results), "--out", str(out), "--format", "md")
     assert done.returncode == 0, done.stderr
     assert out.is_file() and (tmp_path / "figures").is_dir() and not (tmp_path / "r.html").exists()
-    bad = subprocess.run([GANBENCH, "report", str(tmp_path / "missing")], capture_output=True, text=True)
+    bad = cli("report", str(tmp_path / "missing"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
-    fmt = subprocess.run([GANBENCH, "report", str(tiny_results), "--format", "pdf"], capture_output=True,
-                         text=True)
+    fmt = cli("report", str(tiny_results), "--format", "pdf")
     assert fmt.returncode == 2 and "--format" in fmt.stderr
 
 
@@ -168,6 +166,7 @@ def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y"
                     " chromium); the report is not checked in a browser")
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tiny_report, tmp_path):
     folder, paths = tiny_report
     page = folder / "check.html"
@@ -243,6 +242,7 @@ def fake_results(root: Path, cells: int = 25, seeds: int = 4, rows: int = 21) ->
     return root
 
 
+@pytest.mark.slow
 def test_a_100_run_report_builds_within_30_seconds(tmp_path):
     folder = fake_results(tmp_path / "fake")
     started = time.perf_counter()
@@ -337,6 +337,7 @@ def assert_only_ganbench_scripts(page: Path, profile: Path) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y"
                     " chromium); the report is not checked in a browser")
+@pytest.mark.slow
 def test_hostile_text_in_a_report_stays_text_in_chromium(tmp_path):
     from ganbench.report import collect
     from ganbench.report_html import render
@@ -355,13 +356,13 @@ def test_hostile_text_in_a_report_stays_text_in_chromium(tmp_path):
     assert_only_ganbench_scripts(injected, tmp_path / "p2")
 
 
-def test_a_hand_edited_run_id_is_one_error_line(tmp_path):
+def test_a_hand_edited_run_id_is_one_error_line(tmp_path, cli):
     folder = fake_results(tmp_path / "r", cells=2, seeds=1)
     run_id = json.loads((folder / "runs.jsonl").read_text().splitlines()[1])["run_id"]
     table = (folder / "table.csv").read_text()
     (folder / "table.csv").write_text(table.replace(run_id, "x" + HOSTILE))
     for command in ("report", "table"):
-        done = subprocess.run([GANBENCH, command, str(folder)], capture_output=True, text=True)
+        done = cli(command, str(folder))
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith(f"error: {folder / 'table.csv'} row 2: run_id 'x\"><img"), done.stderr
         assert "is not 16 hex digits" in done.stderr
@@ -369,7 +370,7 @@ def test_a_hand_edited_run_id_is_one_error_line(tmp_path):
     records = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
     records[1]["run_id"] = "x" + HOSTILE
     (folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    done = subprocess.run([GANBENCH, "report", str(folder)], capture_output=True, text=True)
+    done = cli("report", str(folder))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"error: {folder / 'runs.jsonl'} line 2: run_id 'x\"><img"), done.stderr
     assert not (folder / "report.html").exists()
@@ -396,7 +397,7 @@ def test_dollar_signs_in_labels_are_not_math(tmp_path):
 
 
 def test_run_writes_the_report_unless_told_not_to_and_an_all_digit_run_id_keeps_its_leading_zero(
-        tmp_path):
+        tmp_path, cli):
     """A run_id is hex: 0621238158654228 (this grid, seed 20350) must not be read as a number.
     The grid trains once: ``run --no-report`` (no report), ``report``, ``table``, then ``run``
     again without the flag (nothing left to train) writes the report."""
@@ -406,20 +407,18 @@ def test_run_writes_the_report_unless_told_not_to_and_an_all_digit_run_id_keeps_
     grid = tmp_path / "digits.toml"
     grid.write_text(text)
     out = tmp_path / "out"
-    done = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu", "--no-report"],
-                          capture_output=True, text=True)
+    done = cli("run", str(grid), "--out", str(out), "--device", "cpu", "--no-report")
     assert done.returncode == 0, done.stderr
     assert (out / "table.csv").is_file() and not (out / "report.html").exists()
-    report = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True)
+    report = cli("report", str(out))
     assert report.returncode == 0, report.stderr
     assert 'id="run-0621238158654228"' in (out / "report.html").read_text()
     assert "`0621238158654228`" in (out / "report.md").read_text()
-    table = subprocess.run([GANBENCH, "table", str(out), "--by", "run_id"], capture_output=True, text=True)
+    table = cli("table", str(out), "--by", "run_id")
     assert table.returncode == 0, table.stderr
     assert "0621238158654228" in table.stdout
     (out / "report.html").unlink()
     (out / "report.md").unlink()
-    with_report = subprocess.run([GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu"],
-                                 capture_output=True, text=True)
+    with_report = cli("run", str(grid), "--out", str(out), "--device", "cpu")
     assert with_report.returncode == 0, with_report.stderr
     assert (out / "report.html").is_file() and (out / "report.md").is_file()

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pandas as pd
+import pytest
 import torch
 
 import ganbench
@@ -134,10 +135,11 @@ def test_a_record_appended_after_a_torn_line_is_kept(tiny_grid, tmp_path):
     assert results.completed() == {spec.run_id for spec in specs}
 
 
-def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path):
+@pytest.mark.slow  # the grid killed is a real `ganbench run` process
+def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path, cli):
     grid = tmp_path / "kill.toml"
     grid.write_text(
-        'name = "kill"\ndataset = "ring8"\nsteps = 400\nbatch_size = 32\nlog_every = 50\n'
+        'name = "kill"\ndataset = "ring8"\nsteps = 100\nbatch_size = 32\nlog_every = 50\n'
         "seeds = [0, 1, 2, 3, 4, 5]\n"
         'generator = { name = "mlp", width = 32, depth = 2 }\n'
         'discriminator = { name = "mlp", width = 32, depth = 2 }\n'
@@ -159,8 +161,11 @@ def test_sigkill_in_the_middle_then_rerun_trains_only_the_missing_cells(tmp_path
     assert 2 <= len(before) < 6, "kill the grid in the middle"
     done_before = {r["run_id"] for r in before}
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    rerun = cli(*command[1:])  # in-process: only the killed run needs a process of its own
     assert rerun.returncode == 0, rerun.stderr
+    missing = 6 - len(before)  # what the rerun says it does: skip the finished, train the rest
+    assert f"skipping {len(before)} finished runs" in rerun.stdout, rerun.stdout
+    assert f"[{missing}/{missing}]" in rerun.stdout and f"[{missing + 1}/" not in rerun.stdout
     after = record_lines(out)
     trained_again = [r["run_id"] for r in after[len(before):]]
     assert not done_before & set(trained_again), "finished cells must not train again"
@@ -220,6 +225,11 @@ def ring8_grid(folder, seeds=8, steps=20):
             "--bundle", "off", "--no-report"]
 
 
+#: Cells of the run that holds the lock: it is stopped after its first, so the other three
+#: (~0.2 s each) keep it running, lock held, until the poll of :func:`wait_for_records` sees it.
+SEEDS_WHILE_HELD = 4
+
+
 def wait_for_records(path, count, proc, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -230,14 +240,15 @@ def wait_for_records(path, count, proc, timeout=120):
     raise AssertionError(f"no {count} records in {path}")
 
 
-def test_a_second_run_on_the_same_folder_fails_at_once_while_the_first_holds_it(tmp_path):
-    command = ring8_grid(tmp_path)
+@pytest.mark.slow  # the first run is a real `ganbench run` process, holding the lock
+def test_a_second_run_on_the_same_folder_fails_at_once_while_the_first_holds_it(tmp_path, cli):
+    command = ring8_grid(tmp_path, seeds=SEEDS_WHILE_HELD)
     out = tmp_path / "out"
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_records(out / "runs.jsonl", 1, first)
         os.kill(first.pid, signal.SIGSTOP)  # the first run is in the middle of its grid
-        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        second = cli(*command[1:])  # in-process: the lock's holder is the other process
     finally:
         os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 2, second.stdout + second.stderr
@@ -246,10 +257,11 @@ def test_a_second_run_on_the_same_folder_fails_at_once_while_the_first_holds_it(
         " finish, or write to another folder with --out"]
     assert first.wait(timeout=300) == 0, first.stderr.read()
     records = record_lines(out)
-    assert len(records) == 8 and len({r["run_id"] for r in records}) == 8
+    assert len(records) == SEEDS_WHILE_HELD and len({r["run_id"] for r in records}) == SEEDS_WHILE_HELD
 
 
-def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path):
+@pytest.mark.slow  # the killed run is a real `ganbench run` process
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, cli):
     command = ring8_grid(tmp_path, seeds=3)
     out = tmp_path / "out"
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -257,21 +269,19 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path):
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     assert (out / ".lock").read_text() == f"{first.pid}\n"  # left behind, naming a dead process
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    rerun = cli(*command[1:])
     assert rerun.returncode == 0, rerun.stderr
     assert len({r["run_id"] for r in record_lines(out)}) == 3
 
 
-def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path, shared_results):
+def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path, shared_results, cli):
     grid = tmp_path / "tiny.toml"
     grid.write_text(SHARED_RESULTS_TOML)
     out = tmp_path / "out"
     shutil.copytree(shared_results, out)  # 4 finished runs of this grid (tests/conftest.py)
-    command = [GANBENCH, "run", str(grid), "--out", str(out), "--device", "cpu", "--bundle", "off",
-               "--no-report"]
     lost = record_lines(out)[1]["run_id"]
     shutil.rmtree(out / "runs" / lost)
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    rerun = cli("run", str(grid), "--out", str(out), "--device", "cpu", "--bundle", "off", "--no-report")
     assert rerun.returncode == 0, rerun.stderr
     assert ("warning: 1 finished run has no run folder (runs/<run_id>/ deleted?): training it"
             f" again: {lost}") in rerun.stdout.splitlines()
@@ -280,8 +290,7 @@ def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path, shared_r
     assert (out / "runs" / lost / "summary.json").exists()
     table = ganbench.load_results(out)
     assert len(table) == 4 and table["run_id"].is_unique and set(table["status"]) == {"ok"}
-    report = subprocess.run([GANBENCH, "report", str(out), "--format", "md"], capture_output=True,
-                            text=True, timeout=300)
+    report = cli("report", str(out), "--format", "md")
     assert report.returncode == 0, report.stderr
     text = (out / "report.md").read_text()
     assert text.count(f'<a id="run-{lost}"></a>') == 1 and "x 2 seeds (0, 1) = 4 runs" in text

@@ -191,6 +191,9 @@ class ProcessExecutor:
         self.run_units(units, fn, events, finished, dead, gpus=gpus)
 
     def _pool(self, workers: int, gpus: list[str], counter: Any) -> ProcessPoolExecutor:
+        # An audit event (PEP 578), as the standard library raises for the processes it starts:
+        # workers forked by a running forkserver raise none of its own in this process.
+        sys.audit("ganbench.process_pool", workers, self.start_method)
         return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context(self.start_method),
                                    initializer=_init_worker, initargs=(self.threads, gpus, counter))
 

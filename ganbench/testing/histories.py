@@ -25,6 +25,7 @@ points drawn from the generator the kind describes (grid25 by default).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -168,12 +169,20 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
     return history
 
 
+@functools.cache
+def _builtin_registry():
+    """The built-ins alone, built once: building a registry per history was a third of the time
+    a calibration table took."""
+    from ganbench.registry import get_registry
+
+    return get_registry(autoload=False)
+
+
 def builtin_label(history: list[dict[str, float]]) -> str:
     """The label the built-in classifier (default thresholds, no plugins) gives ``history``."""
     from ganbench.diagnostics import classify, compute_signals
-    from ganbench.registry import get_registry
 
-    registry = get_registry(autoload=False)
+    registry = _builtin_registry()
     signals, _ = compute_signals(registry, history)
     record = {"status": "ok", "diverged_at": None}
     return classify(registry, record, signals, history, Thresholds()).mode
