@@ -9,7 +9,9 @@ and stopping a local Ray instance with --workers CPUs. The process time includes
 workers (on Linux, forked from a forkserver that imports torch once: the first grid of a driver
 pays that one import); --start-method spawn times spawned workers (each imports torch), the
 executor's only way before, and --start-method both times spawn and then forkserver, each from
-a fresh driver state.
+a fresh driver state. --whole-command times what a user waits for instead: the `ganbench run`
+command of each executor, from its start (imports included) to its exit, `--bundle off`; there
+the process executor boots its forkserver while the driver starts.
 
     python benchmarks/bench_executors.py [--steps N] [--workers 2] [--ray]
                                          [--start-method forkserver|spawn|both]
@@ -53,6 +55,26 @@ def time_grid(executor_name: str, workers: int | None, steps: int, root: Path,
     return time.perf_counter() - started, sum(outcome.statuses.values())
 
 
+def time_command(executor_name: str, workers: int | None, steps: int, root: Path) -> tuple[float, int]:
+    """Seconds of ``ganbench run`` (a fresh interpreter) on the demo grid with ``steps``, and its
+    run count."""
+    import re
+    import subprocess
+    import sys
+
+    grid = root / f"demo-{steps}.toml"
+    grid.write_text(re.sub(r"(?m)^steps = \d+$", f"steps = {steps}", DEMO.read_text()))
+    command = [str(Path(sys.executable).parent / "ganbench"), "run", str(grid), "--out",
+               str(root / f"{executor_name}-command"), "--no-report", "--device", "cpu",
+               "--bundle", "off", "--executor", executor_name]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    return seconds, len((root / f"{executor_name}-command" / "runs.jsonl").read_text().splitlines())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the demo's)")
@@ -60,19 +82,26 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true", help="also the ray executor (the ray extra)")
     parser.add_argument("--start-method", choices=["forkserver", "spawn", "both"], default=None,
                         help="how the process executor starts its workers (default: its own)")
+    parser.add_argument("--whole-command", action="store_true",
+                        help="time each executor's whole `ganbench run` command instead")
     args = parser.parse_args()
     steps = args.steps or tomllib.loads(DEMO.read_text())["steps"]
     methods = ["spawn", "forkserver"] if args.start_method == "both" else [args.start_method]
     timed = {}
     with tempfile.TemporaryDirectory() as tmp:
-        local_s, local_n = time_grid("local", None, steps, Path(tmp))
-        for method in methods:
-            timed[method] = time_grid("process", args.workers, steps, Path(tmp), method)
+        if args.whole_command:
+            local_s, local_n = time_command("local", None, steps, Path(tmp))
+            timed["command"] = time_command("process", args.workers, steps, Path(tmp))
+        else:
+            local_s, local_n = time_grid("local", None, steps, Path(tmp))
+            for method in methods:
+                timed[method] = time_grid("process", args.workers, steps, Path(tmp), method)
         if args.ray:
             ray_s, ray_n = time_grid("ray", args.workers, steps, Path(tmp))
     print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
           f" torch threads in-process {torch.get_num_threads()}")
-    print(f"demo grid, {steps} steps per run, {local_n} runs")
+    print(f"demo grid, {steps} steps per run, {local_n} runs"
+          + (", whole `ganbench run` commands" if args.whole_command else ""))
     print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
     for method, (process_s, process_n) in timed.items():
         label = "process" + (f" {method}" if method else "") + f" x{args.workers}"

@@ -65,7 +65,7 @@ def make_executor(name: str, workers: int | None = None, address: str | None = N
     if name == "process":
         from ganbench.executors.process import ProcessExecutor
 
-        return ProcessExecutor(workers)
+        return ProcessExecutor(workers).start_in_background()
     from ganbench.executors.ray import RayExecutor
 
     return RayExecutor(workers, address)

@@ -183,6 +183,19 @@ class ProcessExecutor:
         """Units trained at once (bundles are split to keep every worker busy)."""
         return self.workers
 
+    def start_in_background(self) -> ProcessExecutor:
+        """Start the forkserver now, on another thread, so that its imports (torch, ganbench:
+        seconds) overlap with the driver's own start-up (reading the grid, building the
+        registry) instead of delaying the first worker. The pool waits for it as usual; a spawn
+        context has nothing to start early."""
+        if self.start_method == "forkserver":
+            from multiprocessing import forkserver
+
+            mp_context(self.start_method)  # its preload list, before the server starts
+            threading.Thread(target=forkserver.ensure_running, name="ganbench-forkserver",
+                             daemon=True).start()
+        return self
+
     def run(self, units: list[WorkUnit], job: CellJob, events: RunEvents, finished: Finished) -> None:
         device = job.device
         # `cuda` spreads workers over the GPUs; `cuda:N` keeps every worker on that one GPU
