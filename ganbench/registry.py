@@ -184,6 +184,16 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._components[kind])
 
+    def metric_directions(self) -> dict[str, bool]:
+        """Each ranked metric output key -> True where higher is better, from the metrics'
+        ``higher_is_better`` registration metadata; keys absent here are shown, never ranked."""
+        directions: dict[str, bool] = {}
+        for component in self.components("metric"):
+            declared = component.metadata.get("higher_is_better") or {}
+            if isinstance(declared, dict):
+                directions.update({str(k): bool(v) for k, v in declared.items()})
+        return directions
+
     def components(self, kind: str) -> list[Component]:
         return [self._components[kind][n] for n in self.names(kind)]
 

@@ -24,17 +24,16 @@ from typing import Any
 
 import pandas as pd
 
+from ganbench import statistics
 from ganbench.errors import GanbenchError, ResultsError
 from ganbench.results import GRID_FILE, ResultsDir
 from ganbench.tables import label_columns, varying
 
 FORMATS = ("html", "md", "both")
 FIGURES_DIR = "figures"
-#: Metrics where a higher value is better; ``LOWER_IS_BETTER`` the opposite. Others are not ranked.
-HIGHER_IS_BETTER = {"modes_covered", "modes_retained", "high_quality_fraction", "is_mean",
-                    "inception_score", "isc", "precision", "recall", "classes_covered",
-                    "confident_fraction"}
-LOWER_IS_BETTER = {"fid", "kid_mean", "kid", "mode_kl", "class_kl", "wall_time_s"}
+#: Cost columns: shown in the leaderboard, never ranked (a shared machine's noise; a bundled
+#: run's wall time is its bundle's).
+COST_COLUMNS = ("wall_time_s",)
 #: The "main" metric shown in the seed-variability plot: the first of these that the runs have.
 MAIN_METRICS = ("fid", "modes_covered", "kid_mean", "classes_covered", "is_mean",
                 "high_quality_fraction", "mode_kl")
@@ -108,7 +107,8 @@ class Report:
     axes: list[str]
     metrics: list[str]
     leaderboard: list[dict[str, Any]]  # per variant: variant, stats {metric: (mean, std, n)}
-    best: dict[str, set[int]]  # metric -> indices of the best variants
+    best: dict[str, set[int]]  # metric -> indices of the variants of its best group
+    directions: dict[str, bool]  # ranked metric -> higher is better (registration metadata)
     matrices: list[Matrix]
     variants: list[Variant]
     failed: list[Run]
@@ -184,38 +184,52 @@ def _variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Var
 
 
 def _stats(values: list[float]) -> tuple[float, float, int]:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return math.nan, math.nan, 0
-    mean = sum(finite) / len(finite)
-    std = (math.sqrt(sum((v - mean) ** 2 for v in finite) / (len(finite) - 1))
-           if len(finite) > 1 else math.nan)
-    return mean, std, len(finite)
+    summary = statistics.summarize(values)
+    return summary.mean, summary.std, summary.n
 
 
-def _leaderboard(variants: list[Variant], metrics: list[str]
+def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[str, bool]
                  ) -> tuple[list[dict[str, Any]], dict[str, set[int]]]:
+    """Per variant its stats; per ranked metric the best group (:func:`statistics.best_group`),
+    formed within each dataset, since metrics of different datasets do not compare."""
     rows, best = [], {}
     for variant in variants:
         stats = {m: _stats([r.metrics.get(m) for r in variant.runs]) for m in metrics}
-        stats["wall_time_s"] = _stats([r.record.get("wall_time_s") for r in variant.runs])
+        for cost in COST_COLUMNS:
+            stats[cost] = _stats([r.record.get(cost) for r in variant.runs])
         rows.append({"variant": variant, "stats": stats,
                      "failures": Counter(r.failure_mode for r in variant.runs)})
-    # Metrics of different datasets do not compare: the best is marked per dataset.
-    groups: dict[str, list[int]] = {}
+    datasets: dict[str, list[int]] = {}
     for i, variant in enumerate(variants):
-        groups.setdefault(variant.labels.get("dataset", ""), []).append(i)
-    for metric in [*metrics, "wall_time_s"]:
-        sign = 1 if metric in HIGHER_IS_BETTER else -1 if metric in LOWER_IS_BETTER else 0
-        for members in groups.values():
-            means = [(rows[i]["stats"][metric][0], i) for i in members
-                     if not math.isnan(rows[i]["stats"][metric][0])]
-            if not sign or len(means) < 2 or len({m for m, _ in means}) < 2:
-                continue
-            top = max(sign * m for m, _ in means)
-            best.setdefault(metric, set()).update(
-                i for m, i in means if math.isclose(sign * m, top, rel_tol=1e-9, abs_tol=1e-12))
+        datasets.setdefault(variant.labels.get("dataset", ""), []).append(i)
+    for metric in metrics:
+        if metric not in directions:
+            continue
+        for members in datasets.values():
+            values = [[r.metrics.get(metric) for r in variants[i].runs] for i in members]
+            group = statistics.best_group(values, directions[metric])
+            if group:
+                best.setdefault(metric, set()).update(members[k] for k in group)
     return rows, best
+
+
+def ranking_note(report: Report) -> str:
+    """One paragraph, as plain text, on how the leaderboard's stars were given ("" when no column
+    is ranked)."""
+    ranked = [m for m in report.metrics if m in report.directions]
+    if not ranked:
+        return ""
+    scope = " per dataset" if "dataset" in report.axes else ""
+    which = ", ".join(f"{m} ({'higher' if report.directions[m] else 'lower'} is better)" for m in ranked)
+    rule = (f"★ marks each ranked column's best group{scope}: the best mean among the variants with"
+            f" at least {statistics.MIN_N} finite seeds, and every variant not significantly different"
+            f" from it (Welch's t-test, Mann-Whitney U from {statistics.RANK_TEST_FROM} seeds a side;"
+            " Holm-corrected over the pairs, α = 0.05; docs/statistics.md)")
+    if not report.best:
+        rule = (f"Nothing is marked: no ranked column has two variants with {statistics.MIN_N} or more"
+                f" finite seeds, and below that a best mean says nothing ({rule[0].lower()}{rule[1:]})")
+    costs = ", ".join(COST_COLUMNS)
+    return f"Mean ± sample std over seeds. {rule}. Ranked: {which}. Shown, never ranked: {costs}."
 
 
 def _matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:
@@ -361,7 +375,8 @@ def collect(results_dir: str | Path, registry: Any = None) -> Report:
     axes, variants = _variants(frame, runs)
     metrics = sorted({m for r in runs for m in r.metrics})
     metrics = [m for m in metrics if m not in NOT_SHOWN]
-    rows, best = _leaderboard(variants, metrics)
+    directions = registry.metric_directions() if registry is not None else {}
+    rows, best = _leaderboard(variants, metrics, directions)
     notes: list[str] = []
     grid_name = results.grid_name() if (results.path / GRID_FILE).exists() else None
     grid_name = grid_name or _distinct([r.record.get("grid") for r in runs])
@@ -369,7 +384,8 @@ def collect(results_dir: str | Path, registry: Any = None) -> Report:
     main = next((m for m in MAIN_METRICS if m in metrics), metrics[0] if metrics else None)
     return Report(
         title=f"ganbench report: {grid_name}", header=header, notes=notes, axes=axes,
-        metrics=metrics, leaderboard=rows, best=best, matrices=_matrices(axes, runs),
+        metrics=metrics, leaderboard=rows, best=best, directions=directions,
+        matrices=_matrices(axes, runs),
         variants=variants, failed=[r for r in runs if r.failed], runs=runs, main_metric=main,
     )
 

@@ -10,7 +10,7 @@ from collections import Counter
 from html import escape
 
 from ganbench.figures import label_colour
-from ganbench.report import Matrix, Report, Run, Variant
+from ganbench.report import COST_COLUMNS, Matrix, Report, Run, Variant, ranking_note
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
@@ -88,7 +88,7 @@ def _header(report: Report) -> str:
 
 def _leaderboard(report: Report) -> str:
     axes = report.axes or ["variant"]
-    metrics = [*report.metrics, "wall_time_s"]
+    metrics = [*report.metrics, *COST_COLUMNS]
     head = "".join(f"<th>{escape(c)}</th>" for c in [*axes, "runs", "failure labels", *metrics])
     body = []
     for i, row in enumerate(report.leaderboard):
@@ -107,18 +107,10 @@ def _leaderboard(report: Report) -> str:
             text = escape(stat_text(mean, std, n))
             cells.append(f'<td class="num{best}" data-v="{escape(value)}">{text}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
-    ranked = ", ".join(f"{m} ({'higher' if m in _higher() else 'lower'} is better)" for m in report.best)
-    note = (f'<p class="note">Mean ± sample std over seeds; ★ marks the best variant per column'
-            f'{" and dataset" if "dataset" in report.axes else ""}: {escape(ranked)}.'
-            " Click a column header to sort.</p>") if report.best else ""
+    explained = ranking_note(report)
+    note = f'<p class="note">{escape(explained)} Click a column header to sort.</p>' if explained else ""
     return (f'<table class="sortable" id="leaderboard-table"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>{note}')
-
-
-def _higher() -> set[str]:
-    from ganbench.report import HIGHER_IS_BETTER
-
-    return HIGHER_IS_BETTER
 
 
 def _matrix(matrix: Matrix) -> str:

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from html import escape
 
-from ganbench.report import HIGHER_IS_BETTER, Matrix, Report, Run
+from ganbench.report import COST_COLUMNS, Matrix, Report, Run, ranking_note
 from ganbench.report_html import fmt, stat_text
 
 
@@ -43,7 +43,7 @@ def counts(runs: list[Run]) -> str:
 
 def _leaderboard(report: Report) -> str:
     axes = report.axes or ["variant"]
-    metrics = [*report.metrics, "wall_time_s"]
+    metrics = [*report.metrics, *COST_COLUMNS]
     rows = []
     for i, row in enumerate(report.leaderboard):
         variant = row["variant"]
@@ -54,11 +54,8 @@ def _leaderboard(report: Report) -> str:
             stat = stat_text(*row["stats"][metric])
             values.append(Markup(f"**{text(stat)}** ★") if i in report.best.get(metric, ()) else stat)
         rows.append([*labels, str(len(variant.runs)), Markup(counts(variant.runs)), *values])
-    ranked = ", ".join(f"{m} ({'higher' if m in HIGHER_IS_BETTER else 'lower'} is better)"
-                       for m in report.best)
-    scope = " and dataset" if "dataset" in report.axes else ""
-    note = f"\n\nMean ± sample std over seeds; ★ marks the best variant per column{scope}: {text(ranked)}."
-    note = note if ranked else ""
+    explained = ranking_note(report)
+    note = f"\n\n{text(explained)}" if explained else ""
     return table([*axes, "runs", "failure labels", *metrics], rows) + note
 
 

@@ -110,4 +110,5 @@ class Fidelity(Metric):
 
 @hookimpl
 def ganbench_register_metrics(register):
-    register("fidelity", Fidelity)
+    register("fidelity", Fidelity, higher_is_better={"fid": False, "is_mean": True, "kid_mean": False,
+                                                      "precision": True, "recall": True})

@@ -100,4 +100,6 @@ class ModeCoverage(Metric):
 
 @hookimpl
 def ganbench_register_metrics(register):
-    register("modes", ModeCoverage, auto=True)
+    register("modes", ModeCoverage, auto=True,
+             higher_is_better={"modes_covered": True, "modes_retained": True,
+                               "high_quality_fraction": True, "mode_kl": False})

@@ -1,0 +1,185 @@
+"""Statistics over seeds: summaries with intervals, rates with Wilson intervals, pairwise tests
+with effect sizes and Holm's correction, and the best group of a ranked metric.
+
+Seed-to-seed spread in GANs is often as large as the gap between methods (Lucic et al. 2018,
+"Are GANs Created Equal?"), so a comparison says how sure it is. The rules, and why
+(docs/statistics.md):
+
+- **Interval of a mean.** None below :data:`MIN_N` finite values ("n < 3"). From 3 to
+  :data:`BOOTSTRAP_FROM` - 1 values, Student's t interval: percentile-type bootstrap intervals
+  cover too little at such n. From :data:`BOOTSTRAP_FROM` values, a seeded BCa bootstrap
+  (``scipy.stats.bootstrap``), which does not assume a normal mean.
+- **Two variants.** Welch's t-test (unequal variances) with Hedges' g, below
+  :data:`RANK_TEST_FROM` values per side: with 3 seeds against 3, Mann-Whitney's exact p can
+  never go below 0.1. From :data:`RANK_TEST_FROM` values on both sides, the Mann-Whitney U test
+  with Cliff's delta, which a single diverged seed cannot dominate.
+- **Many pairs.** Holm's step-down correction of the p-values of one family (the pairs of one
+  metric within one setting of the other axes).
+- **Best group.** The variant with the best mean among those with at least :data:`MIN_N` values,
+  and every such variant whose difference from it is not significant after the correction.
+  Nobody is marked when fewer than two variants have :data:`MIN_N` values; when no difference
+  is significant, every ranked variant is in the group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats
+
+#: Below this many finite values there is no interval, no test and no rank.
+MIN_N = 3
+#: From this many values a mean's interval is a BCa bootstrap instead of Student's t.
+BOOTSTRAP_FROM = 20
+#: From this many values on both sides two variants are compared by Mann-Whitney U.
+RANK_TEST_FROM = 8
+#: Resamples of the bootstrap, and its seed: the same values give the same interval.
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The finite values of one variant and metric: ``n``, mean, sample std (ddof 1), median,
+    and the interval of the mean (NaN below :data:`MIN_N`) with the method that made it."""
+
+    n: int
+    mean: float
+    std: float
+    median: float
+    ci_low: float
+    ci_high: float
+    method: str  # "t", "bootstrap", "n < 3" or "constant"
+
+    @property
+    def has_interval(self) -> bool:
+        return not math.isnan(self.ci_low)
+
+
+def finite(values: Sequence[float | None]) -> np.ndarray:
+    """The values that are numbers and finite (a diverged or failed seed drops out)."""
+    return np.array([float(v) for v in values
+                     if v is not None and not isinstance(v, bool) and math.isfinite(float(v))])
+
+
+def summarize(values: Sequence[float | None], confidence: float = 0.95) -> Summary:
+    """n, mean, std, median and the ``confidence`` interval of the mean of the finite ``values``."""
+    x = finite(values)
+    n = len(x)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, math.nan, "n < 3")
+    mean, median = float(x.mean()), float(np.median(x))
+    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    if n < MIN_N:
+        return Summary(n, mean, std, median, math.nan, math.nan, "n < 3")
+    if std == 0.0:  # every seed gave the same number: the interval is that number
+        return Summary(n, mean, std, median, mean, mean, "constant")
+    if n < BOOTSTRAP_FROM:
+        low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
+        return Summary(n, mean, std, median, float(low), float(high), "t")
+    result = stats.bootstrap((x,), np.mean, confidence_level=confidence, method="BCa",
+                             n_resamples=BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(BOOTSTRAP_SEED))
+    interval = result.confidence_interval
+    return Summary(n, mean, std, median, float(interval.low), float(interval.high), "bootstrap")
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of the proportion ``k / n`` (NaN, NaN for n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One pair: the test, its two-sided p-value, the effect size of a over b (positive: a's
+    values are larger), and the Holm-adjusted p-value once the family is known."""
+
+    test: str  # "welch-t", "mann-whitney-u", "identical" or "n < 3"
+    p: float
+    effect_size: float
+    effect: str  # "hedges-g" or "cliffs-delta"
+    p_adjusted: float = math.nan
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
+    """Hedges' g: Cohen's d with the pooled sample std, times the small-sample correction
+    J = 1 - 3 / (4 (n_a + n_b) - 9) (Hedges 1981)."""
+    na, nb = len(a), len(b)
+    pooled = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    difference = float(a.mean() - b.mean())
+    if pooled == 0.0:
+        return 0.0 if difference == 0.0 else math.copysign(math.inf, difference)
+    return (1 - 3 / (4 * (na + nb) - 9)) * difference / pooled
+
+
+def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
+    """Cliff's delta: P(a > b) - P(a < b) over all pairs of values (Cliff 1993)."""
+    signs = np.sign(a[:, None] - b[None, :])
+    return float(signs.mean())
+
+
+def compare(a_values: Sequence[float | None], b_values: Sequence[float | None]) -> Comparison:
+    """Two variants' finite values compared by the rule in the module docstring."""
+    a, b = finite(a_values), finite(b_values)
+    if min(len(a), len(b)) < MIN_N:
+        return Comparison("n < 3", math.nan, math.nan, "hedges-g")
+    if min(len(a), len(b)) >= RANK_TEST_FROM:
+        p = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
+        return Comparison("mann-whitney-u", float(p), cliffs_delta(a, b), "cliffs-delta")
+    if a.std() == 0.0 and b.std() == 0.0:  # no spread on either side: t is undefined
+        same = bool(a[0] == b[0])
+        return Comparison("identical" if same else "welch-t", 1.0 if same else 0.0, hedges_g(a, b),
+                          "hedges-g")
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    return Comparison("welch-t", float(p), hedges_g(a, b), "hedges-g")
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the order given; NaN stays NaN and
+    does not count towards the family's size."""
+    indexed = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m = len(indexed)
+    adjusted = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def pairwise(groups: Sequence[Sequence[float | None]]) -> dict[tuple[int, int], Comparison]:
+    """Every pair (i, j), i < j, of ``groups`` compared, Holm-adjusted over the family."""
+    pairs = {(i, j): compare(groups[i], groups[j])
+             for i in range(len(groups)) for j in range(i + 1, len(groups))}
+    keys = list(pairs)
+    adjusted = holm([pairs[key].p for key in keys])
+    return {key: replace(pairs[key], p_adjusted=p) for key, p in zip(keys, adjusted, strict=True)}
+
+
+def best_group(groups: Sequence[Sequence[float | None]], higher_is_better: bool,
+               alpha: float = 0.05) -> set[int]:
+    """The indices of ``groups`` that share the best rank: the best mean among the groups with
+    at least :data:`MIN_N` finite values, and every such group not significantly different from
+    it (Holm over all pairs of the family, at ``alpha``). Empty when fewer than two groups have
+    :data:`MIN_N` values."""
+    summaries = [summarize(g) for g in groups]
+    ranked = [i for i, s in enumerate(summaries) if s.n >= MIN_N]
+    if len(ranked) < 2:
+        return set()
+    sign = 1.0 if higher_is_better else -1.0
+    best = max(ranked, key=lambda i: sign * summaries[i].mean)
+    comparisons = pairwise([groups[i] for i in ranked])
+    position = {index: k for k, index in enumerate(ranked)}
+    group = {best}
+    for i in ranked:
+        if i == best:
+            continue
+        key = tuple(sorted((position[i], position[best])))
+        if not comparisons[key].p_adjusted < alpha:
+            group.add(i)
+    return group

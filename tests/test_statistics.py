@@ -1,0 +1,111 @@
+"""ganbench.statistics against direct scipy calls and small cases computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ganbench import statistics as st
+
+
+def test_a_t_interval_from_three_seeds_matches_the_hand_computation():
+    s = st.summarize([1.0, 2.0, 3.0])
+    # mean 2, sample std 1, t(0.975, 2) = 4.302653: 2 -/+ 4.302653 / sqrt(3)
+    assert (s.n, s.mean, s.std, s.median, s.method) == (3, 2.0, 1.0, 2.0, "t")
+    assert s.ci_low == pytest.approx(2 - 4.302653 / math.sqrt(3), abs=1e-6)
+    assert s.ci_high == pytest.approx(2 + 4.302653 / math.sqrt(3), abs=1e-6)
+
+
+def test_non_finite_seeds_drop_out_and_below_three_there_is_no_interval():
+    s = st.summarize([1.0, math.nan, 2.0, math.inf, None, 3.0])
+    assert s.n == 3 and s.mean == 2.0
+    two = st.summarize([2.0, 1.0])
+    assert (two.n, two.method, two.has_interval) == (2, "n < 3", False)
+    assert two.mean == 1.5 and two.std == pytest.approx(math.sqrt(0.5))
+    assert st.summarize([]).n == 0
+    constant = st.summarize([4.0, 4.0, 4.0])
+    assert (constant.ci_low, constant.ci_high, constant.method) == (4.0, 4.0, "constant")
+
+
+def test_from_twenty_seeds_the_interval_is_scipys_seeded_bca_bootstrap():
+    x = np.random.default_rng(3).lognormal(size=25)
+    s = st.summarize(list(x))
+    direct = stats.bootstrap((x,), np.mean, confidence_level=0.95, method="BCa", n_resamples=9999,
+                             rng=np.random.default_rng(0)).confidence_interval
+    assert s.method == "bootstrap"
+    assert (s.ci_low, s.ci_high) == (pytest.approx(direct.low), pytest.approx(direct.high))
+    assert st.summarize(list(x)) == s  # seeded: the same values, the same interval
+
+
+def test_wilson_interval_of_zero_out_of_ten_and_against_scipy():
+    low, high = st.wilson(0, 10)
+    # (z^2 / 2n +/- z sqrt(z^2 / 4n^2)) / (1 + z^2 / n) with z = 1.959964 and p = 0
+    z = 1.959964
+    assert low == pytest.approx(0.0, abs=1e-12)
+    assert high == pytest.approx((z * z / 20 + z * math.sqrt(z * z / 400)) / (1 + z * z / 10), abs=1e-6)
+    direct = stats.binomtest(7, 12).proportion_ci(method="wilson")
+    assert st.wilson(7, 12) == (pytest.approx(direct.low), pytest.approx(direct.high))
+    assert all(math.isnan(v) for v in st.wilson(0, 0))
+
+
+def test_welch_and_hedges_g_by_hand():
+    c = st.compare([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    # t = -3 / sqrt(1/3 + 1/3) with 4 degrees of freedom (equal variances and sizes)
+    t = -3 / math.sqrt(2 / 3)
+    assert c.test == "welch-t" and c.effect == "hedges-g"
+    assert c.p == pytest.approx(2 * stats.t.sf(abs(t), 4))
+    assert c.effect_size == pytest.approx(-3 * (1 - 3 / 15))  # d = -3, J = 1 - 3 / (4 * 6 - 9)
+    unequal = st.compare([1.0, 2.0, 4.0, 9.0], [2.0, 2.5, 3.0])
+    assert unequal.p == pytest.approx(stats.ttest_ind([1, 2, 4, 9], [2, 2.5, 3], equal_var=False).pvalue)
+
+
+def test_from_eight_seeds_a_side_mann_whitney_and_cliffs_delta():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 9), rng.normal(1, 1, 8)
+    c = st.compare(list(a), list(b))
+    assert c.test == "mann-whitney-u" and c.effect == "cliffs-delta"
+    assert c.p == pytest.approx(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    greater = sum(x > y for x in a for y in b)
+    less = sum(x < y for x in a for y in b)
+    assert c.effect_size == pytest.approx((greater - less) / (len(a) * len(b)))
+    # by hand: 1 pair greater, 6 less, 2 ties of 9
+    assert st.cliffs_delta(np.array([1.0, 2, 3]), np.array([2.0, 3, 4])) == pytest.approx(-5 / 9)
+
+
+def test_too_few_seeds_or_no_spread():
+    assert st.compare([1.0, 2.0], [3.0, 4.0, 5.0]).test == "n < 3"
+    same = st.compare([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    assert (same.test, same.p, same.effect_size) == ("identical", 1.0, 0.0)
+    apart = st.compare([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    assert apart.p == 0.0 and apart.effect_size == -math.inf
+
+
+def test_holm_by_hand_and_nan_is_not_counted():
+    # sorted 0.01 (x3), 0.03 (x2 = 0.06), 0.04 (x1, but never below the previous: 0.06)
+    assert st.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    adjusted = st.holm([0.5, math.nan, 0.01])
+    assert adjusted[0] == pytest.approx(0.5) and adjusted[2] == pytest.approx(0.02)
+    assert math.isnan(adjusted[1])
+    assert st.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+
+
+def test_the_best_group():
+    clearly_best, tied, worse = [8.0, 8, 7], [8.0, 7, 8, 8], [1.0, 2, 1, 2]
+    assert st.best_group([clearly_best, tied, worse], higher_is_better=True) == {0, 1}
+    assert st.best_group([clearly_best, tied, worse], higher_is_better=False) == {2}
+    # n < 3 never ranks: the old rule starred 2 +/- 0 over 1.5 +/- 0.71 at n = 2
+    assert st.best_group([[2.0, 2.0], [1.0, 2.0]], higher_is_better=True) == set()
+    assert st.best_group([[2.0, 2.0], [1.0, 2.0, 1.5]], higher_is_better=True) == set()
+    # nothing significant: every ranked variant is in the group
+    assert st.best_group([[1.0, 2, 3], [1.5, 2.5, 2]], higher_is_better=True) == {0, 1}
+
+
+def test_pairwise_adjusts_over_the_family():
+    groups = [[1.0, 2, 3], [4.0, 5, 6], [1.0, 2.5, 3]]
+    pairs = st.pairwise(groups)
+    assert set(pairs) == {(0, 1), (0, 2), (1, 2)}
+    raw = [pairs[k].p for k in sorted(pairs)]
+    assert [pairs[k].p_adjusted for k in sorted(pairs)] == pytest.approx(st.holm(raw))
