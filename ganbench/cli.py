@@ -346,11 +346,24 @@ def report(
 # --------------------------------------------------------------------------- compare
 @app.command()
 def compare(
-    first: Path = typer.Argument(..., metavar="A", help="A results folder."),
-    second: Path = typer.Argument(..., metavar="B", help="Another results folder."),
+    first: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
+    second: Path | None = typer.Argument(None, metavar="[B]",
+                                         help="A second results folder: compare the two folders."),
+    metric: list[str] | None = typer.Option(None, "--metric",
+                                            help="A metric to compare (repeatable)"
+                                                 " [default: the ranked ones]."),
+    by: str | None = typer.Option(None, "--by", help="Comma-separated axes whose settings are compared"
+                                                     " [default: every axis that varies]."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level, after Holm's correction."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Say whether two results folders hold the same runs, executed alike, with the same numbers."""
+    """Which variants of DIR differ, metric by metric (tests over seeds); or, given B, whether two
+    results folders hold the same runs, executed alike, with the same numbers."""
+    if second is None:
+        _compare_variants(first, metric, by, alpha, as_json)
+        return
+    if metric or by is not None or alpha != 0.05:
+        raise GanbenchError("--metric, --by and --alpha compare the variants of one folder: give one DIR")
     from ganbench.compare import compare_results
 
     comparison = compare_results(first, second)
@@ -361,6 +374,24 @@ def compare(
             "summary": comparison.lines()}, default=str))
         return
     for line in comparison.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _compare_variants(folder: Path, metrics: list[str] | None, by: str | None, alpha: float,
+                      as_json: bool) -> None:
+    from ganbench.registry import get_registry
+    from ganbench.variant_stats import as_json as comparison_json
+    from ganbench.variant_stats import compare_variants, text_lines
+
+    frame = ResultsDir(folder).read_table()  # table.csv, or runs.jsonl mid-grid
+    if frame.empty:
+        raise GanbenchError(f"{folder / TABLE_FILE} has no runs yet")
+    found = compare_variants(frame, get_registry().metric_directions(),
+                             by=by.split(",") if by else None, metrics=metrics or None, alpha=alpha)
+    if as_json:
+        console.print_json(json.dumps(comparison_json(found, alpha)))
+        return
+    for line in text_lines(found, alpha):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

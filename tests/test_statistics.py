@@ -109,3 +109,91 @@ def test_pairwise_adjusts_over_the_family():
     assert set(pairs) == {(0, 1), (0, 2), (1, 2)}
     raw = [pairs[k].p for k in sorted(pairs)]
     assert [pairs[k].p_adjusted for k in sorted(pairs)] == pytest.approx(st.holm(raw))
+
+
+# --------------------------------------------------------------------------- compare DIR
+def variants_frame():
+    """Two datasets x two losses x 3 seeds, in table.csv's column order."""
+    import pandas as pd
+
+    rows = []
+    values = {("ring8", "hinge"): [8, 8, 7], ("ring8", "minimax"): [2, 3, 2],
+              ("grid25", "hinge"): [20, 21, 19], ("grid25", "minimax"): [20, 19, 21]}
+    for (dataset, loss), seeds in values.items():
+        for seed, covered in enumerate(seeds):
+            rows.append({"run_id": f"{dataset}-{loss}-{seed}", "dataset": dataset, "loss": loss,
+                         "seed": seed, "status": "ok", "modes_covered": float(covered),
+                         "wall_time_s": 1.0 + seed})
+    return pd.DataFrame(rows)
+
+
+def test_pairs_stay_within_one_setting_of_the_other_axes_and_json_has_the_documented_shape():
+    from ganbench.variant_stats import as_json, compare_variants
+
+    found = compare_variants(variants_frame(), {"modes_covered": True}, by=["loss"])
+    assert [m.metric for m in found] == ["modes_covered"]  # wall_time_s: no direction, not chosen
+    data = as_json(found, 0.05)
+    entry = data["metrics"]["modes_covered"]
+    assert data["alpha"] == 0.05 and entry["higher_is_better"] is True
+    assert len(entry["variants"]) == 4
+    assert {"variant", "n", "mean", "ci_low", "ci_high"} == set(entry["variants"][0])
+    pairs = entry["pairs"]
+    datasets = [(p["a"]["dataset"], p["b"]["dataset"]) for p in pairs]
+    assert datasets == [("ring8", "ring8"), ("grid25", "grid25")]
+    assert {"a", "b", "test", "p", "p_adjusted", "effect_size", "significant"} <= set(pairs[0])
+    ring8, grid25 = pairs
+    raw = [stats.ttest_ind([8, 8, 7], [2, 3, 2], equal_var=False).pvalue,
+           stats.ttest_ind([20, 21, 19], [20, 19, 21], equal_var=False).pvalue]
+    assert [ring8["p"], grid25["p"]] == pytest.approx(raw)
+    assert [ring8["p_adjusted"], grid25["p_adjusted"]] == pytest.approx(st.holm(raw))
+    assert ring8["significant"] and not grid25["significant"]
+
+
+def test_bad_compare_options_are_config_errors():
+    from ganbench.errors import ConfigError
+    from ganbench.variant_stats import compare_variants
+
+    with pytest.raises(ConfigError, match="--by: unknown axis optimiser"):
+        compare_variants(variants_frame(), {}, by=["optimiser"])
+    with pytest.raises(ConfigError, match="--metric: no column fid"):
+        compare_variants(variants_frame(), {}, metrics=["fid"])
+    with pytest.raises(ConfigError, match="--alpha 1.5"):
+        compare_variants(variants_frame(), {}, alpha=1.5)
+
+
+LR_GRID = """name = "lr"
+dataset = "ring8"
+steps = 300
+batch_size = 64
+latent_dim = 2
+seeds = [0, 1, 2, 3]
+generator = { name = "mlp", width = 32, depth = 2 }
+discriminator = { name = "mlp", width = 32, depth = 2 }
+[evaluation]
+samples = 500
+[axes]
+"optimizer.lr" = [1e-3, 1e-5]
+log_every = [100, 250]
+"""
+
+
+@pytest.mark.slow
+def test_compare_finds_the_learning_rate_and_not_the_logging_interval(tmp_path, cli):
+    """A real grid, 4 seeds: lr 1e-3 against 1e-5 differ (the samples' spread after 300 steps);
+    logging every 100 or 250 steps trains the same runs, so those never differ."""
+    import json
+
+    (tmp_path / "lr.toml").write_text(LR_GRID)
+    run = cli("run", str(tmp_path / "lr.toml"), "--out", str(tmp_path / "out"), "--no-report")
+    assert run.returncode == 0 and "16 ok" in run.stdout, run.stdout + run.stderr
+    for by, expected in (("optimizer.lr", True), ("log_every", False)):
+        done = cli("compare", str(tmp_path / "out"), "--metric", "spread_ratio", "--by", by, "--json")
+        assert done.returncode == 0, done.stderr
+        pairs = json.loads(done.stdout)["metrics"]["spread_ratio"]["pairs"]
+        assert len(pairs) == 2 and all(p["significant"] is expected for p in pairs), pairs
+    text = cli("compare", str(tmp_path / "out"), "--metric", "spread_ratio", "--by", "optimizer.lr")
+    assert "welch-t" in text.stdout and "significant" in text.stdout
+    two = cli("compare", str(tmp_path / "out"), str(tmp_path / "out"), "--metric", "spread_ratio")
+    assert two.returncode == 2
+    assert two.stderr.strip() == ("error: --metric, --by and --alpha compare the variants of one"
+                                  " folder: give one DIR")
