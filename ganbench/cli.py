@@ -286,7 +286,7 @@ def run(
     from ganbench.bundle import check_mode
     from ganbench.executors import make_executor
 
-    cell_executor = make_executor(executor, workers, address)
+    cell_executor = make_executor(executor, workers, address, start_early=True)
     check_mode(bundle)
     grid, registry, specs = _load(grid_path, protocol, inception_weights, threads)
     torch_device = resolve_device(device)

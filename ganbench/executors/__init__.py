@@ -46,8 +46,11 @@ class Executor(Protocol):
         cleaning up."""
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
-    """The executor named on the command line (``--executor``, ``--workers``, ``--address``)."""
+def make_executor(name: str, workers: int | None = None, address: str | None = None, *,
+                  start_early: bool = False) -> Executor:
+    """The executor named on the command line (``--executor``, ``--workers``, ``--address``);
+    ``start_early``: a process executor starts its forkserver now, in the background
+    (``ganbench run`` does, so that it boots while the driver reads the grid)."""
     from ganbench.errors import ConfigError
 
     if name not in EXECUTORS:
@@ -65,7 +68,8 @@ def make_executor(name: str, workers: int | None = None, address: str | None = N
     if name == "process":
         from ganbench.executors.process import ProcessExecutor
 
-        return ProcessExecutor(workers).start_in_background()
+        executor = ProcessExecutor(workers)
+        return executor.start_in_background() if start_early else executor
     from ganbench.executors.ray import RayExecutor
 
     return RayExecutor(workers, address)
