@@ -26,7 +26,7 @@ from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming
 from ganbench.runner import RunEvents, run_grid
-from ganbench.tables import failure_matrix, format_mean_std, metric_columns, summarize
+from ganbench.tables import failure_matrix, format_intervals, metric_columns, summarize
 from ganbench.train import resolve_device
 
 app = typer.Typer(
@@ -405,16 +405,37 @@ def table(
                                   help="Print the failure-mode matrix: one axis against another."),
     rows: str | None = typer.Option(None, "--rows", help="With --failures: the row axis."),
     cols: str | None = typer.Option(None, "--cols", help="With --failures: the column axis."),
+    fmt: str = typer.Option("text", "--format",
+                            help="text, csv (numbers: n, mean, std, ci_low, ci_high), md or latex."),
 ) -> None:
-    """Print mean ± std over seeds per variant, or (--failures) failure-mode counts."""
+    """Print per variant each metric's mean, 95 % interval and n over seeds, or (--failures)
+    failure-mode counts."""
+    if fmt not in TABLE_FORMATS:
+        raise GanbenchError(f"--format {fmt!r}: choose {', '.join(TABLE_FORMATS)}")
     frame = ResultsDir(results_dir).read_table()  # table.csv, or runs.jsonl where it is lost
     if frame.empty:
         raise GanbenchError(f"{results_dir / TABLE_FILE} has no runs yet")
     if failures:
-        _print_frame(failure_matrix(frame, rows, cols).reset_index())
-        return
-    metrics = metric_columns(frame)
-    _print_frame(format_mean_std(summarize(frame, by.split(",") if by else None, metrics), metrics))
+        shown = failure_matrix(frame, rows, cols).reset_index()
+    else:
+        metrics = metric_columns(frame)
+        summary = summarize(frame, by.split(",") if by else None, metrics)
+        shown = summary if fmt == "csv" else format_intervals(summary, metrics)
+    if fmt == "text":
+        _print_frame(shown)
+    elif fmt == "csv":
+        sys.stdout.write(shown.to_csv(index=False))
+    elif fmt == "md":
+        from ganbench.report_markdown import table as markdown_table
+
+        cells = [[str(v) for v in row] for row in shown.itertuples(index=False)]
+        sys.stdout.write(markdown_table([str(c) for c in shown.columns], cells) + "\n")
+    else:
+        sys.stdout.write(shown.to_latex(index=False, escape=True))  # column names have underscores
+
+
+#: ``ganbench table --format``.
+TABLE_FORMATS = ("text", "csv", "md", "latex")
 
 
 def _print_frame(frame) -> None:

@@ -1,9 +1,10 @@
-"""pandas views of a results table: seed aggregates (mean ± std) per variant."""
+"""pandas views of a results table: seed aggregates (n, mean, std, interval) per variant."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from ganbench import statistics
 from ganbench.errors import ConfigError
 from ganbench.results import RUN_COLUMNS, SIGNAL_PREFIX
 
@@ -34,7 +35,9 @@ def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 
 def summarize(frame: pd.DataFrame, by: list[str] | None = None,
               metrics: list[str] | None = None) -> pd.DataFrame:
-    """One row per variant: ``runs``, status counts, and ``<metric>_mean`` / ``<metric>_std``.
+    """One row per variant: ``runs``, status counts, and per metric over its finite values
+    (:func:`ganbench.statistics.summarize`): ``<metric>_n``, ``_mean``, ``_std``, ``_ci_low``
+    and ``_ci_high`` (the 95 % interval of the mean; NaN below 3 values).
 
     ``by`` defaults to the label columns that vary across the table (the grid's axes).
     """
@@ -50,20 +53,32 @@ def summarize(frame: pd.DataFrame, by: list[str] | None = None,
     out["status"] = grouped["status"].agg(
         lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items()))
     for metric in metrics:
-        out[f"{metric}_mean"] = grouped[metric].mean()
-        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+        summaries = grouped[metric].agg(lambda values: statistics.summarize(values.tolist()))
+        for field in SUMMARY_FIELDS:
+            out[f"{metric}_{field}"] = [getattr(s, field) for s in summaries]
     return out.reset_index()
 
 
-def format_mean_std(summary: pd.DataFrame, metrics: list[str], digits: int = 3) -> pd.DataFrame:
-    """Replace each ``_mean``/``_std`` pair by one ``mean ± std`` text column."""
-    out = summary.drop(columns=[c for m in metrics for c in (f"{m}_mean", f"{m}_std")])
+#: The per-metric columns of :func:`summarize`.
+SUMMARY_FIELDS = ("n", "mean", "std", "ci_low", "ci_high")
+
+
+def format_intervals(summary: pd.DataFrame, metrics: list[str], digits: int = 3) -> pd.DataFrame:
+    """Replace each metric's summary columns by one text column: ``mean [low, high] (n=k)``
+    from 3 finite values, ``mean ± std (n=k < 3)`` below, ``n/a`` with none."""
+    out = summary.drop(columns=[f"{m}_{f}" for m in metrics for f in SUMMARY_FIELDS])
+
+    def text(n: int, mean: float, std: float, low: float, high: float) -> str:
+        if n == 0:
+            return "n/a"
+        if pd.isna(low):
+            spread = "" if pd.isna(std) else f" ± {std:.2g}"
+            return f"{mean:.{digits}g}{spread} (n={n} < 3)"
+        return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}] (n={n})"
+
     for metric in metrics:
-        mean, std = summary[f"{metric}_mean"], summary[f"{metric}_std"]
-        out[metric] = [
-            "n/a" if pd.isna(m) else (f"{m:.{digits}g}" if pd.isna(s) else f"{m:.{digits}g} ± {s:.2g}")
-            for m, s in zip(mean, std, strict=True)
-        ]
+        columns = [summary[f"{metric}_{f}"] for f in SUMMARY_FIELDS]
+        out[metric] = [text(*values) for values in zip(*columns, strict=True)]
     return out
 
 

@@ -17,7 +17,7 @@ import ganbench
 from ganbench import hookimpl
 from ganbench.results import ResultsDir
 from ganbench.runner import RunEvents, run_grid
-from ganbench.tables import format_mean_std, summarize
+from ganbench.tables import format_intervals, summarize
 from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
 
 CPU = torch.device("cpu")
@@ -55,8 +55,9 @@ def test_results_layout_and_table(tiny_grid, tmp_path):
     assert expected <= set(table.columns)
     summary = summarize(table)
     assert list(summary["loss"]) == ["minimax", "wasserstein"] and list(summary["runs"]) == [2, 2]
-    text = format_mean_std(summary, ["modes_covered"])
-    assert all("±" in v for v in text["modes_covered"])
+    assert list(summary["modes_covered_n"]) == [2, 2]
+    text = format_intervals(summary, ["modes_covered"])
+    assert all(v.endswith("(n=2 < 3)") for v in text["modes_covered"])  # 2 seeds: no interval
 
 
 def test_rerun_skips_finished_runs_and_fresh_retrains(tiny_grid, tmp_path):

@@ -197,3 +197,22 @@ def test_compare_finds_the_learning_rate_and_not_the_logging_interval(tmp_path, 
     assert two.returncode == 2
     assert two.stderr.strip() == ("error: --metric, --by and --alpha compare the variants of one"
                                   " folder: give one DIR")
+
+
+def test_table_shows_n_and_intervals_in_every_format(shared_results, cli):
+    """The shared results: 2 losses x 2 seeds, so no interval, and n says why."""
+    import csv
+    import io
+
+    text = cli("table", str(shared_results))
+    assert text.returncode == 0 and "(n=2 < 3)" in text.stdout, text.stdout + text.stderr
+    rows = list(csv.DictReader(io.StringIO(cli("table", str(shared_results), "--format", "csv").stdout)))
+    assert [r["loss"] for r in rows] == ["minimax", "wasserstein"]
+    assert {r["modes_covered_n"] for r in rows} == {"2"} and {r["modes_covered_ci_low"] for r in rows} == {""}
+    markdown = cli("table", str(shared_results), "--format", "md").stdout
+    # the report's Markdown cells: "<" as an entity, which Markdown renders as "<"
+    assert markdown.splitlines()[1].startswith("| --- |") and "(n=2 &lt; 3)" in markdown
+    latex = cli("table", str(shared_results), "--format", "latex").stdout
+    assert "\\begin{tabular}" in latex and "modes\\_covered" in latex
+    bad = cli("table", str(shared_results), "--format", "pdf")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --format 'pdf': choose text, csv, md, latex"
