@@ -1,4 +1,4 @@
-"""Bundles: many cells of one architecture trained at once (DESIGN §7).
+"""Bundles: many cells of one architecture trained at once.
 
 :func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
 the generator and discriminator (name and parameters), the dataset, the batch size, the latent

@@ -106,7 +106,7 @@ class Report:
     notes: list[str]
     axes: list[str]
     metrics: list[str]
-    leaderboard: list[dict[str, Any]]  # per variant: variant, stats {metric: (mean, std, n)}
+    leaderboard: list[dict[str, Any]]  # per variant: variant, stats {metric: statistics.Summary}
     best: dict[str, set[int]]  # metric -> indices of the variants of its best group
     directions: dict[str, bool]  # ranked metric -> higher is better (registration metadata)
     matrices: list[Matrix]
@@ -183,20 +183,15 @@ def _variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Var
     return axes, variants
 
 
-def _stats(values: list[float]) -> tuple[float, float, int]:
-    summary = statistics.summarize(values)
-    return summary.mean, summary.std, summary.n
-
-
 def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[str, bool]
                  ) -> tuple[list[dict[str, Any]], dict[str, set[int]]]:
     """Per variant its stats; per ranked metric the best group (:func:`statistics.best_group`),
     formed within each dataset, since metrics of different datasets do not compare."""
     rows, best = [], {}
     for variant in variants:
-        stats = {m: _stats([r.metrics.get(m) for r in variant.runs]) for m in metrics}
+        stats = {m: statistics.summarize([r.metrics.get(m) for r in variant.runs]) for m in metrics}
         for cost in COST_COLUMNS:
-            stats[cost] = _stats([r.record.get(cost) for r in variant.runs])
+            stats[cost] = statistics.summarize([r.record.get(cost) for r in variant.runs])
         rows.append({"variant": variant, "stats": stats,
                      "failures": Counter(r.failure_mode for r in variant.runs)})
     datasets: dict[str, list[int]] = {}
@@ -229,7 +224,8 @@ def ranking_note(report: Report) -> str:
         rule = (f"Nothing is marked: no ranked column has two variants with {statistics.MIN_N} or more"
                 f" finite seeds, and below that a best mean says nothing ({rule[0].lower()}{rule[1:]})")
     costs = ", ".join(COST_COLUMNS)
-    return f"Mean ± sample std over seeds. {rule}. Ranked: {which}. Shown, never ranked: {costs}."
+    return (f"Mean [95 % interval] (n finite seeds); below 3 seeds mean ± std and no interval. {rule}."
+            f" Ranked: {which}. Shown, never ranked: {costs}.")
 
 
 def _matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:

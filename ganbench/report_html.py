@@ -9,8 +9,10 @@ import math
 from collections import Counter
 from html import escape
 
+from ganbench import statistics
 from ganbench.figures import label_colour
 from ganbench.report import COST_COLUMNS, Matrix, Report, Run, Variant, ranking_note
+from ganbench.tables import interval_text
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
@@ -60,10 +62,9 @@ def fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}g}"
 
 
-def stat_text(mean: float, std: float, n: int) -> str:
-    if n == 0:
-        return "n/a"
-    return fmt(mean) if math.isnan(std) else f"{fmt(mean)} ± {fmt(std, 2)}"
+def stat_text(summary: statistics.Summary) -> str:
+    """One variant's metric in the leaderboard (:func:`ganbench.tables.interval_text`)."""
+    return interval_text(summary.n, summary.mean, summary.std, summary.ci_low, summary.ci_high)
 
 
 def chip(label: str, count: int | None = None) -> str:
@@ -101,10 +102,10 @@ def _leaderboard(report: Report) -> str:
         chips = "".join(chip(m, n) for m, n in failures.most_common())
         cells.append(f'<td data-v="{escape(order)}">{chips}</td>')
         for metric in metrics:
-            mean, std, n = row["stats"][metric]
+            summary = row["stats"][metric]
             best = " best" if i in report.best.get(metric, ()) else ""
-            value = "" if n == 0 else repr(mean)
-            text = escape(stat_text(mean, std, n))
+            value = "" if summary.n == 0 else repr(summary.mean)
+            text = escape(stat_text(summary))
             cells.append(f'<td class="num{best}" data-v="{escape(value)}">{text}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     explained = ranking_note(report)

@@ -51,7 +51,7 @@ def _leaderboard(report: Report) -> str:
         labels[0] = Markup(f"[{text(labels[0])}](#{variant.anchor})")
         values = []
         for metric in metrics:
-            stat = stat_text(*row["stats"][metric])
+            stat = stat_text(row["stats"][metric])
             values.append(Markup(f"**{text(stat)}** ★") if i in report.best.get(metric, ()) else stat)
         rows.append([*labels, str(len(variant.runs)), Markup(counts(variant.runs)), *values])
     explained = ranking_note(report)

@@ -67,19 +67,21 @@ def format_intervals(summary: pd.DataFrame, metrics: list[str], digits: int = 3)
     """Replace each metric's summary columns by one text column: ``mean [low, high] (n=k)``
     from 3 finite values, ``mean ± std (n=k < 3)`` below, ``n/a`` with none."""
     out = summary.drop(columns=[f"{m}_{f}" for m in metrics for f in SUMMARY_FIELDS])
-
-    def text(n: int, mean: float, std: float, low: float, high: float) -> str:
-        if n == 0:
-            return "n/a"
-        if pd.isna(low):
-            spread = "" if pd.isna(std) else f" ± {std:.2g}"
-            return f"{mean:.{digits}g}{spread} (n={n} < 3)"
-        return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}] (n={n})"
-
     for metric in metrics:
         columns = [summary[f"{metric}_{f}"] for f in SUMMARY_FIELDS]
-        out[metric] = [text(*values) for values in zip(*columns, strict=True)]
+        out[metric] = [interval_text(*values, digits=digits) for values in zip(*columns, strict=True)]
     return out
+
+
+def interval_text(n: int, mean: float, std: float, low: float, high: float, digits: int = 3) -> str:
+    """``mean [low, high] (n=k)``, or ``mean ± std (n=k < 3)`` without an interval, or ``n/a``:
+    how a table and the report's leaderboard show one variant's metric."""
+    if n == 0:
+        return "n/a"
+    if pd.isna(low):
+        spread = "" if pd.isna(std) else f" ± {std:.2g}"
+        return f"{mean:.{digits}g}{spread} (n={n} < 3)"
+    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}] (n={n})"
 
 
 def failure_matrix(frame: pd.DataFrame, rows: str | None = None, columns: str | None = None
