@@ -338,7 +338,8 @@ def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: 
         ("runs finished", span),
         ("cells", f"{len(variants)} variants x {len(seeds)} seeds ({', '.join(map(str, seeds))})"
                   f" = {len(runs)} runs"),
-        ("statuses", ", ".join(f"{n} {s}" for s, n in statuses.most_common())),
+        ("training", ", ".join(f"{n} {STATUS_WORDS.get(s, s)}" for s, n in statuses.most_common())),
+        ("failure labels", _label_rates(runs)),
         ("wall time", f"{wall:.0f} s of training and evaluation ({wall / 60:.1f} min)"),
         ("machine", _distinct([e.get("machine") for e in environments])),
         ("device", _distinct([r.record.get("device") for r in runs])),
@@ -351,6 +352,21 @@ def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: 
         ("torch-fidelity", fidelity),
         ("plugins", _plugin_versions(runs, registry, notes)),
     ]
+
+
+#: How the header words a training status: ``ok`` says the run ended, not that it is healthy.
+STATUS_WORDS = {"ok": "ran to the end (status ok)"}
+
+
+def _label_rates(runs: list[Run]) -> str:
+    """Each failure label as k/n of the runs with a Wilson 95 % interval; ``ok`` is "healthy"."""
+    n = len(runs)
+    parts = []
+    for label, k in Counter(r.failure_mode for r in runs).most_common():
+        low, high = statistics.wilson(k, n)
+        name = "healthy (label ok)" if label == "ok" else label
+        parts.append(f"{name} {k}/{n} ({k / n:.0%}; 95 % Wilson {low:.0%} to {high:.0%})")
+    return "; ".join(parts) or "none"
 
 
 # --------------------------------------------------------------------------- building

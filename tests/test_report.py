@@ -47,7 +47,7 @@ def test_report_files_sections_and_tables(tiny_report):
     html = paths[0].read_text()
     for section in SECTIONS:
         assert f'id="{section}"' in html
-    assert 'id="leaderboard-table"' in html and "±" in html
+    assert 'id="leaderboard-table"' in html and "(n=2 &lt; 3)" in html
     assert "minimax" in html and "wasserstein" in html
     assert html.count('id="run-') == 4  # every run has an anchor ...
     for run_id in re.findall(r'href="#run-([0-9a-f]{16})"', html):  # ... and links resolve
@@ -57,8 +57,14 @@ def test_report_files_sections_and_tables(tiny_report):
     images = re.findall(r'<img src="([^"]+)"', html)
     assert len(images) >= 3 and all((folder / src).is_file() for src in images)
     assert "http://" not in html and "https://" not in html  # no network, no CDN
-    for key in ("grid", "ganbench", "torch", "torch-fidelity", "plugins", "machine", "device"):
+    for key in ("grid", "ganbench", "torch", "torch-fidelity", "plugins", "machine", "device",
+                "training", "failure labels"):
         assert f"<th>{key}</th>" in html
+    # "ok" is worded as the run having ended, and the labels are counted beside it, k/n with
+    # a Wilson interval (4 runs: a label on all 4 has the interval 51 % to 100 %)
+    assert "4 ran to the end (status ok)" in html
+    labels = re.search(r"<th>failure labels</th><td>([^<]*)</td>", html)[1]
+    assert re.fullmatch(r"[^;]+ \d/4 \(\d+%; 95 % Wilson \d+% to \d+%\)(; [^;]+ \d/4 .*)*", labels), labels
     assert "ganbench 0." in html or "ganbench (" in html  # plugin provenance from the registry
 
     md = paths[1].read_text()
