@@ -7,7 +7,6 @@ exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import sys
 from pathlib import Path
@@ -19,14 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import ganbench
+from ganbench.cli_results import results_table, variant_comparison
 from ganbench.compat import check_device_support, compatibility_warnings
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, os_error_line
 from ganbench.grid import RunSpec, expand, load_grid, with_command_line
 from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming
 from ganbench.runner import RunEvents, run_grid
-from ganbench.tables import failure_matrix, format_intervals, metric_columns, summarize
 from ganbench.train import resolve_device
 
 app = typer.Typer(
@@ -72,26 +71,6 @@ def main() -> None:
         err_console.print(f"error: {os_error_line(exc)}", markup=False, highlight=False,
                           soft_wrap=True)
         sys.exit(GanbenchError.exit_code)
-
-
-#: What to do about an OSError, by errno (others: "fix that").
-_OS_ERROR_FIXES = {
-    errno.ENOSPC: "free space (or pass another --out)",
-    errno.EDQUOT: "free space in your quota (or pass another --out)",
-    errno.EFBIG: "raise the file-size limit (ulimit -f)",
-    errno.EROFS: "pass a writable --out",
-}
-
-
-def os_error_line(exc: OSError) -> str:
-    """``cannot write PATH: No space left on device (errno 28); free space ...``: one line."""
-    what = exc.strerror or str(exc) or type(exc).__name__
-    number = f" (errno {exc.errno})" if exc.errno else ""
-    verb = "write" if exc.errno in _OS_ERROR_FIXES else "access"
-    where = (f"cannot {verb} {exc.filename}" if exc.filename
-             else "cannot write" if exc.errno in _OS_ERROR_FIXES else type(exc).__name__)
-    fix = _OS_ERROR_FIXES.get(exc.errno, "fix that")
-    return f"{where}: {what}{number}; {fix} and rerun: finished runs are kept"
 
 
 # --------------------------------------------------------------------------- plugins
@@ -360,7 +339,11 @@ def compare(
     """Which variants of DIR differ, metric by metric (tests over seeds); or, given B, whether two
     results folders hold the same runs, executed alike, with the same numbers."""
     if second is None:
-        _compare_variants(first, metric, by, alpha, as_json)
+        shown = variant_comparison(first, metric, by, alpha, as_json)
+        if as_json:
+            console.print_json(json.dumps(shown))
+        for line in [] if as_json else shown:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         return
     if metric or by is not None or alpha != 0.05:
         raise GanbenchError("--metric, --by and --alpha compare the variants of one folder: give one DIR")
@@ -374,24 +357,6 @@ def compare(
             "summary": comparison.lines()}, default=str))
         return
     for line in comparison.lines():
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def _compare_variants(folder: Path, metrics: list[str] | None, by: str | None, alpha: float,
-                      as_json: bool) -> None:
-    from ganbench.registry import get_registry
-    from ganbench.variant_stats import as_json as comparison_json
-    from ganbench.variant_stats import compare_variants, text_lines
-
-    frame = ResultsDir(folder).read_table()  # table.csv, or runs.jsonl mid-grid
-    if frame.empty:
-        raise GanbenchError(f"{folder / TABLE_FILE} has no runs yet")
-    found = compare_variants(frame, get_registry().metric_directions(),
-                             by=by.split(",") if by else None, metrics=metrics or None, alpha=alpha)
-    if as_json:
-        console.print_json(json.dumps(comparison_json(found, alpha)))
-        return
-    for line in text_lines(found, alpha):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -410,39 +375,11 @@ def table(
 ) -> None:
     """Print per variant each metric's mean, 95 % interval and n over seeds, or (--failures)
     failure-mode counts."""
-    if fmt not in TABLE_FORMATS:
-        raise GanbenchError(f"--format {fmt!r}: choose {', '.join(TABLE_FORMATS)}")
-    frame = ResultsDir(results_dir).read_table()  # table.csv, or runs.jsonl where it is lost
-    if frame.empty:
-        raise GanbenchError(f"{results_dir / TABLE_FILE} has no runs yet")
-    if failures:
-        shown = failure_matrix(frame, rows, cols).reset_index()
+    shown = results_table(results_dir, by, failures, rows, cols, fmt)
+    if isinstance(shown, str):
+        sys.stdout.write(shown)
     else:
-        metrics = metric_columns(frame)
-        summary = summarize(frame, by.split(",") if by else None, metrics)
-        shown = summary if fmt == "csv" else format_intervals(summary, metrics)
-    if fmt == "text":
-        _print_frame(shown)
-    elif fmt == "csv":
-        sys.stdout.write(shown.to_csv(index=False))
-    elif fmt == "md":
-        from ganbench.report_markdown import table as markdown_table
-
-        cells = [[str(v) for v in row] for row in shown.itertuples(index=False)]
-        sys.stdout.write(markdown_table([str(c) for c in shown.columns], cells) + "\n")
-    else:
-        sys.stdout.write(shown.to_latex(index=False, escape=True))  # column names have underscores
-
-
-#: ``ganbench table --format``.
-TABLE_FORMATS = ("text", "csv", "md", "latex")
-
-
-def _print_frame(frame) -> None:
-    out = Table(*(str(c) for c in frame.columns), box=None)
-    for row in frame.itertuples(index=False):
-        out.add_row(*(str(v) for v in row))
-    console.print(out)
+        console.print(shown)
 
 
 # --------------------------------------------------------------------------- new-plugin

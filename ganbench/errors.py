@@ -7,6 +7,8 @@ escapes is a bug and is shown in full.
 
 from __future__ import annotations
 
+import errno
+
 
 class GanbenchError(Exception):
     """Base class: the message is one line that says what was wrong and how to fix it."""
@@ -54,3 +56,23 @@ def short_reason(exc: BaseException) -> str:
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+#: What to do about an OSError, by errno (others: "fix that").
+_OS_ERROR_FIXES = {
+    errno.ENOSPC: "free space (or pass another --out)",
+    errno.EDQUOT: "free space in your quota (or pass another --out)",
+    errno.EFBIG: "raise the file-size limit (ulimit -f)",
+    errno.EROFS: "pass a writable --out",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """``cannot write PATH: No space left on device (errno 28); free space ...``: one line."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    number = f" (errno {exc.errno})" if exc.errno else ""
+    verb = "write" if exc.errno in _OS_ERROR_FIXES else "access"
+    where = (f"cannot {verb} {exc.filename}" if exc.filename
+             else "cannot write" if exc.errno in _OS_ERROR_FIXES else type(exc).__name__)
+    fix = _OS_ERROR_FIXES.get(exc.errno, "fix that")
+    return f"{where}: {what}{number}; {fix} and rerun: finished runs are kept"
