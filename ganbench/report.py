@@ -193,7 +193,8 @@ def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[s
         for cost in COST_COLUMNS:
             stats[cost] = statistics.summarize([r.record.get(cost) for r in variant.runs])
         rows.append({"variant": variant, "stats": stats,
-                     "failures": Counter(r.failure_mode for r in variant.runs)})
+                     "failures": Counter(r.failure_mode for r in variant.runs),
+                     "healthy": healthy_rate(variant.runs)})
     datasets: dict[str, list[int]] = {}
     for i, variant in enumerate(variants):
         datasets.setdefault(variant.labels.get("dataset", ""), []).append(i)
@@ -224,7 +225,8 @@ def ranking_note(report: Report) -> str:
         rule = (f"Nothing is marked: no ranked column has two variants with {statistics.MIN_N} or more"
                 f" finite seeds, and below that a best mean says nothing ({rule[0].lower()}{rule[1:]})")
     costs = ", ".join(COST_COLUMNS)
-    return (f"Mean [95 % interval] (n finite seeds); below 3 seeds mean ± std and no interval. {rule}."
+    return (f"Mean [95 % interval] (n finite seeds); below 3 seeds mean ± std and no interval."
+            f" Healthy: runs labelled ok, k/n with a 95 % Wilson interval. {rule}."
             f" Ranked: {which}. Shown, never ranked: {costs}.")
 
 
@@ -352,6 +354,15 @@ def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: 
         ("torch-fidelity", fidelity),
         ("plugins", _plugin_versions(runs, registry, notes)),
     ]
+
+
+def healthy_rate(runs: list[Run]) -> str:
+    """The robustness of a variant: how many of its runs are labelled ``ok`` (healthy), as
+    ``k/n (low-high %)`` with a Wilson 95 % interval."""
+    n = len(runs)
+    k = sum(r.failure_mode == "ok" for r in runs)
+    low, high = statistics.wilson(k, n)
+    return f"{k}/{n} ({low:.0%}–{high:.0%})" if n else "n/a"
 
 
 #: How the header words a training status: ``ok`` says the run ended, not that it is healthy.

@@ -90,7 +90,7 @@ def _header(report: Report) -> str:
 def _leaderboard(report: Report) -> str:
     axes = report.axes or ["variant"]
     metrics = [*report.metrics, *COST_COLUMNS]
-    head = "".join(f"<th>{escape(c)}</th>" for c in [*axes, "runs", "failure labels", *metrics])
+    head = "".join(f"<th>{escape(c)}</th>" for c in [*axes, "runs", "failure labels", "healthy", *metrics])
     body = []
     for i, row in enumerate(report.leaderboard):
         variant: Variant = row["variant"]
@@ -101,6 +101,7 @@ def _leaderboard(report: Report) -> str:
         order = ",".join(f"{m}:{n}" for m, n in failures.most_common())
         chips = "".join(chip(m, n) for m, n in failures.most_common())
         cells.append(f'<td data-v="{escape(order)}">{chips}</td>')
+        cells.append(f"<td>{escape(row['healthy'])}</td>")
         for metric in metrics:
             summary = row["stats"][metric]
             best = " best" if i in report.best.get(metric, ()) else ""

@@ -53,10 +53,10 @@ def _leaderboard(report: Report) -> str:
         for metric in metrics:
             stat = stat_text(row["stats"][metric])
             values.append(Markup(f"**{text(stat)}** ★") if i in report.best.get(metric, ()) else stat)
-        rows.append([*labels, str(len(variant.runs)), Markup(counts(variant.runs)), *values])
+        rows.append([*labels, str(len(variant.runs)), Markup(counts(variant.runs)), row["healthy"], *values])
     explained = ranking_note(report)
     note = f"\n\n{text(explained)}" if explained else ""
-    return table([*axes, "runs", "failure labels", *metrics], rows) + note
+    return table([*axes, "runs", "failure labels", "healthy", *metrics], rows) + note
 
 
 def _matrix(matrix: Matrix) -> str:

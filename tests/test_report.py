@@ -19,6 +19,7 @@ import torch
 from ganbench.errors import GanbenchError
 from ganbench.report import build_report
 from ganbench.results import ResultsDir
+from ganbench.statistics import wilson
 from tests.conftest import specs_of
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -99,7 +100,18 @@ def test_two_seeds_per_variant_mark_nobody_and_the_note_says_why(tiny_report):
     assert _starred_columns(html) == {}
     assert "Nothing is marked: no ranked column has two variants with 3 or more finite seeds" in html
     assert "modes_covered (higher is better)" in html and "Shown, never ranked: wall_time_s" in html
+    # robustness: the runs labelled ok, k/n with a Wilson interval, per variant
+    table = re.search(r'<table class="sortable" id="leaderboard-table">(.*?)</table>', html, re.S)[1]
+    columns = re.findall(r"<th>([^<]*)</th>", table)
+    records = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S):
+        texts = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        cells = dict(zip(columns, texts, strict=True))
+        k = sum(r["labels"]["loss"] == cells["loss"] and r.get("failure_mode") == "ok" for r in records)
+        low, high = wilson(k, 2)
+        assert cells["healthy"] == f"{k}/2 ({low:.0%}–{high:.0%})"
     markdown = (folder / "report.md").read_text()
+    assert "| loss | runs | failure labels | healthy |" in markdown
     assert "★" not in markdown.split("## Leaderboard")[1].split("\n## ")[0].replace("★ marks", "")
 
 
