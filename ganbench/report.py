@@ -191,7 +191,8 @@ def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[s
     for variant in variants:
         stats = {m: statistics.summarize([r.metrics.get(m) for r in variant.runs]) for m in metrics}
         for cost in COST_COLUMNS:
-            stats[cost] = statistics.summarize([r.record.get(cost) for r in variant.runs])
+            per_member = [_per_member(r.record.get(cost), r.record) for r in variant.runs]
+            stats[cost] = statistics.summarize(per_member)
         rows.append({"variant": variant, "stats": stats,
                      "failures": Counter(r.failure_mode for r in variant.runs),
                      "healthy": healthy_rate(variant.runs)})
@@ -224,7 +225,7 @@ def ranking_note(report: Report) -> str:
     if not report.best:
         rule = (f"Nothing is marked: no ranked column has two variants with {statistics.MIN_N} or more"
                 f" finite seeds, and below that a best mean says nothing ({rule[0].lower()}{rule[1:]})")
-    costs = ", ".join(COST_COLUMNS)
+    costs = ", ".join(COST_COLUMNS) + " (per member: a bundle's time divided by its members)"
     return (f"Mean [95 % interval] (n finite seeds); below 3 seeds mean ± std and no interval."
             f" Healthy: runs labelled ok, k/n with a 95 % Wilson interval. {rule}."
             f" Ranked: {which}. Shown, never ranked: {costs}.")
@@ -354,6 +355,12 @@ def _header(grid_name: str, variants: list[Variant], runs: list[Run], registry: 
         ("torch-fidelity", fidelity),
         ("plugins", _plugin_versions(runs, registry, notes)),
     ]
+
+
+def _per_member(cost: float | None, record: dict[str, Any]) -> float | None:
+    """A run's cost per member: a bundled run records its whole bundle's time."""
+    size = record.get("bundle_size") or 1
+    return cost / size if isinstance(cost, (int, float)) and size > 1 else cost
 
 
 def healthy_rate(runs: list[Run]) -> str:
