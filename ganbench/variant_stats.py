@@ -78,17 +78,13 @@ def compare_variants(frame: pd.DataFrame, directions: dict[str, bool], *, by: li
                                                        strict=True)}, part[metric].tolist())
                      for key, part in members]
             variants += [VariantStats(name, statistics.summarize(values)) for name, values in named]
-            found = statistics.pairwise([values for _, values in named])
-            pairs += [PairStats(named[i][0], named[j][0], found[(i, j)], False) for i, j in found]
+            pairs += [PairStats(a, b, statistics.compare(a_values, b_values), False)
+                      for k, (a, a_values) in enumerate(named) for b, b_values in named[k + 1:]]
         adjusted = statistics.holm([pair.comparison.p for pair in pairs])  # one family per metric
-        pairs = [PairStats(pair.a, pair.b, _with_adjusted(pair.comparison, p),
+        pairs = [PairStats(pair.a, pair.b, replace(pair.comparison, p_adjusted=p),
                            not math.isnan(p) and p < alpha) for pair, p in zip(pairs, adjusted, strict=True)]
         results.append(MetricComparison(metric, directions.get(metric), variants, pairs))
     return results
-
-
-def _with_adjusted(comparison: statistics.Comparison, p: float) -> statistics.Comparison:
-    return replace(comparison, p_adjusted=p)
 
 
 def _number(x: float) -> float | None:
