@@ -16,7 +16,7 @@ import pandas as pd
 
 from ganbench import statistics
 from ganbench.errors import ConfigError
-from ganbench.tables import label_columns, metric_columns, varying
+from ganbench.tables import interval_text, label_columns, metric_columns, varying
 
 
 @dataclass(frozen=True)
@@ -109,21 +109,15 @@ def _name(variant: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in variant.items()) or "all runs"
 
 
-def _interval(summary: statistics.Summary) -> str:
-    if summary.n == 0:
-        return "n/a"
-    if not summary.has_interval:
-        return f"{summary.mean:.4g} (n < 3)"
-    return f"{summary.mean:.4g} [{summary.ci_low:.4g}, {summary.ci_high:.4g}]"
-
-
 def text_lines(found: list[MetricComparison], alpha: float) -> list[str]:
     """The plain-text report: per metric, the variants with n and interval, then the pairs."""
     lines: list[str] = []
     for m in found:
         direction = {True: "higher is better", False: "lower is better", None: "no direction"}
         lines.append(f"{m.metric} ({direction[m.higher_is_better]}): mean [95% interval] over seeds")
-        lines += [f"  {_name(v.variant)}: n={v.summary.n}  {_interval(v.summary)}" for v in m.variants]
+        for v in m.variants:
+            s = v.summary
+            lines.append(f"  {_name(v.variant)}: {interval_text(s.n, s.mean, s.std, s.ci_low, s.ci_high)}")
         for p in m.pairs:
             c = p.comparison
             if c.test == "n < 3":
