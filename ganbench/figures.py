@@ -34,6 +34,8 @@ PARALLEL_FROM = 8
 MAX_WORKERS = 4
 #: Points drawn per 2-D sample scatter.
 MAX_POINTS = 1000
+#: A 2-D sample panel widens its view to samples within this many times the mode centres' span.
+VIEW_SPAN = 3.0
 SEED_COLOURS = plt.get_cmap("tab10").colors
 #: Settings for every figure: texts come from the results (labels, grid names), so a ``$`` is a
 #: dollar sign, never matplotlib mathtext (which fails on e.g. ``$\x$``).
@@ -195,12 +197,12 @@ def _metric(ax, runs: list[Run], metric: str | None) -> None:
         _empty(ax, "no metric evaluated")
 
 
-def _samples(ax, run: Run | None, samples: Samples, title: str) -> None:
+def _samples(ax, run: Run | None, samples: Samples, title: str, fontsize: float = 9) -> None:
     if run is None:
         ax.set_axis_off()
         return
     loaded = samples.load(run)
-    ax.set_title(title, fontsize=9, color=label_colour(run.failure_mode))
+    ax.set_title(title, fontsize=fontsize, color=label_colour(run.failure_mode))
     if loaded is None:
         _empty(ax, run.reason[:40] or "no samples")
         return
@@ -208,16 +210,54 @@ def _samples(ax, run: Run | None, samples: Samples, title: str) -> None:
     if kind == "image":
         ax.imshow(data, interpolation="nearest")
         return
-    centres = samples.mode_centres(run)
+    _points(ax, data, samples.mode_centres(run), fontsize=min(fontsize, 7))
+
+
+def view(data: np.ndarray, centres: np.ndarray | None
+         ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, int, list[str]]:
+    """Where a 2-D sample panel looks: the finite samples, the view's (low, high) corners (None
+    without centres: the panel autoscales), how many finite samples lie outside it, and the notes
+    the panel writes.
+
+    The view is the centres' box with a margin, widened to every finite sample when they all lie
+    within :data:`VIEW_SPAN` times the centres' span (a box that wide, centred on theirs); beyond
+    that the view stays on the centres and the note says "k of N samples outside the view"."""
     finite = data[np.isfinite(data).all(axis=1)]
-    ax.scatter(finite[:, 0], finite[:, 1], s=2, alpha=0.35, color="#1565c0", linewidths=0)
-    if centres is not None:
-        ax.scatter(centres[:, 0], centres[:, 1], s=30, marker="x", color="#c62828", linewidths=1.2)
+    limits, outside = None, 0
+    if centres is not None and len(centres):
         lo, hi = centres.min(axis=0), centres.max(axis=0)
-        margin = 0.35 * max(float((hi - lo).max()), 1e-3)
-        ax.set_xlim(lo[0] - margin, hi[0] + margin)
-        ax.set_ylim(lo[1] - margin, hi[1] + margin)
+        span = max(float((hi - lo).max()), 1e-3)
+        low, high = lo - 0.35 * span, hi + 0.35 * span
+        if len(finite) and (np.abs(finite - (lo + hi) / 2) <= VIEW_SPAN * span / 2).all():
+            low = np.minimum(low, finite.min(axis=0) - 0.05 * span)
+            high = np.maximum(high, finite.max(axis=0) + 0.05 * span)
+        else:
+            outside = int((~((finite >= low) & (finite <= high)).all(axis=1)).sum())
+        limits = (low, high)
+    notes = [f"{k} of {len(data)} samples\n{what}" for k, what in
+             ((outside, "outside the view"), (len(data) - len(finite), "not finite")) if k]
+    return finite, limits, outside, notes
+
+
+def _note(ax, notes: list[str], fontsize: float, **where) -> None:
+    if notes:
+        ax.text(*where.pop("xy", (0.5, 0.02)), "\n".join(notes), ha="center", va="bottom", fontsize=fontsize,
+                color="#b71c1c", bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1},
+                **{"transform": ax.transAxes, **where})
+
+
+def _points(ax, data: np.ndarray, centres: np.ndarray | None, fontsize: float = 7) -> int:
+    """Scatter 2-D samples over their mode centres (red x) in the :func:`view`; return how many
+    finite samples lie outside it (the panel says so)."""
+    finite, limits, outside, notes = view(data, centres)
+    ax.scatter(finite[:, 0], finite[:, 1], s=2, alpha=0.35, color="#1565c0", linewidths=0)
+    if limits is not None:
+        ax.scatter(centres[:, 0], centres[:, 1], s=30, marker="x", color="#c62828", linewidths=1.2)
+        ax.set_xlim(limits[0][0], limits[1][0])
+        ax.set_ylim(limits[0][1], limits[1][1])
+    _note(ax, notes, fontsize)
     ax.set_aspect("equal", adjustable="box")
+    return outside
 
 
 def _legend(ax, runs: list[Run], first: str, second: str) -> None:
@@ -332,17 +372,18 @@ def _workers(variants: int) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
-def draw_all(report: Report, folder: Path, registry: Any) -> None:
-    """Draw every figure into ``folder`` and record their paths (relative to the report).
+def draw_all(report: Report, folder: Path, registry: Any) -> Samples:
+    """Draw every per-variant figure into ``folder`` and record their paths (relative to the
+    report); return the loaded samples (:mod:`ganbench.figures_compare` draws from them too).
 
     Samples and mode centres are loaded here (torch stays in this process); with many variants
     the variant figures are drawn by forked workers, which inherit them (and :data:`RC`).
     """
     with plt.rc_context(RC):
-        _draw_all(report, folder, registry)
+        return _draw_all(report, folder, registry)
 
 
-def _draw_all(report: Report, folder: Path, registry: Any) -> None:
+def _draw_all(report: Report, folder: Path, registry: Any) -> Samples:
     prefix = folder.name
     samples = Samples(registry)
     for variant in report.variants:
@@ -365,3 +406,4 @@ def _draw_all(report: Report, folder: Path, registry: Any) -> None:
     if report.main_metric:
         name = Painter(folder, samples).seed_spread(report.variants, report.main_metric)
         report.figures["seed-variability"] = f"{prefix}/{name}"
+    return samples

@@ -98,6 +98,18 @@ class Matrix:
 
 
 @dataclass
+class CompareFigure:
+    """One figure of the "Across variants" section (:mod:`ganbench.figures_compare`)."""
+
+    key: str  # its file's stem, also its key in Report.figures
+    kind: str  # "overlay", "contact" or "sensitivity"
+    title: str
+    caption: str  # one line: what the lines, bands or bars are
+    path: str  # relative to the report
+    shape: tuple[int, int] = (1, 1)  # panels: rows x columns
+
+
+@dataclass
 class Report:
     title: str
     header: list[tuple[str, str]]
@@ -113,6 +125,7 @@ class Report:
     runs: list[Run]
     main_metric: str | None
     figures: dict[str, str] = field(default_factory=dict)  # name -> path relative to report
+    comparison: list[CompareFigure] = field(default_factory=list)  # the cross-variant figures
 
 
 # --------------------------------------------------------------------------- loading
@@ -260,6 +273,61 @@ def healthy_rate(runs: list[Run]) -> str:
     return f"{k}/{n} ({low:.0%}–{high:.0%})" if n else "n/a"
 
 
+def time_to_failure(failure_mode: str, record: dict[str, Any], history: pd.DataFrame | None,
+                    coverage: float | None = None) -> float | None:
+    """The step at which a failed run failed, or None where no step can be told.
+
+    ``diverged``: the record's ``diverged_at``. ``mode-collapse``: the step of the first evaluation
+    of the run's final stretch of evaluations whose retained share of modes (``modes_retained /
+    modes_total``, ``modes_covered`` where ``modes_retained`` is absent) stays below ``coverage``
+    (default: the classifier's ``collapse_coverage``; a grid's ``[diagnostics]`` override is not
+    applied). ``partial-mode-collapse``: the same with a share below 1 (a mode missing). None when
+    the last evaluation is not below it (a run that recovered), and for other labels.
+    """
+    if failure_mode == "diverged":
+        step = record.get("diverged_at")
+        return float(step) if isinstance(step, (int, float)) and math.isfinite(step) else None
+    if failure_mode == "partial-mode-collapse":
+        coverage = 1.0
+    elif failure_mode != "mode-collapse":
+        return None
+    if history is None or "modes_total" not in history:
+        return None
+    column = "modes_retained" if "modes_retained" in history else "modes_covered"
+    if column not in history or "step" not in history:
+        return None
+    if coverage is None:
+        from ganbench.thresholds import Thresholds
+
+        coverage = Thresholds().collapse_coverage
+    evals = history[["step", column, "modes_total"]].dropna()
+    evals = evals[evals["modes_total"] > 0]
+    below = (evals[column] / evals["modes_total"] < coverage).to_numpy()
+    if not len(below) or not below[-1]:
+        return None
+    start = len(below) - 1
+    while start > 0 and below[start - 1]:
+        start -= 1
+    return float(evals["step"].iloc[start])
+
+
+def failure_rate(runs: list[Run]) -> str:
+    """``k/n failed (p %)``: the runs whose label is not a good one."""
+    k = sum(r.failed for r in runs)
+    return f"{k}/{len(runs)} failed ({100 * k / len(runs):.0f} %)" if runs else "no runs"
+
+
+def failure_timing(runs: list[Run]) -> str:
+    """``time to failure: median step S (of m runs)`` over the failed runs with a step
+    (:func:`time_to_failure`), or "" when none has one."""
+    steps = [t for r in runs if r.failed
+             and (t := time_to_failure(r.failure_mode, r.record, r.history)) is not None]
+    if not steps:
+        return ""
+    runs_text = f"{len(steps)} run" + "s" * (len(steps) != 1)
+    return f"time to failure: median step {statistics.summarize(steps).median:g} (of {runs_text})"
+
+
 # --------------------------------------------------------------------------- building
 def _registry() -> Any:
     try:
@@ -308,7 +376,7 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, fmt: st
                  registry: Any = None) -> list[Path]:
     """Write the report (``report.html`` / ``report.md`` in the results directory by default,
     figures in ``figures/`` beside it); return the written files."""
-    from ganbench import figures, report_html, report_markdown
+    from ganbench import figures, figures_compare, report_html, report_markdown
     from ganbench.results import atomic_write_text
 
     results_dir = Path(results_dir)
@@ -323,7 +391,8 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, fmt: st
         (base / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot write the report to {base}: {exc.strerror or exc}") from None
-    figures.draw_all(report, base / FIGURES_DIR, registry)
+    samples = figures.draw_all(report, base / FIGURES_DIR, registry)
+    figures_compare.draw_all(report, base / FIGURES_DIR, samples)
     writers = {"html": report_html.render, "md": report_markdown.render}
     for kind, path in outputs.items():
         atomic_write_text(path, writers[kind](report))

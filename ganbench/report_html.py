@@ -11,7 +11,16 @@ from html import escape
 
 from ganbench import statistics
 from ganbench.figures import label_colour
-from ganbench.report import COST_COLUMNS, Matrix, Report, Run, Variant, ranking_note
+from ganbench.report import (
+    COST_COLUMNS,
+    Matrix,
+    Report,
+    Run,
+    Variant,
+    failure_rate,
+    failure_timing,
+    ranking_note,
+)
 from ganbench.tables import interval_text
 
 CSS = """
@@ -34,7 +43,7 @@ white-space:nowrap}
 img{max-width:100%;height:auto;border:1px solid #e0e0e0;background:#fff}
 .note{color:#555;font-size:12px}.evidence{color:#444}
 .gallery-item{border-left:4px solid #c62828;padding:2px 0 2px 12px;margin:16px 0}
-tr:target{outline:2px solid #1565c0}
+tr:target{outline:2px solid #1565c0}figure{margin:16px 0}.rate{font-size:12px;white-space:nowrap}
 """
 
 SORT_SCRIPT = """
@@ -132,8 +141,11 @@ def _matrix(matrix: Matrix) -> str:
                              f' style="color:{label_colour(run.failure_mode)}">'
                              f"seed&nbsp;{escape(str(run.seed))}</a>" for run in runs)
             colour = label_colour(worst)
+            timing = failure_timing(runs)
+            timing = f'<div class="note">{escape(timing)}</div>' if timing else ""
             cells.append(f'<td style="background:{colour}1f;border-left:4px solid {colour}">'
                          f'{"".join(chip(m, n) for m, n in counts.most_common())}'
+                         f' <span class="rate">{escape(failure_rate(runs))}</span>{timing}'
                          f'<div class="runs">{links}</div></td>')
         rows.append(f"<tr><th>{escape(r)}</th>{''.join(cells)}</tr>")
     title = f"{matrix.rows} × {matrix.columns}" if matrix.columns else (matrix.rows or "all runs")
@@ -177,8 +189,8 @@ def _variants(report: Report) -> str:
 def _gallery(report: Report) -> str:
     if not report.failed:
         return "<p>No run failed: every run is labelled ok.</p>"
-    out = ['<p class="note">The failed runs, by variant: each with its label and evidence, and the'
-           " variant's plots (its seed colours and sample panels identify the run).</p>"]
+    out = ['<p class="note">The failed runs, by variant: each with its label and evidence, and a'
+           " link to the variant's plots (its seed colours and sample panels identify the run).</p>"]
     for variant in report.variants:
         failed = variant.failed
         if not failed:
@@ -191,7 +203,22 @@ def _gallery(report: Report) -> str:
         out.append(f'<div class="gallery-item" style="border-color:{colour}">'
                    f'<p><a href="#{variant.anchor}">{escape(variant.name)}</a>: {len(failed)} of'
                    f" {len(variant.runs)} runs failed</p><ul>{items}</ul>"
-                   f"{_image(variant.figure, f'plots of {variant.name}')}</div>")
+                   + (f'<p><a href="#{variant.anchor}">plots of {escape(variant.name)}</a></p>'
+                      if variant.figure else "") + "</div>")
+    return "".join(out)
+
+
+def _comparison(report: Report) -> str:
+    if not report.comparison:
+        return ("<p>Nothing to compare: no dataset has two or more variants.</p>" if len(report.variants) < 2
+                else "<p>No cross-variant figure could be drawn (no metric or samples logged).</p>")
+    out = ['<p class="note">Per dataset: the main metrics over training with one line per variant'
+           " (the same colour in every figure), the final samples of every variant and seed, and"
+           " each numeric grid axis against the final main metric.</p>"]
+    for figure in report.comparison:
+        out.append(f'<figure id="{escape(figure.key)}"><h3>{escape(figure.title)}</h3>'
+                   f'<p class="note">{escape(figure.caption)}</p>{_image(figure.path, figure.title)}'
+                   "</figure>")
     return "".join(out)
 
 
@@ -199,6 +226,7 @@ def render(report: Report) -> str:
     sections = [
         ("header", "Run", _header(report)),
         ("leaderboard", "Leaderboard", _leaderboard(report)),
+        ("comparison", "Across variants", _comparison(report)),
         ("failure-matrix", "Failure modes",
          '<p class="note">Failure labels counted over seeds, one pair of grid axes per table;'
          ' each cell links to its runs. The rules are in ganbench\'s docs/diagnostics.md.</p>'

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from html import escape
 
-from ganbench.report import COST_COLUMNS, Matrix, Report, Run, ranking_note
+from ganbench.report import COST_COLUMNS, Matrix, Report, Run, failure_rate, failure_timing, ranking_note
 from ganbench.report_html import fmt, stat_text
 
 
@@ -67,7 +67,9 @@ def _matrix(matrix: Matrix) -> str:
         for c in matrix.column_values:
             runs = matrix.cells.get((r, c), [])
             links = " ".join(f"[s{text(run.seed)}](#run-{text(run.run_id)})" for run in runs)
-            values.append(Markup(f"{counts(runs)} ({links})") if runs else "no runs")
+            timing = failure_timing(runs)
+            rate = text(failure_rate(runs) + (f"; {timing}" if timing else ""))
+            values.append(Markup(f"{counts(runs)}; {rate} ({links})") if runs else "no runs")
         rows.append([r, *values])
     corner = f"{matrix.rows or ''} \\ {matrix.columns or ''}".strip(" \\")
     return f"### {text(title)}\n\n" + table([corner, *matrix.column_values], rows)
@@ -79,9 +81,21 @@ def _runs(runs: list[Run], metrics: list[str]) -> str:
     return table(["run", "seed", "status", "label", *metrics, "evidence / reason"], rows)
 
 
+def _comparison(report: Report) -> list[str]:
+    if not report.comparison:
+        return ["Nothing to compare: no dataset has two or more variants." if len(report.variants) < 2
+                else "No cross-variant figure could be drawn (no metric or samples logged)."]
+    out = []
+    for figure in report.comparison:
+        out += [f"### {text(figure.title)}", "", f"_{text(figure.caption)}_", "",
+                f"![{text(figure.title)}]({text(figure.path)})", ""]
+    return out
+
+
 def render(report: Report) -> str:
     out = [f"# {text(report.title)}", "", "## Run", "", table(["", ""], [list(kv) for kv in report.header])]
     out += ["", *[f"_{text(n)}_" for n in report.notes], "", "## Leaderboard", "", _leaderboard(report)]
+    out += ["", "## Across variants", "", *_comparison(report)]
     out += ["", "## Failure modes", "", "Failure labels counted over seeds; each cell links to its runs.", ""]
     out += ["\n\n".join(_matrix(m) for m in report.matrices), "", "## Variants", ""]
     for variant in report.variants:
@@ -102,7 +116,7 @@ def render(report: Report) -> str:
                 f" (`{text(run.run_id)}`, status {text(run.status)}):"
                 f" {text(run.evidence or run.reason or 'no evidence recorded')}" for run in variant.failed]
         if variant.figure:
-            out += ["", f"![plots of {name}]({text(variant.figure)})", ""]
+            out += ["", f"[plots of {name}](#{variant.anchor})", ""]
     out += ["", "## Seed variability", ""]
     if report.main_metric and report.figures.get("seed-variability"):
         out += [f"Spread of **{text(report.main_metric)}** over seeds, per variant.", "",

@@ -23,7 +23,8 @@ from ganbench.statistics import wilson
 from tests.conftest import specs_of
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-SECTIONS = ("header", "leaderboard", "failure-matrix", "variants", "failure-gallery", "seed-variability")
+SECTIONS = ("header", "leaderboard", "comparison", "failure-matrix", "variants", "failure-gallery",
+            "seed-variability")
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,8 @@ def test_report_files_sections_and_tables(tiny_report):
     assert "ganbench 0." in html or "ganbench (" in html  # plugin provenance from the registry
 
     md = paths[1].read_text()
-    for heading in ("## Run", "## Leaderboard", "## Failure modes", "## Variants", "## Failure gallery",
-                    "## Seed variability"):
+    for heading in ("## Run", "## Leaderboard", "## Across variants", "## Failure modes", "## Variants",
+                    "## Failure gallery", "## Seed variability"):
         assert heading in md
     assert "| loss | runs | failure labels |" in md
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
