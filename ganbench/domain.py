@@ -32,7 +32,10 @@ same size; by object, on the (deduplicated) single-channel images of the object.
 channels' predictions, its ``features`` the three channels' features concatenated.
 
 Files: ``<cache>/domain/<key>.pt``, ``<cache>`` being ``$GANBENCH_CACHE_DIR`` or
-``~/.cache/ganbench``; written atomically, read with ``torch.load(weights_only=True)``.
+``~/.cache/ganbench``; written atomically, read with ``torch.load(weights_only=True)``. Processes
+that share a cache (the process executor's workers, two ``ganbench run`` commands) train a
+classifier once: the first holds ``<cache>/domain/.<key>.lock`` (``flock``) while it trains, the
+others wait for it and then load its file.
 
 Modules: this one holds the data sources, the cache and the public API; the network, the
 classifier and the training recipe are in :mod:`ganbench.domain_model`, the torch-fidelity
@@ -41,6 +44,7 @@ extractor in :mod:`ganbench.domain_extractor`. Their public names are importable
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -231,34 +235,62 @@ def _load_or_train(key: str, make_data, shape: tuple[int, ...], device) -> dict[
         if key in _MEMORY:
             return _MEMORY[key]
         path = cache_dir() / f"{key}.pt"
-        state = None
-        if path.is_file():
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                if state.get("info", {}).get("version") != VERSION:
-                    state = None
-            except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError):
-                state = None  # unreadable or foreign: retrain and overwrite
-        if state is None:
-            train_x, train_y, test_x, test_y, num_classes, stacked, info = make_data()
-            net, accuracy, facts = train_classifier(train_x, train_y, test_x, test_y,
-                                                    num_classes, device)
-            state = {"state_dict": net.state_dict(), "info": {
-                **info, **facts, "version": VERSION, "key": key, "accuracy": accuracy,
-                "channels": int(shape[0]), "size": int(shape[-1]), "stacked": stacked,
-                "net_classes": num_classes}}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-            os.close(fd)
-            try:
-                torch.save(state, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        with _training_lock(path.parent / f".{key}.lock"):
+            state = _load_or_train_locked(key, path, make_data, shape, device)
         state["digest"] = _file_digest(path) if path.is_file() else ""
         _MEMORY[key] = state
         return state
+
+
+@contextlib.contextmanager
+def _training_lock(path: Path):
+    """Hold ``path``'s ``flock`` (blocking) for the block, so that one process of those sharing a
+    cache trains a classifier and the others load it. Where the lock cannot be taken (no
+    ``fcntl``, a read-only cache), the block runs unlocked: at worst two processes both train."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def _load_or_train_locked(key: str, path: Path, make_data, shape: tuple[int, ...], device
+                          ) -> dict[str, Any]:
+    """The state from ``path``, or trained now and saved there (under the training lock)."""
+    state = None
+    if path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state.get("info", {}).get("version") != VERSION:
+                state = None
+        except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError):
+            state = None  # unreadable or foreign: retrain and overwrite
+    if state is None:
+        train_x, train_y, test_x, test_y, num_classes, stacked, info = make_data()
+        net, accuracy, facts = train_classifier(train_x, train_y, test_x, test_y,
+                                                num_classes, device)
+        state = {"state_dict": net.state_dict(), "info": {
+            **info, **facts, "version": VERSION, "key": key, "accuracy": accuracy,
+            "channels": int(shape[0]), "size": int(shape[-1]), "stacked": stacked,
+            "net_classes": num_classes}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return state
 
 
 def clear_memory_cache() -> None:

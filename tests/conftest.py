@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -130,8 +131,14 @@ def shared_results(tmp_path_factory):
 def ganbench_cache_dir(tmp_path_factory):
     """One ganbench cache folder (``GANBENCH_CACHE_DIR``) for the session: the digits and
     stacked-digits domain classifiers are trained once, into it, for every test that points the
-    variable at it (tests/test_domain.py, tests/test_protocols.py)."""
-    return tmp_path_factory.mktemp("ganbench-cache")
+    variable at it (tests/test_domain.py, tests/test_protocols.py). Under xdist the workers share
+    it (beside their own temporary folders): the first to need a classifier trains it while the
+    other waits on its lock (ganbench.domain), then loads it."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "ganbench-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 #: Fixtures that start an interpreter, a process pool, Ray or Chromium, or pip, or train the

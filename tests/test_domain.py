@@ -242,3 +242,41 @@ def test_a_stacked_digits_run_reports_modes_out_of_1000(cache):
     assert 1 <= result.metrics["modes_covered_1000"] <= 500
     assert result.metrics["classes_total"] == 1000
     assert result.metrics["mode_kl_1000"] >= 0
+
+
+def test_processes_sharing_a_cache_train_a_classifier_once(tmp_path, monkeypatch):
+    """While one process trains a classifier into the cache (it holds the key's flock), another
+    waits, then loads that file instead of training its own copy."""
+    import fcntl
+    import threading
+
+    monkeypatch.setenv(domain.CACHE_ENV, str(tmp_path))
+    domain.clear_memory_cache()
+    calls = []
+
+    def tiny_data():  # 32 labelled 16x16 images, 2 classes: a 30-epoch classifier in a blink
+        calls.append(1)
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(40, 1, 16, 16, generator=g) * 2 - 1
+        y = torch.arange(40) % 2
+        return x[:32], y[:32], x[32:], y[32:], 2, False, {"source": "test"}
+
+    lock_path = domain.cache_dir() / ".tiny.lock"
+    lock_path.parent.mkdir(parents=True)
+    held = open(lock_path, "w")  # another process training: its lock, on another open file
+    fcntl.flock(held, fcntl.LOCK_EX)
+    loaded = {}
+    waiter = threading.Thread(target=lambda: loaded.update(
+        state=domain._load_or_train("tiny", tiny_data, (1, 16, 16), "cpu")))
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert waiter.is_alive() and calls == []  # it waits for the holder, training nothing
+    # The holder finishes: its file is in the cache when it lets go.
+    trained = domain._load_or_train_locked("tiny", domain.cache_dir() / "tiny.pt", tiny_data,
+                                           (1, 16, 16), "cpu")
+    assert calls == [1]
+    held.close()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and calls == [1]  # loaded, not trained a second time
+    assert torch.equal(loaded["state"]["state_dict"]["head.weight"], trained["state_dict"]["head.weight"])
+    domain.clear_memory_cache()

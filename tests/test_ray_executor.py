@@ -375,14 +375,12 @@ def test_a_killed_driver_takes_its_local_ray_instance_with_it(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.slow
-def test_a_bad_address_is_one_line_and_exit_2(tmp_path):
+def test_a_bad_address_is_one_line_and_exit_2(tmp_path, cli):
     grid = tmp_path / "tiny.toml"
     grid.write_text(TINY_TOML)
     port = free_port()  # nothing listens there
-    proc = subprocess.run([GANBENCH, "run", str(grid), "--out", str(tmp_path / "out"),
-                           "--executor", "ray", "--address", f"127.0.0.1:{port}"],
-                          capture_output=True, text=True, timeout=60)
+    proc = cli("run", str(grid), "--out", str(tmp_path / "out"), "--executor", "ray", "--address",
+               f"127.0.0.1:{port}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"error: --address 127.0.0.1:{port}: no Ray cluster answers there (Connection refused);"
