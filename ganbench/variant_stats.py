@@ -1,8 +1,9 @@
 """``ganbench compare DIR``: which variants of one results folder differ, metric by metric.
 
 The variants are the settings of the compared axes (``--by``; default: every label column that
-varies). Pairs are formed only within one setting of the other varying label columns, the
-dataset among them, so a comparison never mixes datasets or other conditions. Each metric's
+varies, except the dataset). Pairs are formed only within one setting of the other varying label
+columns, the dataset always among them, so a comparison never mixes datasets or other
+conditions. Each metric's
 pairs are one family for Holm's correction (:mod:`ganbench.statistics`).
 """
 
@@ -17,6 +18,11 @@ import pandas as pd
 from ganbench import statistics
 from ganbench.errors import ConfigError
 from ganbench.tables import interval_text, label_columns, metric_columns, varying
+
+#: The axis that is never compared: a metric of one dataset says nothing against another's.
+DATASET_AXIS = "dataset"
+#: Untested pairs (n < 3) listed one per line up to this many; more are counted on one line.
+UNTESTED_LISTED = 3
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,13 @@ def compare_variants(frame: pd.DataFrame, directions: dict[str, bool], *, by: li
         raise ConfigError(f"--alpha {alpha}: give a number between 0 and 1, e.g. 0.05")
     labels = label_columns(frame)
     axes = varying(frame, labels)
-    compared = by if by is not None else axes
+    compared = by if by is not None else [a for a in axes if a != DATASET_AXIS]
     unknown = [c for c in compared if c not in labels]
     if unknown:
         raise ConfigError(f"--by: unknown axis {', '.join(unknown)}; axes: {', '.join(labels) or 'none'}")
+    if DATASET_AXIS in compared:
+        raise ConfigError("--by dataset: variants are compared within one dataset, never across"
+                          " datasets (their metrics do not compare); choose other axes")
     available = metric_columns(frame)
     if metrics is None:
         chosen = [m for m in available if m in directions] or available
@@ -118,14 +127,19 @@ def text_lines(found: list[MetricComparison], alpha: float) -> list[str]:
         for v in m.variants:
             s = v.summary
             lines.append(f"  {_name(v.variant)}: {interval_text(s.n, s.mean, s.std, s.ci_low, s.ci_high)}")
+        untested = [p for p in m.pairs if p.comparison.test == "n < 3"]
         for p in m.pairs:
             c = p.comparison
             if c.test == "n < 3":
-                lines.append(f"  {_name(p.a)}  vs  {_name(p.b)}: not tested (n < 3)")
+                if len(untested) <= UNTESTED_LISTED:
+                    lines.append(f"  {_name(p.a)}  vs  {_name(p.b)}: not tested (n < 3)")
                 continue
             verdict = "significant" if p.significant else "not significant"
             lines.append(f"  {_name(p.a)}  vs  {_name(p.b)}: {c.test} p={c.p:.3g}"
                          f" p_holm={c.p_adjusted:.3g} {c.effect}={c.effect_size:.3g}  {verdict}")
+        if len(untested) > UNTESTED_LISTED:
+            lines.append(f"  {len(untested)} of {len(m.pairs)} pairs not tested: fewer than"
+                         f" {statistics.MIN_N} finite seeds on a side (--json lists them)")
         lines.append("")
     lines.append(f"alpha {alpha}, Holm-corrected over each metric's pairs; pairs only within one"
                  " setting of the other axes (docs/statistics.md)")

@@ -147,6 +147,9 @@ def test_pairs_stay_within_one_setting_of_the_other_axes_and_json_has_the_docume
     assert [ring8["p"], grid25["p"]] == pytest.approx(raw)
     assert [ring8["p_adjusted"], grid25["p_adjusted"]] == pytest.approx(st.holm(raw))
     assert ring8["significant"] and not grid25["significant"]
+    # by default every varying axis but the dataset is compared: the same pairs
+    default = as_json(compare_variants(variants_frame(), {"modes_covered": True}), 0.05)
+    assert default["metrics"]["modes_covered"]["pairs"] == pairs
 
 
 def test_bad_compare_options_are_config_errors():
@@ -157,6 +160,8 @@ def test_bad_compare_options_are_config_errors():
         compare_variants(variants_frame(), {}, by=["optimiser"])
     with pytest.raises(ConfigError, match="--metric: no column fid"):
         compare_variants(variants_frame(), {}, metrics=["fid"])
+    with pytest.raises(ConfigError, match="--by dataset: variants are compared within one dataset"):
+        compare_variants(variants_frame(), {}, by=["dataset", "loss"])
     with pytest.raises(ConfigError, match="--alpha 1.5"):
         compare_variants(variants_frame(), {}, alpha=1.5)
 
@@ -216,3 +221,18 @@ def test_table_shows_n_and_intervals_in_every_format(shared_results, cli):
     assert "\\begin{tabular}" in latex and "modes\\_covered" in latex
     bad = cli("table", str(shared_results), "--format", "pdf")
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --format 'pdf': choose text, csv, md, latex"
+
+
+def test_with_two_seeds_compare_says_how_many_pairs_it_could_not_test():
+    import pandas as pd
+
+    from ganbench.variant_stats import compare_variants, text_lines
+
+    rows = [{"run_id": f"{loss}-{seed}", "loss": loss, "seed": seed, "status": "ok",
+             "modes_covered": float(seed + i)} for i, loss in enumerate("abcde") for seed in (0, 1)]
+    found = compare_variants(pd.DataFrame(rows), {"modes_covered": True})
+    lines = text_lines(found, 0.05)
+    assert "  10 of 10 pairs not tested: fewer than 3 finite seeds on a side (--json lists them)" in lines
+    assert not any(" vs " in line for line in lines)  # counted, not listed one by one
+    few = compare_variants(pd.DataFrame(rows[:4]), {"modes_covered": True})  # 2 variants: 1 pair
+    assert "  loss=a  vs  loss=b: not tested (n < 3)" in text_lines(few, 0.05)
