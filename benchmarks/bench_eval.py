@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ganbench.grid import expand, parse_grid
+from ganbench.paths import CACHE_ENV
 from ganbench.registry import get_registry
 from ganbench.train import Trainer
 
@@ -33,9 +34,12 @@ DIGITS = {"dataset": {"name": "digits", "size": 16}, "latent_dim": 64,
           "generator": {"name": "dcgan", "width": 32}, "discriminator": {"name": "dcgan", "width": 32}}
 
 
-def evaluator_for(settings: dict, metrics: list, samples: int, device: torch.device, root: Path):
-    grid = {"name": "bench-eval", "steps": 1, **settings,
-            "evaluation": {"samples": samples, "metrics": metrics}}
+def evaluator_for(settings: dict, metrics: list, samples: int, device: torch.device, root: Path,
+                  inception_weights: Path | None = None):
+    evaluation = {"samples": samples, "metrics": metrics}
+    if inception_weights is not None:
+        evaluation["inception_weights"] = str(inception_weights.resolve())
+    grid = {"name": "bench-eval", "steps": 1, **settings, "evaluation": evaluation}
     registry = get_registry(autoload=False)
     config = expand(parse_grid(grid, "bench-eval"), registry)[0].config
     return Trainer(config, registry, device, root).evaluator
@@ -65,10 +69,8 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
-    if args.inception_weights is not None:
-        os.environ["GANBENCH_INCEPTION_WEIGHTS"] = str(args.inception_weights.resolve())
     with tempfile.TemporaryDirectory() as cache:
-        os.environ["GANBENCH_CACHE_DIR"] = cache  # cold first evaluations, no stale cache
+        os.environ[CACHE_ENV] = cache  # cold first evaluations, no stale cache
         root = Path(cache) / "data"
         time_case(f"modes, ring8, {args.samples} samples",
                   evaluator_for(RING8, ["modes"], args.samples, device, root), args.repeats)
@@ -78,7 +80,8 @@ def main() -> None:
         time_case(f"Inception FID, digits 16 px, {args.inception_samples} samples",
                   evaluator_for(DIGITS,
                                 [{"name": "fidelity", "features": "inception", "metrics": ["fid"]}],
-                                args.inception_samples, device, root), args.repeats)
+                                args.inception_samples, device, root, args.inception_weights),
+                  args.repeats)
 
 
 if __name__ == "__main__":

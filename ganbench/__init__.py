@@ -6,7 +6,12 @@ errors. Everything in ``__all__`` is stable API.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # pyproject.toml's version is the one source
+    __version__ = _metadata.version("ganbench")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 from ganbench.contracts import (
     Dataset,

@@ -175,11 +175,12 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
     raises, trains solo (resuming from its last checkpoint).
     """
     from ganbench.bundle_train import BundleTrainer
+    from ganbench.paths import data_root as default_data_root
     from ganbench.plugins import one_line
     from ganbench.runner import error_reason, error_record, result_record, run_cell
-    from ganbench.train import DEFAULT_DATA_ROOT, Trainer
+    from ganbench.train import Trainer
 
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root) if data_root is not None else default_data_root()
     progress = events.cell_progress if events is not None else None
     records: dict[int, dict[str, Any]] = {}
     at_step: dict[int, list[tuple[int, Trainer, bool]]] = {}

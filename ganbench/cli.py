@@ -135,7 +135,7 @@ _PROTOCOL_HELP = ("Evaluation protocol for every run, replacing evaluation.proto
 
 
 def _inception_weights_option() -> Any:
-    from ganbench.inception import WEIGHTS_ENV
+    from ganbench.paths import WEIGHTS_ENV
 
     return typer.Option(None, "--inception-weights", envvar=WEIGHTS_ENV,
                         help="Local Inception weights for FID/IS/KID where the grid sets no"

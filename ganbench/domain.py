@@ -72,9 +72,11 @@ from ganbench.domain_model import (
     train_classifier,
 )
 from ganbench.errors import ConfigError
+from ganbench.paths import CACHE_ENV, domain_cache_dir
+from ganbench.paths import data_root as default_data_root
 
 __all__ = [
-    "BATCH_SIZE", "CACHE_ENV", "CHUNK", "DEFAULT_CACHE_ROOT", "EXTRACTOR_PREFIX", "FEATURE_DIM",
+    "BATCH_SIZE", "CACHE_ENV", "CHUNK", "EXTRACTOR_PREFIX", "FEATURE_DIM",
     "HOLDOUT_FRACTION", "KEY_EXCLUDED_PARAMS", "LEARNING_RATE", "MAX_EPOCHS", "MIN_EPOCHS", "SEED",
     "TARGET_IMAGES", "VERSION", "DomainClassifier", "DomainNet", "cache_dir",
     "classifier_for_dataset", "classifier_for_ref", "clear_memory_cache", "domain_extractor_name",
@@ -85,8 +87,6 @@ __all__ = [
 #: Changes whenever the network, the training recipe or the file format changes: old cache
 #: files are then ignored (their key differs).
 VERSION = "domain-cnn-1"
-CACHE_ENV = "GANBENCH_CACHE_DIR"
-DEFAULT_CACHE_ROOT = Path.home() / ".cache" / "ganbench"
 #: Fraction of a dataset object's images held out (split with :data:`SEED`).
 HOLDOUT_FRACTION = 0.2
 #: Parameters of a dataset that do not change its data (left out of the cache key).
@@ -95,9 +95,8 @@ KEY_EXCLUDED_PARAMS = ("split", "download", "path")
 
 def cache_dir() -> Path:
     """Where classifiers are cached: ``$GANBENCH_CACHE_DIR/domain``, else
-    ``~/.cache/ganbench/domain``."""
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root).expanduser() if root else DEFAULT_CACHE_ROOT) / "domain"
+    ``~/.cache/ganbench/domain`` (:func:`ganbench.paths.domain_cache_dir`)."""
+    return domain_cache_dir()
 
 
 # ---------------------------------------------------------------------------- labeled data
@@ -148,9 +147,7 @@ def _resolve_ref(dataset_name: str, dataset_params: dict[str, Any] | None):
 
 
 def _build(component, params: dict[str, Any], data_root: Path | None, device) -> Any:
-    from ganbench.train import DEFAULT_DATA_ROOT
-
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root) if data_root is not None else default_data_root()
     return component.factory(root=root, device=device, **params)
 
 

@@ -50,7 +50,7 @@ from ganbench.extractors import (
     resolve_extractor,
     resolve_vgg16,
 )
-from ganbench.inception import cache_root
+from ganbench.paths import fidelity_cache_dir
 from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 
 #: The metric groups a ``fidelity`` metric can compute, and the names each reports.
@@ -76,11 +76,6 @@ ENGINE_KEYS = {
 REFERENCE_SEED = 20_240_607
 #: Bump when what is cached, or how its key is made, changes.
 CACHE_FORMAT = 1
-
-
-def fidelity_cache_dir() -> Path:
-    """Where reference features and statistics are cached: ``<cache root>/fidelity``."""
-    return cache_root() / "fidelity"
 
 
 # --------------------------------------------------------------------------- images

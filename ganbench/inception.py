@@ -5,8 +5,8 @@ Three sources, in this order of precedence:
 
 1. ``evaluation.inception_weights = PATH`` in the grid (a torch-fidelity ``InceptionV3`` state
    dict on disk);
-2. the environment variable ``GANBENCH_INCEPTION_WEIGHTS`` (set by ``ganbench run
-   --inception-weights PATH``);
+2. the environment variable ``GANBENCH_INCEPTION_WEIGHTS``, for library callers (``ganbench run
+   --inception-weights PATH``, which also reads that variable, puts the file in the grid: 1.);
 3. torch-fidelity's own ``inception-v3-compat`` weights (the TF 2015-12-05 graph of the FID
    literature), downloaded once to torch's hub cache (``~/.cache/torch/hub/checkpoints``), the
    same file torch-fidelity itself would download.
@@ -36,11 +36,14 @@ from pathlib import Path
 import torch
 
 from ganbench.errors import ConfigError, GanbenchError, MetricUnavailable
+from ganbench.paths import CACHE_ENV as CACHE_ENV  # re-exported: tests and callers use inception.CACHE_ENV
+from ganbench.paths import (
+    WEIGHTS_ENV,
+    inception_weights_from_env,
+    torch_hub_checkpoints,
+    weights_dir,
+)
 
-#: Environment variable: the ganbench cache root (default ``~/.cache/ganbench``).
-CACHE_ENV = "GANBENCH_CACHE_DIR"
-#: Environment variable: a local Inception weights file used when the grid sets none.
-WEIGHTS_ENV = "GANBENCH_INCEPTION_WEIGHTS"
 #: torch-fidelity 0.4.0's Inception weights (``feature_extractor_inceptionv3.URL_INCEPTION_V3``).
 DEFAULT_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth")
@@ -54,19 +57,13 @@ NO_LOGITS_REASON = ("is_mean/is_std: the Inception weights {path} have no classi
                     " full weights")
 
 
-def cache_root() -> Path:
-    """ganbench's cache folder: ``$GANBENCH_CACHE_DIR`` or ``~/.cache/ganbench``."""
-    value = os.environ.get(CACHE_ENV, "").strip()
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "ganbench"
-
-
 def default_weights_path() -> Path:
     """Where torch-fidelity keeps its downloaded Inception weights (torch's hub cache)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(DEFAULT_URL)
+    return torch_hub_checkpoints() / os.path.basename(DEFAULT_URL)
 
 
 def default_fid_helper_output() -> Path:
-    return cache_root() / "weights" / FID_HELPER_WEIGHTS_NAME
+    return weights_dir() / FID_HELPER_WEIGHTS_NAME
 
 
 @functools.lru_cache(maxsize=32)
@@ -155,7 +152,7 @@ def resolve_inception_weights(setting: str | None = None, *, download: bool = Tr
     source = "grid"
     value = (setting or "").strip()
     if not value:
-        value, source = os.environ.get(WEIGHTS_ENV, "").strip(), "env"
+        value, source = inception_weights_from_env(), "env"
     if value:
         path = Path(value).expanduser()
         where = ("evaluation.inception_weights" if source == "grid"
@@ -184,7 +181,7 @@ VGG16_KEYS = ("features.0.weight", "classifier.0.weight", "classifier.3.weight",
 
 def default_vgg16_path() -> Path:
     """Where torchvision keeps its downloaded VGG-16 weights (torch's hub cache)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG16_URL)
+    return torch_hub_checkpoints() / os.path.basename(VGG16_URL)
 
 
 @dataclass(frozen=True)

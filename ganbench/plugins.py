@@ -14,9 +14,9 @@ from importlib import metadata
 import pluggy
 
 from ganbench import hookspecs
+from ganbench.paths import DISABLE_AUTOLOAD_ENV as DISABLE_AUTOLOAD_ENV  # tests import it from here
 
 ENTRY_POINT_GROUP = "ganbench"
-DISABLE_AUTOLOAD_ENV = "GANBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
 #: Built-in plugins, registered before any entry point, also from a source checkout.
 DEFAULT_PLUGINS: tuple[str, ...] = (

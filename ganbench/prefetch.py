@@ -19,9 +19,10 @@ import torch
 from ganbench.errors import GanbenchError, MetricUnavailable
 from ganbench.grid import RunSpec
 from ganbench.inception import ensure_default_weights, resolve_vgg16_weights
+from ganbench.paths import data_root as default_data_root
 from ganbench.protocols import DEFAULT_PROTOCOL, get_protocol
 from ganbench.registry import Registry
-from ganbench.train import DEFAULT_DATA_ROOT, build
+from ganbench.train import build
 
 
 def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:
@@ -66,7 +67,7 @@ def prefetch(specs: Sequence[RunSpec], registry: Registry, data_root: Path | str
     ``progress`` shows the download's progress bar. A failed weights download is a one-line
     :class:`GanbenchError`.
     """
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root) if data_root is not None else default_data_root()
     lines: list[str] = []
 
     def ready(line: str) -> None:

@@ -28,11 +28,11 @@ from ganbench.compiling import compile_forwards
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
+from ganbench.grid_schema import DEFAULTS
 from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
+from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.threads import choose_threads, intra_op_threads, parameter_count
-
-DEFAULT_DATA_ROOT = Path.home() / ".cache" / "ganbench" / "data"
 
 #: Called at each log point with (step, total steps).
 ProgressCallback = Callable[[int, int], None]
@@ -313,7 +313,7 @@ class Trainer:
         and measures (logs) — every log, evaluation and checkpoint step, and the last one."""
         steps, log_every = self.config["steps"], self.config["log_every"]
         eval_every = self.config["evaluation"]["every"]
-        checkpoint_every = self.config.get("checkpoint_every", 0)
+        checkpoint_every = self.config.get("checkpoint_every", DEFAULTS["checkpoint_every"])
         is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
         is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
         measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
@@ -416,5 +416,5 @@ def train(config: dict[str, Any], registry: Registry, device: torch.device,
     With ``run_dir``, checkpoints and sample grids go there and an existing checkpoint is
     resumed.
     """
-    root = Path(data_root) if data_root is not None else DEFAULT_DATA_ROOT
+    root = Path(data_root) if data_root is not None else default_data_root()
     return Trainer(config, registry, device, root, run_dir).run(progress)

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from ganbench import ConfigError, Regularizer, hookimpl
-from ganbench.train import resolve_device, train
+from ganbench.grid_schema import DEFAULTS
+from ganbench.paths import data_root as default_data_root
+from ganbench.train import Trainer, resolve_device, train
 from tests.conftest import specs_of
 
 HISTORY_COLUMNS = {"step", "d_loss", "d_penalty", "g_loss", "d_real", "d_fake",
@@ -275,3 +277,23 @@ def test_bf16_on_the_cpu_fails_before_anything_trains(tiny_grid):
     _, specs = specs_of(tiny_grid)
     with pytest.raises(ConfigError, match='seed=0: precision = "bf16" needs a CUDA device'):
         check_device_support(specs, torch.device("cpu"))
+
+
+def test_a_config_without_checkpoint_every_checkpoints_at_the_schema_default(tiny_grid):
+    """The trainer's default is the grid schema's (one source): a config built by hand, without
+    ``checkpoint_every``, checkpoints where a grid that leaves it out does; a grid's 0 still
+    means only at the end."""
+    every = DEFAULTS["checkpoint_every"]
+    tiny_grid.update(steps=2 * every + 10)
+    registry, [spec] = specs_of(tiny_grid)
+    assert spec.config["checkpoint_every"] == every  # the grid filled in the schema's default
+    config = {k: v for k, v in spec.config.items() if k != "checkpoint_every"}
+
+    def checkpoint_steps(config):
+        trainer = Trainer(config, registry, torch.device("cpu"), data_root=default_data_root())
+        return [step for step in range(1, config["steps"] + 1) if trainer.schedule(step)[1]]
+
+    assert checkpoint_steps(config) == checkpoint_steps(spec.config) == [every, 2 * every]
+    tiny_grid.update(checkpoint_every=0)
+    registry, [spec] = specs_of(tiny_grid)
+    assert checkpoint_steps(spec.config) == []

@@ -138,7 +138,7 @@ class RayExecutor:
             return
         env = {k: v for k, v in os.environ.items() if k.startswith("GANBENCH_")}
         options: dict[str, Any] = {"logging_level": logging.ERROR}
-        if env:  # --inception-weights and cache folders, for workers on every node
+        if env:  # the cache folder and the other GANBENCH_* settings, for workers on every node
             options["runtime_env"] = {"env_vars": env}
         with contextlib.ExitStack() as stack:
             if self.address is None:
