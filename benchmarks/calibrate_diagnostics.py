@@ -26,7 +26,7 @@ import time
 import pandas as pd
 import torch
 
-from ganbench.report_markdown import table as markdown_table
+from ganbench.report.markdown import table as markdown_table
 from ganbench.testing.histories import NULL_KINDS, PLANTED_KINDS, calibration_table
 
 #: The rules in the classifier's order (docs/diagnostics.md).

@@ -53,7 +53,7 @@ def results_table(folder: Path, by: str | None, failures: bool, rows: str | None
     if fmt == "csv":
         return shown.to_csv(index=False)
     if fmt == "md":
-        from ganbench.report_markdown import table as markdown_table
+        from ganbench.report.markdown import table as markdown_table
 
         cells = [[str(v) for v in row] for row in shown.itertuples(index=False)]
         return markdown_table([str(c) for c in shown.columns], cells) + "\n"

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from ganbench.errors import GanbenchError
-from ganbench.report import build_report
+from ganbench.report import build_report, collect
+from ganbench.report.html import SORT_SCRIPT, render
 from ganbench.results import ResultsDir
 from ganbench.statistics import wilson
 from tests.conftest import specs_of
@@ -347,8 +348,6 @@ class _Elements(HTMLParser):
 
 def assert_only_ganbench_scripts(page: Path, profile: Path) -> str:
     """Chromium's DOM of ``page`` holds the one script ganbench writes and no event handler."""
-    from ganbench.report_html import SORT_SCRIPT
-
     try:
         done = chromium(["--virtual-time-budget=5000", "--dump-dom", page.as_uri()], profile)
     except subprocess.TimeoutExpired:
@@ -364,9 +363,6 @@ def assert_only_ganbench_scripts(page: Path, profile: Path) -> str:
                     " chromium); the report is not checked in a browser")
 @pytest.mark.slow
 def test_hostile_text_in_a_report_stays_text_in_chromium(tmp_path):
-    from ganbench.report import collect
-    from ganbench.report_html import render
-
     folder = edited_results(tmp_path / "r", name=f"grid {HOSTILE}", label=f"loss {HOSTILE}",
                             evidence=f"evidence {HOSTILE}")
     page = build_report(folder, fmt="html")[0]

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from ganbench import figures, figures_compare
-from ganbench.figures import DPI
-from ganbench.figures_compare import band, interval, numeric_axes, values_by_step, variant_styles
-from ganbench.report import Run, build_report, collect, failure_rate, failure_timing, time_to_failure
+from ganbench.report import build_report, collect, compare_figures, figures
+from ganbench.report.compare_figures import band, interval, numeric_axes, values_by_step, variant_styles
+from ganbench.report.figures import DPI
+from ganbench.report.model import Run, failure_rate, failure_timing, time_to_failure
 from ganbench.results import ResultsDir
 from tests.test_report import fake_results
 
@@ -102,7 +102,7 @@ def test_contact_sheet_caps_its_columns_and_says_how_many_seeds_it_left_out(tmp_
     samples = figures.Samples(None)
     out = tmp_path / "figures"
     out.mkdir()
-    sheet = figures_compare.contact_sheet(out, "", report.variants, samples,
+    sheet = compare_figures.contact_sheet(out, "", report.variants, samples,
                                           variant_styles(report.variants))
     assert sheet.shape == (2, 8) and (out / "contact-all.png").is_file()
     assert "4 seed(s) left out (the first 8 per variant shown)" in sheet.caption

@@ -14,7 +14,6 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.collections import PatchCollection
@@ -24,13 +23,10 @@ from matplotlib.ticker import NullLocator
 from scipy import stats
 
 from ganbench import statistics
-from ganbench.figures import DPI, RC, Samples, label_colour, plt, slug, view
-from ganbench.report import MAIN_METRICS, CompareFigure
+from ganbench.report.figures import DPI, RC, Samples, label_colour, plt, slug, view
+from ganbench.report.model import MAIN_METRICS, CompareFigure, Report, Run, Variant
 
-if TYPE_CHECKING:
-    from ganbench.report import Report, Run, Variant
-
-#: Subplots of an overlay: the first of :data:`ganbench.report.MAIN_METRICS` that the runs logged.
+#: Subplots of an overlay: the first of :data:`ganbench.report.model.MAIN_METRICS` that the runs logged.
 OVERLAY_METRICS = 3
 #: Contact sheets show at most this many seeds (columns) and variants (rows).
 CONTACT_COLUMNS = 8
@@ -275,7 +271,7 @@ def contact_sheet(folder: Path, dataset: str, variants: Sequence[Variant], sampl
                   styles: dict) -> CompareFigure:
     """Final samples, rows = variants, columns = seeds (up to :data:`CONTACT_COLUMNS` and
     :data:`CONTACT_ROWS`); each panel titled with its run's label in the label's colour, 2-D
-    samples over their mode centres in :func:`ganbench.figures.view` (which says what it left
+    samples over their mode centres in :func:`ganbench.report.figures.view` (which says what it left
     out), images as they are."""
     shown = list(variants[:CONTACT_ROWS])
     columns = min(CONTACT_COLUMNS, max(len(v.runs) for v in shown))

@@ -1,12 +1,9 @@
-"""``ganbench report``: one page (HTML and/or Markdown) that compares a grid's variants.
+"""What the report shows, as data: the runs of a results directory and what is computed from them.
 
-Everything comes from the results directory alone (``table.csv``, ``runs.jsonl``,
-``runs/<run_id>/{config.json, history.csv, samples.pt, samples_<step>.png}``), so a report can
-be rebuilt at any time, also from a copied directory. Figures are PNG files in a ``figures/``
-folder beside the report; the HTML has no other dependency (no network, no CDN).
-
-This module gathers the data (:class:`Report`); :mod:`ganbench.figures` draws,
-:mod:`ganbench.report_html` and :mod:`ganbench.report_markdown` render.
+The dataclasses (:class:`Run`, :class:`Variant`, :class:`Matrix`, :class:`CompareFigure`,
+:class:`Report`), loading (:func:`load_runs`) and the pure computations: variants, leaderboard
+statistics and best groups, failure matrices, healthy and failure rates, time to failure.
+Nothing here draws or renders (:mod:`ganbench.report.build` puts it together).
 """
 
 from __future__ import annotations
@@ -23,10 +20,10 @@ from typing import Any
 import pandas as pd
 
 from ganbench import statistics
-from ganbench.errors import GanbenchError, ResultsError
-from ganbench.report_header import distinct, header_rows
-from ganbench.results import GRID_FILE, ResultsDir
+from ganbench.errors import ResultsError
+from ganbench.results import ResultsDir
 from ganbench.tables import label_columns, varying
+from ganbench.thresholds import Thresholds
 
 FORMATS = ("html", "md", "both")
 FIGURES_DIR = "figures"
@@ -99,7 +96,7 @@ class Matrix:
 
 @dataclass
 class CompareFigure:
-    """One figure of the "Across variants" section (:mod:`ganbench.figures_compare`)."""
+    """One figure of the "Across variants" section (:mod:`ganbench.report.compare_figures`)."""
 
     key: str  # its file's stem, also its key in Report.figures
     kind: str  # "overlay", "contact" or "sensitivity"
@@ -183,7 +180,8 @@ def load_runs(results: ResultsDir) -> tuple[pd.DataFrame, list[Run]]:
 
 
 # --------------------------------------------------------------------------- tables
-def _variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Variant]]:
+def split_variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Variant]]:
+    """The varying label columns (the axes) and one :class:`Variant` per setting of them."""
     labels = label_columns(frame)
     axes = varying(frame, labels) if len(frame) > 1 else []
     groups: dict[tuple[str, ...], list[Run]] = {}
@@ -194,7 +192,7 @@ def _variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], list[Var
     return axes, variants
 
 
-def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[str, bool]
+def leaderboard(variants: list[Variant], metrics: list[str], directions: dict[str, bool]
                  ) -> tuple[list[dict[str, Any]], dict[str, set[int]]]:
     """Per variant its stats; per ranked metric the best group (:func:`statistics.best_group`),
     formed within each dataset, since metrics of different datasets do not compare."""
@@ -202,7 +200,7 @@ def _leaderboard(variants: list[Variant], metrics: list[str], directions: dict[s
     for variant in variants:
         stats = {m: statistics.summarize([r.metrics.get(m) for r in variant.runs]) for m in metrics}
         for cost in COST_COLUMNS:
-            per_member = [_per_member(r.record.get(cost), r.record) for r in variant.runs]
+            per_member = [cost_per_member(r.record.get(cost), r.record) for r in variant.runs]
             stats[cost] = statistics.summarize(per_member)
         rows.append({"variant": variant, "stats": stats,
                      "failures": Counter(r.failure_mode for r in variant.runs),
@@ -242,7 +240,8 @@ def ranking_note(report: Report) -> str:
             f" Ranked: {which}. Shown, never ranked: {costs}.")
 
 
-def _matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:
+def matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:
+    """One failure matrix per pair of axes (one column of runs for fewer than two axes)."""
     pairs: list[tuple[str | None, str | None]] = list(itertools.combinations(axes, 2))
     if not pairs:
         pairs = [(axes[0] if axes else None, None)]
@@ -258,7 +257,7 @@ def _matrices(axes: list[str], runs: list[Run]) -> list[Matrix]:
     return out
 
 
-def _per_member(cost: float | None, record: dict[str, Any]) -> float | None:
+def cost_per_member(cost: float | None, record: dict[str, Any]) -> float | None:
     """A run's cost per member: a bundled run records its whole bundle's time."""
     size = record.get("bundle_size") or 1
     return cost / size if isinstance(cost, (int, float)) and size > 1 else cost
@@ -297,8 +296,6 @@ def time_to_failure(failure_mode: str, record: dict[str, Any], history: pd.DataF
     if column not in history or "step" not in history:
         return None
     if coverage is None:
-        from ganbench.thresholds import Thresholds
-
         coverage = Thresholds().collapse_coverage
     evals = history[["step", column, "modes_total"]].dropna()
     evals = evals[evals["modes_total"] > 0]
@@ -326,74 +323,3 @@ def failure_timing(runs: list[Run]) -> str:
         return ""
     runs_text = f"{len(steps)} run" + "s" * (len(steps) != 1)
     return f"time to failure: median step {statistics.summarize(steps).median:g} (of {runs_text})"
-
-
-# --------------------------------------------------------------------------- building
-def _registry() -> Any:
-    try:
-        from ganbench.registry import get_registry
-
-        return get_registry()
-    except Exception:  # a broken installation must not stop a report of finished runs
-        return None
-
-
-def collect(results_dir: str | Path, registry: Any = None) -> Report:
-    """Everything the report shows, from the results directory."""
-    results = ResultsDir(results_dir)
-    frame, runs = load_runs(results)
-    registry = registry if registry is not None else _registry()
-    axes, variants = _variants(frame, runs)
-    metrics = sorted({m for r in runs for m in r.metrics})
-    metrics = [m for m in metrics if m not in NOT_SHOWN]
-    directions = registry.metric_directions() if registry is not None else {}
-    rows, best = _leaderboard(variants, metrics, directions)
-    notes: list[str] = []
-    grid_name = results.grid_name() if (results.path / GRID_FILE).exists() else None
-    grid_name = grid_name or distinct([r.record.get("grid") for r in runs])
-    header = header_rows(grid_name, variants, runs, registry, notes)
-    main = next((m for m in MAIN_METRICS if m in metrics), metrics[0] if metrics else None)
-    return Report(
-        title=f"ganbench report: {grid_name}", header=header, notes=notes, axes=axes,
-        metrics=metrics, leaderboard=rows, best=best, directions=directions,
-        matrices=_matrices(axes, runs),
-        variants=variants, failed=[r for r in runs if r.failed], runs=runs, main_metric=main,
-    )
-
-
-def _outputs(results_dir: Path, out: Path | None, fmt: str) -> dict[str, Path]:
-    if fmt not in FORMATS:
-        raise GanbenchError(f"--format {fmt!r}: choose html, md or both")
-    kinds = ["html", "md"] if fmt == "both" else [fmt]
-    if out is None:
-        return {k: results_dir / f"report.{k}" for k in kinds}
-    if fmt == "both":
-        return {k: out.with_suffix(f".{k}") for k in kinds}
-    return {fmt: out}
-
-
-def build_report(results_dir: str | Path, out: str | Path | None = None, fmt: str = "both",
-                 registry: Any = None) -> list[Path]:
-    """Write the report (``report.html`` / ``report.md`` in the results directory by default,
-    figures in ``figures/`` beside it); return the written files."""
-    from ganbench import figures, figures_compare, report_html, report_markdown
-    from ganbench.results import atomic_write_text
-
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise ResultsError(f"{results_dir} is not a folder: pass a results directory"
-                           " (`ganbench run GRID` writes results/<grid name>)")
-    outputs = _outputs(results_dir, Path(out) if out is not None else None, fmt)
-    registry = registry if registry is not None else _registry()
-    report = collect(results_dir, registry)
-    base = next(iter(outputs.values())).parent
-    try:
-        (base / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(f"cannot write the report to {base}: {exc.strerror or exc}") from None
-    samples = figures.draw_all(report, base / FIGURES_DIR, registry)
-    figures_compare.draw_all(report, base / FIGURES_DIR, samples)
-    writers = {"html": report_html.render, "md": report_markdown.render}
-    for kind, path in outputs.items():
-        atomic_write_text(path, writers[kind](report))
-    return list(outputs.values())

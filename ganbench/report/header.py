@@ -7,13 +7,11 @@ from __future__ import annotations
 import importlib.metadata
 from collections import Counter
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ganbench import statistics
 from ganbench.errors import GanbenchError
-
-if TYPE_CHECKING:
-    from ganbench.report import Run, Variant
+from ganbench.report.model import Run, Variant
 
 COMPONENT_KINDS = ("dataset", "generator", "discriminator", "loss", "regularizer")
 

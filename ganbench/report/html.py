@@ -9,9 +9,8 @@ import math
 from collections import Counter
 from html import escape
 
-from ganbench import statistics
-from ganbench.figures import label_colour
-from ganbench.report import (
+from ganbench.report.figures import label_colour
+from ganbench.report.model import (
     COST_COLUMNS,
     Matrix,
     Report,
@@ -21,7 +20,7 @@ from ganbench.report import (
     failure_timing,
     ranking_note,
 )
-from ganbench.tables import interval_text
+from ganbench.report.text import fmt, stat_text
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
@@ -43,7 +42,7 @@ white-space:nowrap}
 img{max-width:100%;height:auto;border:1px solid #e0e0e0;background:#fff}
 .note{color:#555;font-size:12px}.evidence{color:#444}
 .gallery-item{border-left:4px solid #c62828;padding:2px 0 2px 12px;margin:16px 0}
-tr:target{outline:2px solid #1565c0}figure{margin:16px 0}.rate{font-size:12px;white-space:nowrap}
+tr:target{outline:2px solid #1565c0}.wide{overflow-x:auto}figure{margin:16px 0}.rate{font-size:12px;white-space:nowrap}
 """
 
 SORT_SCRIPT = """
@@ -65,15 +64,6 @@ document.querySelectorAll('table.sortable').forEach(function(table){
   });
 });
 """
-
-
-def fmt(value: float, digits: int = 3) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}g}"
-
-
-def stat_text(summary: statistics.Summary) -> str:
-    """One variant's metric in the leaderboard (:func:`ganbench.tables.interval_text`)."""
-    return interval_text(summary.n, summary.mean, summary.std, summary.ci_low, summary.ci_high)
 
 
 def chip(label: str, count: int | None = None) -> str:
@@ -120,8 +110,8 @@ def _leaderboard(report: Report) -> str:
         body.append(f"<tr>{''.join(cells)}</tr>")
     explained = ranking_note(report)
     note = f'<p class="note">{escape(explained)} Click a column header to sort.</p>' if explained else ""
-    return (f'<table class="sortable" id="leaderboard-table"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>{note}')
+    return (f'<div class="wide"><table class="sortable" id="leaderboard-table"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>{note}')
 
 
 def _matrix(matrix: Matrix) -> str:

@@ -10,8 +10,16 @@ import math
 from collections import Counter
 from html import escape
 
-from ganbench.report import COST_COLUMNS, Matrix, Report, Run, failure_rate, failure_timing, ranking_note
-from ganbench.report_html import fmt, stat_text
+from ganbench.report.model import (
+    COST_COLUMNS,
+    Matrix,
+    Report,
+    Run,
+    failure_rate,
+    failure_timing,
+    ranking_note,
+)
+from ganbench.report.text import fmt, stat_text
 
 
 class Markup(str):

@@ -13,18 +13,19 @@ import multiprocessing
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402  (already loaded: `import ganbench` imports it for the contracts)
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
-if TYPE_CHECKING:
-    from ganbench.report import Report, Run, Variant
+from ganbench import paths  # noqa: E402
+from ganbench.report.model import Report, Run, Variant  # noqa: E402
 
 DPI = 80
 #: Seeds drawn per variant (sample panels, coloured curves); more seeds share the curve panels.
@@ -96,8 +97,6 @@ class Samples:
         if not path.exists():
             return None
         try:
-            import torch
-
             samples = torch.load(path, weights_only=True, map_location="cpu")
         except Exception:  # a torn or foreign file: the report goes on without this panel
             return None
@@ -117,7 +116,7 @@ class Samples:
             self.centres[key] = None
             try:
                 component = self.registry.get("dataset", ref["name"])
-                dataset = component.factory(root=Path.home() / ".cache" / "ganbench" / "data",
+                dataset = component.factory(root=paths.data_root(),
                                             device="cpu", **(ref.get("params") or {}))
                 modes = dataset.spec.modes
                 if modes is not None and dataset.spec.kind != "image":
@@ -374,7 +373,7 @@ def _workers(variants: int) -> int:
 
 def draw_all(report: Report, folder: Path, registry: Any) -> Samples:
     """Draw every per-variant figure into ``folder`` and record their paths (relative to the
-    report); return the loaded samples (:mod:`ganbench.figures_compare` draws from them too).
+    report); return the loaded samples (:mod:`ganbench.report.compare_figures` draws from them too).
 
     Samples and mode centres are loaded here (torch stays in this process); with many variants
     the variant figures are drawn by forked workers, which inherit them (and :data:`RC`).
