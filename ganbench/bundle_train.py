@@ -32,6 +32,7 @@ from ganbench.batched import (
     batched_loss,
     batched_output,
 )
+from ganbench.run_config import optimizer_name
 from ganbench.threads import intra_op_threads
 from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult, samples_per_decision
 
@@ -73,8 +74,8 @@ class BundleTrainer:
                              f" per decision (samples_per_decision {packing[0]}); it trains solo")
         self.G = StackedModule([t.G for t in self.members])
         self.D = StackedModule([t.D for t in self.members])
-        configs = [t.config["optimizer"] for t in self.members]
-        others = sorted({c[s]["name"] for c in configs for s in ("g", "d") if "name" in c[s]})
+        configs = [t.config.optimizer for t in self.members]
+        others = sorted({optimizer_name(c[s]) for c in configs for s in ("g", "d")} - {"adam"})
         if others:  # an Adam side has no "name"; bundle.unsupported() keeps the rest solo
             raise ValueError(f"optimizer {others[0]!r} has no bundle form; it trains solo")
         self.opt_g = BatchedAdam(self.G, [c["g"]["lr"] for c in configs], [c["g"]["betas"] for c in configs])
@@ -97,10 +98,10 @@ class BundleTrainer:
         return torch.cat([fn(loss, *(t[s] for t in tensors)) for s, loss in self.loss_segments])
 
     def _latents(self) -> Tensor:
-        return torch.stack([t.latents(self.config["batch_size"]) for t in self.members])
+        return torch.stack([t.latents(self.config.batch_size) for t in self.members])
 
     def discriminator_step(self, measure: bool) -> BatchedStep:
-        batch = self.config["batch_size"]
+        batch = self.config.batch_size
         real = torch.stack([t.dataset.sample(batch, t.rng) for t in self.members])
         z = self._latents()
         with torch.no_grad():
@@ -159,7 +160,7 @@ class BundleTrainer:
             return self._run(progress)
 
     def _run(self, progress: ProgressCallback | None) -> list[TrainResult]:
-        members, steps = self.members, self.config["steps"]
+        members, steps = self.members, self.config.steps
         first = members[0]
         trace = torch.zeros(steps, len(members), device=self.device)
         now = time.perf_counter()
@@ -170,7 +171,7 @@ class BundleTrainer:
         for step in range(first.state.step + 1, steps + 1):
             is_eval, is_checkpoint, measure = first.schedule(step)
             d_total = None
-            for _ in range(self.config["n_critic"]):
+            for _ in range(self.config.n_critic):
                 d_out = self.discriminator_step(measure)
                 term = d_out.loss + d_out.penalty
                 d_total = term if d_total is None else d_total + term

@@ -38,8 +38,9 @@ classifier once: the first holds ``<cache>/domain/.<key>.lock`` (``flock``) whil
 others wait for it and then load its file.
 
 Modules: this one holds the data sources, the cache and the public API; the network, the
-classifier and the training recipe are in :mod:`ganbench.domain_model`, the torch-fidelity
-extractor in :mod:`ganbench.domain_extractor`. Their public names are importable from here too.
+classifier and the training recipe are in :mod:`ganbench.domain_model` (its public names are
+importable from here too); the torch-fidelity extractor is in :mod:`ganbench.domain_extractor`,
+which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganbench.domain_extractor import EXTRACTOR_PREFIX, domain_extractor_name, extractor_class
 from ganbench.domain_model import (
     BATCH_SIZE,
     CHUNK,
@@ -76,11 +76,11 @@ from ganbench.paths import CACHE_ENV, domain_cache_dir
 from ganbench.paths import data_root as default_data_root
 
 __all__ = [
-    "BATCH_SIZE", "CACHE_ENV", "CHUNK", "EXTRACTOR_PREFIX", "FEATURE_DIM",
+    "BATCH_SIZE", "CACHE_ENV", "CHUNK", "FEATURE_DIM",
     "HOLDOUT_FRACTION", "KEY_EXCLUDED_PARAMS", "LEARNING_RATE", "MAX_EPOCHS", "MIN_EPOCHS", "SEED",
     "TARGET_IMAGES", "VERSION", "DomainClassifier", "DomainNet", "cache_dir",
-    "classifier_for_dataset", "classifier_for_ref", "clear_memory_cache", "domain_extractor_name",
-    "extractor_class", "get_domain_classifier", "get_registry_dataset", "holdout_split",
+    "classifier_for_dataset", "classifier_for_ref", "clear_memory_cache",
+    "get_domain_classifier", "get_registry_dataset", "holdout_split",
     "named_key", "object_key", "stacked_channels", "train_classifier",
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ganbench.domain import classifier_for_ref, named_key, object_key
 from ganbench.errors import ConfigError
 
 EXTRACTOR_PREFIX = "ganbench-domain"
@@ -43,7 +44,7 @@ def _make_extractor_class():
             super().__init__(name, features_list)
             if name not in _EXTRACTORS:
                 raise ConfigError(f"feature extractor {name!r} was not set up by"
-                                  " ganbench.domain.domain_extractor_name")
+                                  " ganbench.domain_extractor.domain_extractor_name")
             self.classifier = _EXTRACTORS[name]("cpu")
             self.requires_grad_(False)
             self.eval()
@@ -104,8 +105,6 @@ def domain_extractor_name(dataset_ref: Any, data_root: Path | str | None = None)
     for the weights' own hash use ``classifier_for_ref(dataset_ref).digest``.
     """
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
-
-    from ganbench.domain import classifier_for_ref, named_key, object_key
 
     if isinstance(dataset_ref, dict):
         key = named_key(dataset_ref["name"], dataset_ref.get("params"))

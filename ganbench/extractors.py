@@ -8,11 +8,12 @@ registered with torch-fidelity. ``ganbench.fidelity`` computes the metrics with 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganbench.domain import classifier_for_ref
+from ganbench.domain_extractor import domain_extractor_name
 from ganbench.errors import ConfigError
 from ganbench.inception import (
     NO_LOGITS_REASON,
@@ -84,19 +85,13 @@ def registered_extractors() -> dict[str, type]:
 def extractor_name(features: str) -> str:
     """The torch-fidelity extractor for a ``features`` setting (an alias or a registered name).
 
-    ``"domain"`` imports ``ganbench.domain`` (which registers ``ganbench-domain``) first.
-    Raises ConfigError for a name that is not registered.
+    (``"domain"`` never reaches here: :func:`resolve_extractor` gives it the run's dataset's own
+    extractor.) Raises ConfigError for a name that is not registered.
     """
     if not isinstance(features, str) or not features.strip():
         raise ConfigError(f"fidelity: features must be a name, got {features!r}")
     name = FEATURE_ALIASES.get(features, features)
     registry = registered_extractors()
-    if name == DOMAIN and name not in registry:
-        try:
-            importlib.import_module("ganbench.domain")
-        except ModuleNotFoundError as exc:
-            if exc.name != "ganbench.domain":
-                raise
     if name not in registry:
         known = ", ".join(["inception", "domain", *sorted(n for n in registry if n != INCEPTION)])
         raise ConfigError(f"fidelity: features {features!r} is not a registered torch-fidelity feature"
@@ -104,24 +99,15 @@ def extractor_name(features: str) -> str:
     return name
 
 
-def _domain_module():
-    try:
-        return importlib.import_module("ganbench.domain")
-    except ModuleNotFoundError as exc:
-        if exc.name != "ganbench.domain":
-            raise
-        return None
-
-
-def _domain_extractor(domain: Any, context: Any) -> Extractor:
+def _domain_extractor(context: Any) -> Extractor:
     """``features = "domain"`` with ``ganbench.domain``'s per-dataset extractors
     (``ganbench-domain-<key>``): the run's dataset reference (``ctx.options["dataset"]``), else
     the dataset object; the weights id is the trained classifier file's digest."""
     if context is None:
         raise ConfigError("fidelity: features = \"domain\" needs the run's dataset")
     ref = (getattr(context, "options", None) or {}).get("dataset") or context.dataset
-    name = domain.domain_extractor_name(ref)
-    classifier = domain.classifier_for_ref(ref, context.device)
+    name = domain_extractor_name(ref)
+    classifier = classifier_for_ref(ref, context.device)
     digest = getattr(classifier, "digest", "") or name
     return Extractor(name, f"domain:{digest}", feature_dim=classifier.feature_dim,
                      details={"classifier_sha256": digest,
@@ -149,9 +135,7 @@ def resolve_extractor(features: str, inception_weights: str | None = None, *,
       is one, else the class's ``ganbench_weights_id`` attribute, else ``builtin:<name>``.
     """
     if features == "domain":
-        domain = _domain_module()
-        if domain is not None and hasattr(domain, "domain_extractor_name"):
-            return _domain_extractor(domain, context)
+        return _domain_extractor(context)
     name = extractor_name(features)
     if name == INCEPTION:
         weights = resolve_inception_weights(inception_weights)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -39,6 +40,7 @@ from ganbench.grid_schema import (
     thread_count,
 )
 from ganbench.registry import Registry
+from ganbench.run_config import RunConfig
 
 
 # --------------------------------------------------------------------------- specs
@@ -58,12 +60,17 @@ class RunSpec:
 
     @property
     def config(self) -> dict[str, Any]:
-        """A fresh copy of the resolved configuration."""
+        """A fresh copy of the resolved configuration (as a dict, as in ``config.json``)."""
         return json.loads(self.config_json)
+
+    @functools.cached_property
+    def run_config(self) -> RunConfig:
+        """The resolved configuration, typed (built on first access, then kept: it is frozen)."""
+        return RunConfig.from_dict(json.loads(self.config_json))
 
     @property
     def seed(self) -> int:
-        return self.config["seed"]
+        return self.run_config.seed
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k, v in self.labels]

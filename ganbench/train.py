@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ from ganbench.compiling import compile_forwards
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
-from ganbench.grid_schema import DEFAULTS
 from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
+from ganbench.run_config import ComponentRef, RunConfig, optimizer_name
 from ganbench.threads import choose_threads, intra_op_threads, parameter_count
 
 #: Called at each log point with (step, total steps).
@@ -84,16 +84,20 @@ def resolve_device(requested: str | None) -> torch.device:
     return device
 
 
-def build(registry: Registry, kind: str, ref: dict[str, Any], **trainer_args: Any) -> Any:
-    """Call the factory of the component ``ref`` names with the trainer's and the grid's args."""
-    return registry.get(kind, ref["name"]).factory(**trainer_args, **ref["params"])
+def build(registry: Registry, kind: str, ref: ComponentRef | Mapping[str, Any],
+          **trainer_args: Any) -> Any:
+    """Call the factory of the component ``ref`` names with the trainer's and the grid's args
+    (``ref``: a :class:`ComponentRef` or its ``{"name", "params"}`` dict)."""
+    if not isinstance(ref, ComponentRef):
+        ref = ComponentRef.from_dict(ref, kind)
+    return registry.get(kind, ref.name).factory(**trainer_args, **ref.params)
 
 
 def make_optimizer(params, side: dict[str, Any]) -> torch.optim.Optimizer:
-    """The optimiser one side's resolved settings name (``config["optimizer"]["g"]`` or
+    """The optimiser one side's resolved settings name (``config.optimizer["g"]`` or
     ``["d"]``): Adam when there is no ``name`` (``lr``, ``betas``), else ``"rmsprop"``
     (``lr``, ``alpha``) or ``"sgd"`` (``lr``, ``momentum``)."""
-    name = side.get("name", "adam")
+    name = optimizer_name(side)
     if name == "adam":
         return torch.optim.Adam(params, lr=side["lr"], betas=tuple(side["betas"]))
     if name == "rmsprop":
@@ -156,55 +160,56 @@ class Trainer:
     a sample grid ``samples_<step>.png`` at every evaluation of image data.
     """
 
-    def __init__(self, config: dict[str, Any], registry: Registry, device: torch.device,
-                 data_root: Path, run_dir: Path | None = None):
-        self.config = config
+    def __init__(self, config: RunConfig | Mapping[str, Any], registry: Registry,
+                 device: torch.device, data_root: Path, run_dir: Path | None = None):
+        #: the run's settings (a dict ``config`` is read once, with :meth:`RunConfig.from_dict`)
+        self.config = config = RunConfig.from_dict(config)
         self.device = device
         self.run_dir = run_dir
-        self.autocast = autocast_dtype(config.get("precision", "fp32"), device)
-        seed = config["seed"]
+        self.autocast = autocast_dtype(config.precision, device)
+        seed = config.seed
         torch.manual_seed(seed)  # model initialisation
         self.rng = torch.Generator(device).manual_seed(seed)  # data, latents, penalties
-        self.dataset: Dataset = build(registry, "dataset", config["dataset"],
+        self.dataset: Dataset = build(registry, "dataset", config.dataset,
                                       root=data_root, device=device)
         spec = self.dataset.spec
         memory_format = memory_format_for(device, spec)
-        self.G = build(registry, "generator", config["generator"], data=spec,
-                       latent_dim=config["latent_dim"]).to(device, memory_format=memory_format)
-        self.D = build(registry, "discriminator", config["discriminator"], data=spec).to(
+        self.G = build(registry, "generator", config.generator, data=spec,
+                       latent_dim=config.latent_dim).to(device, memory_format=memory_format)
+        self.D = build(registry, "discriminator", config.discriminator, data=spec).to(
             device, memory_format=memory_format)
         #: intra-op threads of this cell's training and evaluation (``ganbench.threads``)
-        self.threads = choose_threads((config.get("executor") or {}).get("threads", "auto"),
+        self.threads = choose_threads(config.threads,
                                       parameter_count(self.G, self.D))
         # PacGAN (Lin et al. 2018): a D judging m samples per decision gets m batches per step,
         # so it still makes batch_size decisions (the loss sees batch_size logits)
-        self.samples_per_step = samples_per_decision(self.D) * config["batch_size"]
-        self.loss: Loss = build(registry, "loss", config["loss"])
-        self.regularizers: list[Regularizer] = [build(registry, "regularizer", config["regularizer"])]
+        self.samples_per_step = samples_per_decision(self.D) * config.batch_size
+        self.loss: Loss = build(registry, "loss", config.loss)
+        self.regularizers: list[Regularizer] = [build(registry, "regularizer", config.regularizer)]
         for regularizer in self.regularizers:
             self.D = regularizer.prepare_discriminator(self.D)
-        opt = config["optimizer"]
+        opt = config.optimizer
         self.opt_g = make_optimizer(self.G.parameters(), opt["g"])
         self.opt_d = make_optimizer(self.D.parameters(), opt["d"])
         batch = self.samples_per_step
         self.forwards = compile_forwards(
-            self.G, self.D, torch.zeros((batch, config["latent_dim"]), device=device),
+            self.G, self.D, torch.zeros((batch, config.latent_dim), device=device),
             torch.zeros((batch, *spec.shape), device=device).to(memory_format=memory_format),
-            enabled=config.get("compile", False), context=self.forward_context)
-        decay = config.get("ema", 0.0)
+            enabled=config.compile, context=self.forward_context)
+        decay = config.ema
         self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) \
             if decay else None
         evaluated = self.ema.module if self.ema is not None else self.G
-        evaluation = config["evaluation"]
+        evaluation = config.evaluation
         self.evaluator = Evaluator(build_metrics(evaluation["metrics"], registry, self.dataset),
                                    self.dataset, evaluated, device, seed, evaluation["samples"],
-                                   options={**evaluation, "dataset": config["dataset"],
+                                   options={**evaluation, "dataset": config.dataset.to_dict(),
                                             "data_root": str(data_root)})
         self.state = LoopState()
 
     # ------------------------------------------------------------------ one step
     def latents(self, n: int) -> Tensor:
-        return torch.randn((n, self.config["latent_dim"]), generator=self.rng, device=self.device)
+        return torch.randn((n, self.config.latent_dim), generator=self.rng, device=self.device)
 
     def forward_context(self):
         """bf16 autocast for the adversarial forward passes; penalties run outside it (fp32)."""
@@ -311,9 +316,9 @@ class Trainer:
     def schedule(self, step: int) -> tuple[bool, bool, bool]:
         """``(is_eval, is_checkpoint, measure)`` at ``step``: whether it evaluates, checkpoints,
         and measures (logs) — every log, evaluation and checkpoint step, and the last one."""
-        steps, log_every = self.config["steps"], self.config["log_every"]
-        eval_every = self.config["evaluation"]["every"]
-        checkpoint_every = self.config.get("checkpoint_every", DEFAULTS["checkpoint_every"])
+        steps, log_every = self.config.steps, self.config.log_every
+        eval_every = self.config.evaluation["every"]
+        checkpoint_every = self.config.checkpoint_every
         is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
         is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
         measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
@@ -381,7 +386,7 @@ class Trainer:
             return self._run(progress)
 
     def _run(self, progress: ProgressCallback | None) -> TrainResult:
-        steps = self.config["steps"]
+        steps = self.config.steps
         resumed = self.restore_checkpoint()
         state = self.state
         trace = torch.zeros(steps, device=self.device)  # d + g loss per step, checked at log points
@@ -392,7 +397,7 @@ class Trainer:
                 break
             is_eval, is_checkpoint, measure = self.schedule(step)
             d_total = None  # every critic update's loss goes into the divergence trace
-            for _ in range(self.config["n_critic"]):
+            for _ in range(self.config.n_critic):
                 d_out = self.discriminator_step(step, measure)
                 term = d_out.loss + d_out.penalty
                 d_total = term if d_total is None else d_total + term
@@ -408,7 +413,7 @@ class Trainer:
         return self.finish(step, started, resumed)
 
 
-def train(config: dict[str, Any], registry: Registry, device: torch.device,
+def train(config: RunConfig | Mapping[str, Any], registry: Registry, device: torch.device,
           data_root: Path | None = None, progress: ProgressCallback | None = None,
           run_dir: Path | None = None) -> TrainResult:
     """Train one run to the end (or to divergence) and evaluate it.

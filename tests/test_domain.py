@@ -23,6 +23,7 @@ from ganbench.builtins.class_metrics import (
     class_statistics,
 )
 from ganbench.builtins.image_datasets import digits, stacked_digits
+from ganbench.domain_extractor import domain_extractor_name
 from ganbench.registry import get_registry
 
 DIGITS = {"name": "digits", "params": {}}
@@ -106,9 +107,9 @@ def test_cache_key_follows_data_parameters_not_split(cache):
 def test_torch_fidelity_extractor_shapes(digits_classifier, test_digits):
     from torch_fidelity.utils import create_feature_extractor
 
-    name = domain.domain_extractor_name(DIGITS)
+    name = domain_extractor_name(DIGITS)
     assert name == f"ganbench-domain-{digits_classifier.key}"
-    assert domain.domain_extractor_name(DIGITS) == name  # registering twice is fine
+    assert domain_extractor_name(DIGITS) == name  # registering twice is fine
     extractor = create_feature_extractor(name, ["features", "logits"], cuda=False)
     pixels = to_uint8_rgb(test_digits.images[:50])
     features, logits = extractor(pixels)
@@ -125,7 +126,7 @@ def test_torch_fidelity_extractor_shapes(digits_classifier, test_digits):
 def test_domain_fid_is_kid_of_2000_samples_takes_seconds(digits_classifier, test_digits):
     import torch_fidelity
 
-    name = domain.domain_extractor_name(DIGITS)
+    name = domain_extractor_name(DIGITS)
     images = to_uint8_rgb(test_digits.images)
     generated = images[torch.arange(2000) % len(images)]
     real = images[torch.arange(2000).flip(0) % len(images)]

@@ -42,7 +42,8 @@ white-space:nowrap}
 img{max-width:100%;height:auto;border:1px solid #e0e0e0;background:#fff}
 .note{color:#555;font-size:12px}.evidence{color:#444}
 .gallery-item{border-left:4px solid #c62828;padding:2px 0 2px 12px;margin:16px 0}
-tr:target{outline:2px solid #1565c0}.wide{overflow-x:auto}figure{margin:16px 0}.rate{font-size:12px;white-space:nowrap}
+tr:target{outline:2px solid #1565c0}.wide{overflow-x:auto}figure{margin:16px 0}
+.rate{font-size:12px;white-space:nowrap}
 """
 
 SORT_SCRIPT = """
