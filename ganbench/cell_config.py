@@ -11,37 +11,16 @@ from typing import Any
 from ganbench.errors import ConfigError
 from ganbench.grid_schema import (
     COMPONENT_KINDS,
-    DEFAULT_OPTIMIZER,
     DEFAULTS,
     EVALUATION_DEFAULTS,
-    OPTIMIZER_DEFAULTS,
     RESERVED_PARAMS,
     WEIGHTS_KEYS,
     check_optimizer_keys,
     component_ref,
+    resolve_optimizer,
 )
 from ganbench.registry import Registry
-
-
-def _resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
-    """Both sides in full: a side's own value, else the shared one, else its optimiser's default.
-
-    run_id stability: an Adam side resolves to ``{"lr", "betas"}`` with no ``name``, exactly
-    the form from before optimisers had names, so runs recorded then keep their run_ids
-    (whether or not ``name = "adam"`` is written). Any other optimiser's side holds its
-    ``name`` and its own settings (``{"name": "rmsprop", "lr", "alpha"}``), so the optimiser
-    is part of the run_id. (Settings of another optimiser were refused by
-    :func:`~ganbench.grid_schema.check_optimizer_keys`.)
-    """
-    shared = {k: v for k, v in opt.items() if k not in ("g", "d")}
-    resolved = {}
-    for side in ("g", "d"):
-        given = {**shared, **opt.get(side, {})}
-        name = given.pop("name", DEFAULT_OPTIMIZER)
-        settings = {**OPTIMIZER_DEFAULTS[name], **given}
-        resolved[side] = settings if name == DEFAULT_OPTIMIZER else {"name": name, **settings}
-    return resolved
-
+from ganbench.run_config import RunConfig
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation
 #: so that a bad parameter value fails before anything trains.
@@ -92,7 +71,7 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
         check_optimizer_keys(merged["optimizer"])
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    config["optimizer"] = _resolve_optimizer(merged["optimizer"])
+    config["optimizer"] = resolve_optimizer(merged["optimizer"])
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
     if evaluation["metrics"] != "auto":
         evaluation["metrics"] = [
@@ -105,10 +84,12 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     return config
 
 
-def metric_warnings(config: dict[str, Any], registry: Registry, where: str = "") -> list[str]:
+def metric_warnings(config: RunConfig | dict[str, Any], registry: Registry,
+                    where: str = "") -> list[str]:
     """Each named metric's :meth:`~ganbench.contracts.Metric.check_evaluation` of a resolved
-    configuration: its warnings (one line each); a setting it cannot honour is a ConfigError."""
-    evaluation = config["evaluation"]
+    configuration: its warnings (one line each); a setting it cannot honour is a ConfigError.
+    ``config``: a :class:`RunConfig`, or the dict :func:`resolve_cell` is building (no seed yet)."""
+    evaluation = config.evaluation if isinstance(config, RunConfig) else config["evaluation"]
     if evaluation["metrics"] == "auto":
         return []
     warnings: list[str] = []

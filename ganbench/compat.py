@@ -14,29 +14,30 @@ from __future__ import annotations
 from ganbench.cell_config import metric_warnings
 from ganbench.grid import RunSpec
 from ganbench.registry import Registry
+from ganbench.run_config import ComponentRef
 
 
-def _batch_statistics(registry: Registry, ref: dict) -> bool:
-    declared = registry.get("discriminator", ref["name"]).metadata.get("uses_batch_statistics")
-    return bool(declared(ref["params"])) if callable(declared) else bool(declared)
+def _batch_statistics(registry: Registry, ref: ComponentRef) -> bool:
+    declared = registry.get("discriminator", ref.name).metadata.get("uses_batch_statistics")
+    return bool(declared(dict(ref.params))) if callable(declared) else bool(declared)
 
 
 def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str]:
     """One line per distinct unsound combination among ``specs``."""
     warnings: list[str] = []
     for spec in specs:
-        config = spec.config
-        regularizer = config["regularizer"]
-        if not registry.get("regularizer", regularizer["name"]).metadata.get("per_sample_gradients"):
+        config = spec.run_config
+        regularizer, discriminator = config.regularizer, config.discriminator
+        if not registry.get("regularizer", regularizer.name).metadata.get("per_sample_gradients"):
             continue
-        if _batch_statistics(registry, config["discriminator"]):
-            line = (f"{regularizer['name']} with discriminator {config['discriminator']['name']}"
-                    f" {config['discriminator']['params']}: batch norm makes per-sample gradient"
+        if _batch_statistics(registry, discriminator):
+            line = (f"{regularizer.name} with discriminator {discriminator.name}"
+                    f" {dict(discriminator.params)}: batch norm makes per-sample gradient"
                     " penalties unsound; use a discriminator without batch norm (e.g. norm = \"layer\")")
             if line not in warnings:
                 warnings.append(line)
     for spec in specs:  # sample counts that make metrics incomparable (protocols)
-        for line in metric_warnings(spec.config, registry):
+        for line in metric_warnings(spec.run_config, registry):
             if line not in warnings:
                 warnings.append(line)
     return warnings
@@ -49,6 +50,6 @@ def check_device_support(specs: list[RunSpec], device) -> None:
 
     for spec in specs:
         try:
-            autocast_dtype(spec.config.get("precision", "fp32"), device)
+            autocast_dtype(spec.run_config.precision, device)
         except ConfigError as exc:
             raise ConfigError(f"{spec.describe()}: {exc}") from None

@@ -66,7 +66,7 @@ class RunSpec:
     @functools.cached_property
     def run_config(self) -> RunConfig:
         """The resolved configuration, typed (built on first access, then kept: it is frozen)."""
-        return RunConfig.from_dict(json.loads(self.config_json))
+        return RunConfig._owning(json.loads(self.config_json))
 
     @property
     def seed(self) -> int:

@@ -342,3 +342,23 @@ def run_identity(config: dict[str, Any]) -> dict[str, Any]:
             evaluation.pop(key, None)
     identity["evaluation"] = evaluation
     return identity
+
+
+def resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
+    """Both sides in full: a side's own value, else the shared one, else its optimiser's default.
+
+    run_id stability: an Adam side resolves to ``{"lr", "betas"}`` with no ``name``, exactly
+    the form from before optimisers had names, so runs recorded then keep their run_ids
+    (whether or not ``name = "adam"`` is written). Any other optimiser's side holds its
+    ``name`` and its own settings (``{"name": "rmsprop", "lr", "alpha"}``), so the optimiser
+    is part of the run_id. (Settings of another optimiser were refused by
+    :func:`~ganbench.grid_schema.check_optimizer_keys`.)
+    """
+    shared = {k: v for k, v in opt.items() if k not in ("g", "d")}
+    resolved = {}
+    for side in ("g", "d"):
+        given = {**shared, **opt.get(side, {})}
+        name = given.pop("name", DEFAULT_OPTIMIZER)
+        settings = {**OPTIMIZER_DEFAULTS[name], **given}
+        resolved[side] = settings if name == DEFAULT_OPTIMIZER else {"name": name, **settings}
+    return resolved

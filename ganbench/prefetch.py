@@ -20,15 +20,15 @@ from ganbench.errors import GanbenchError, MetricUnavailable
 from ganbench.grid import RunSpec
 from ganbench.inception import ensure_default_weights, resolve_vgg16_weights
 from ganbench.paths import data_root as default_data_root
-from ganbench.protocols import DEFAULT_PROTOCOL, get_protocol
+from ganbench.protocols import get_protocol
 from ganbench.registry import Registry
 from ganbench.train import build
 
 
 def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:
     """The run's ``fidelity`` metrics' parameters, each with its feature extractor setting."""
-    evaluation = spec.config["evaluation"]
-    return [(metric["params"], metric["params"].get("features") or evaluation.get("features") or "inception")
+    evaluation = spec.run_config.evaluation
+    return [(metric["params"], metric["params"].get("features") or evaluation["features"])
             for metric in ([] if evaluation["metrics"] == "auto" else evaluation["metrics"])
             if metric["name"] == "fidelity"]
 
@@ -36,17 +36,17 @@ def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:
 def needs_inception_download(spec: RunSpec) -> bool:
     """Whether a run has a ``fidelity`` metric on Inception features and no
     ``evaluation.inception_weights`` (so it would download torch-fidelity's weights)."""
-    if spec.config["evaluation"].get("inception_weights"):
+    if spec.run_config.evaluation["inception_weights"]:
         return False
     return any(features == "inception" for _, features in _fidelity_metrics(spec))
 
 
 def needs_vgg16_download(spec: RunSpec) -> bool:
     """Whether a run's precision/recall use VGG-16 and ``evaluation.vgg16_weights`` is unset."""
-    evaluation = spec.config["evaluation"]
-    if evaluation.get("vgg16_weights"):
+    evaluation = spec.run_config.evaluation
+    if evaluation["vgg16_weights"]:
         return False
-    protocol = get_protocol(evaluation.get("protocol") or DEFAULT_PROTOCOL)
+    protocol = get_protocol(evaluation["protocol"])
     for params, features in _fidelity_metrics(spec):
         if "prc" not in (params.get("metrics") or ["prc"]):
             continue
@@ -77,12 +77,12 @@ def prefetch(specs: Sequence[RunSpec], registry: Registry, data_root: Path | str
 
     seen: set[str] = set()
     for spec in specs:
-        ref = spec.config["dataset"]
-        key = json.dumps(ref, sort_keys=True)
+        ref = spec.run_config.dataset
+        key = json.dumps(ref.to_dict(), sort_keys=True)
         if key not in seen:
             seen.add(key)
             build(registry, "dataset", ref, root=root, device=torch.device("cpu"))
-            ready(f"dataset {ref['name']} {ref['params'] or ''}: ready")
+            ready(f"dataset {ref.name} {dict(ref.params) or ''}: ready")
     if any(needs_inception_download(spec) for spec in specs):
         try:
             path = ensure_default_weights(progress=progress)
