@@ -21,7 +21,7 @@ import torch
 from bench_step import configs, dcgan_grid, mlp_grid
 
 from ganbench.bundle_train import BundleTrainer
-from ganbench.runner import device_name
+from ganbench.cells import device_name
 from ganbench.threads import parameter_count
 from ganbench.train import Trainer
 

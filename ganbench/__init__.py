@@ -6,13 +6,6 @@ errors. Everything in ``__all__`` is stable API.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
-try:  # pyproject.toml's version is the one source
-    __version__ = _metadata.version("ganbench")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
-
 from ganbench.contracts import (
     Dataset,
     DataSpec,
@@ -33,6 +26,7 @@ from ganbench.errors import (
     UnknownComponentError,
 )
 from ganbench.hookspecs import hookimpl, hookspec
+from ganbench.version import VERSION as __version__
 
 
 def load_results(path):

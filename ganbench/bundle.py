@@ -13,8 +13,9 @@ and the plan says why.
 ``--bundle auto`` bundles only where :data:`BUNDLE_PAYS_ON` (the one place for that rule) says a
 benchmark measured it faster; ``on`` bundles whatever can be bundled; ``off`` nothing.
 
-:func:`run_bundle` trains a unit of several cells with :class:`~ganbench.bundle_train.BundleTrainer`
-and writes each cell's files and record as a solo run would.
+:func:`run_unit` trains one unit: a cell alone (:func:`ganbench.cells.run_cell`), or several cells
+with :func:`run_bundle` (:class:`~ganbench.bundle_train.BundleTrainer`), which writes each cell's
+files and record as a solo run would.
 """
 
 from __future__ import annotations
@@ -24,19 +25,25 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ganbench.batched import BATCHED_LOSSES, BATCHED_REGULARIZERS
+from ganbench.bundle_train import BundleTrainer
+from ganbench.cells import error_reason, error_record, result_record, run_cell
 from ganbench.errors import ConfigError
+from ganbench.events import RunEvents
+from ganbench.grid import RunSpec
+from ganbench.paths import data_root as default_data_root
+from ganbench.plugins import one_line
+from ganbench.registry import Registry
+from ganbench.results import ResultsDir
+from ganbench.run_config import RunConfig
+from ganbench.train import Trainer
 
-if TYPE_CHECKING:
-    from ganbench.executors import WorkUnit
-    from ganbench.grid import RunSpec
-    from ganbench.registry import Registry
-    from ganbench.results import ResultsDir
-    from ganbench.runner import RunEvents
+#: One cell, or several cells trained together as a bundle; never empty.
+WorkUnit = tuple[RunSpec, ...]
 
 BUNDLE_MODES = ("auto", "on", "off")
 #: Networks with a bundle form (vmap over their stacked parameters works and is tested).
@@ -63,41 +70,45 @@ class BundlePlan:
     reasons: list[str] = field(default_factory=list)
 
 
-def family(config: dict[str, Any]) -> str:
+def family(config: RunConfig) -> str:
     """The network family of a run, ``generator/discriminator`` or one name when they agree."""
-    g, d = config["generator"]["name"], config["discriminator"]["name"]
+    g, d = config.generator.name, config.discriminator.name
     return g if g == d else f"{g}/{d}"
 
 
-def unsupported(config: dict[str, Any], registry: Registry) -> str | None:
+def unsupported(config: RunConfig, registry: Registry) -> str | None:
     """Why this run has no bundle form, or None when it has one."""
     for kind in ("generator", "discriminator"):
-        if config[kind]["name"] not in BUNDLED_NETWORKS:
-            return f"{kind} {config[kind]['name']!r} has no bundle form"
-    if config.get("ema", 0.0):
+        name = getattr(config, kind).name
+        if name not in BUNDLED_NETWORKS:
+            return f"{kind} {name!r} has no bundle form"
+    if config.ema:
         return "an EMA generator (ema) is not bundled"
-    if config.get("compile", False):
+    if config.compile:
         return "torch.compile (compile = true) is not bundled"
-    if config.get("precision", "fp32") != "fp32":
-        return f"precision {config['precision']!r} is not bundled"
-    for side in ("g", "d"):  # an Adam side has no "name" (see cell_config._resolve_optimizer)
-        name = config["optimizer"][side].get("name", "adam")
+    if config.precision != "fp32":
+        return f"precision {config.precision!r} is not bundled"
+    for side in ("g", "d"):
+        name = config.optimizer_name(side)
         if name != "adam":
             return f"optimizer {name!r} has no bundle form"
     for kind, supported in (("loss", BATCHED_LOSSES), ("regularizer", tuple(BATCHED_REGULARIZERS))):
-        ref = config[kind]
+        ref = getattr(config, kind)
         try:
-            component = registry.get(kind, ref["name"]).factory(**ref["params"])
+            component = registry.get(kind, ref.name).factory(**ref.params)
         except Exception:  # noqa: BLE001 - the run itself will report it
-            return f"{kind} {ref['name']!r} could not be built"
+            return f"{kind} {ref.name!r} could not be built"
         if type(component) not in supported:
-            return f"{kind} {ref['name']!r} has no bundle form"
+            return f"{kind} {ref.name!r} has no bundle form"
     return None
 
 
-def bundle_key(config: dict[str, Any]) -> str:
-    shared = {key: config.get(key) for key in SHARED_KEYS}
-    shared["evaluation.every"] = config["evaluation"]["every"]
+def bundle_key(config: RunConfig) -> str:
+    """What members of one bundle share, as one string (:data:`SHARED_KEYS`, the evaluation
+    interval)."""
+    settings = config.to_dict()
+    shared = {key: settings[key] for key in SHARED_KEYS}
+    shared["evaluation.every"] = config.evaluation["every"]
     return json.dumps(shared, sort_keys=True)
 
 
@@ -131,7 +142,7 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
     groups: dict[str, list[RunSpec]] = {}
     solo: dict[str, list[RunSpec]] = {}  # reason -> cells
     for spec in todo:
-        config = spec.config
+        config = spec.run_config
         reason = unsupported(config, registry)
         if reason is None and mode == "auto" and family(config) not in BUNDLE_PAYS_ON.get(device.type, ()):
             reason = (f"bundling {family(config)} on {device.type} was not measured faster"
@@ -145,7 +156,7 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
         if len(members) == 1:
             solo.setdefault("no other cell shares its architecture, data and schedule", []).extend(members)
             continue
-        members.sort(key=lambda s: (s.config["loss"]["name"], s.config["regularizer"]["name"]))
+        members.sort(key=lambda s: (s.run_config.loss.name, s.run_config.regularizer.name))
         bundles += [members[i:i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
     units: list[WorkUnit] = [tuple(members) for members in split_for(bundles, parallelism)]
     units += [(spec,) for specs in solo.values() for spec in specs]
@@ -166,6 +177,16 @@ def bundle_sizes(sizes: list[int], listed: int = 6) -> str:
 
 
 # ----------------------------------------------------------------------------- running one
+def run_unit(unit: WorkUnit, registry: Registry, results: ResultsDir, device: torch.device,
+             data_root: Path | None = None, events: RunEvents | None = None) -> list[dict[str, Any]]:
+    """Train one unit of work (a cell, or a bundle of cells trained together) and write each
+    cell's files; returns the cells' records in the unit's order, none appended (what every
+    executor calls, here or in a worker)."""
+    if len(unit) == 1:
+        return [run_cell(unit[0], registry, results, device, data_root, events, append=False)]
+    return run_bundle(unit, registry, results, device, data_root, events)
+
+
 def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: torch.device,
                data_root: Path | None = None, events: RunEvents | None = None) -> list[dict[str, Any]]:
     """Train the cells of ``unit`` together; write each one's files; their records, in order.
@@ -174,19 +195,13 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
     different steps train in one bundle per step; a cell alone at its step, or a bundle that
     raises, trains solo (resuming from its last checkpoint).
     """
-    from ganbench.bundle_train import BundleTrainer
-    from ganbench.paths import data_root as default_data_root
-    from ganbench.plugins import one_line
-    from ganbench.runner import error_reason, error_record, result_record, run_cell
-    from ganbench.train import Trainer
-
     root = Path(data_root) if data_root is not None else default_data_root()
     progress = events.cell_progress if events is not None else None
     records: dict[int, dict[str, Any]] = {}
     at_step: dict[int, list[tuple[int, Trainer, bool]]] = {}
     for i, spec in enumerate(unit):
         try:
-            trainer = Trainer(spec.config, registry, device, root, results.run_dir(spec.run_id))
+            trainer = Trainer(spec.run_config, registry, device, root, results.run_dir(spec.run_id))
             resumed = trainer.restore_checkpoint()
         except KeyboardInterrupt:
             raise
@@ -195,7 +210,7 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
                                       traceback.format_exc())
             continue
         state = trainer.state
-        if state.diverged_at is not None or state.step >= spec.config["steps"]:
+        if state.diverged_at is not None or state.step >= spec.run_config.steps:
             at_step.setdefault(-1 - i, []).append((i, trainer, resumed))  # finishes alone
         else:
             at_step.setdefault(state.step, []).append((i, trainer, resumed))

@@ -21,11 +21,12 @@ import ganbench
 from ganbench.cli_results import results_table, variant_comparison
 from ganbench.compat import check_device_support, compatibility_warnings
 from ganbench.errors import GanbenchError, os_error_line
+from ganbench.events import RunEvents
 from ganbench.grid import RunSpec, expand, load_grid, with_command_line
 from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming
-from ganbench.runner import RunEvents, run_grid
+from ganbench.runner import run_grid
 from ganbench.train import resolve_device
 
 app = typer.Typer(
@@ -193,14 +194,14 @@ class ProgressEvents(RunEvents):
     def cell_started(self, spec: RunSpec, index: int, todo: int) -> None:
         if self.progress:
             self.progress.update(self.cell_task, description=spec.describe(), completed=0,
-                                 total=spec.config["steps"])
+                                 total=spec.run_config.steps)
 
     def unit_started(self, unit: tuple[RunSpec, ...], index: int, todo: int) -> None:
         if len(unit) == 1:
             return self.cell_started(unit[0], index, todo)
         if self.progress:
             self.progress.update(self.cell_task, description=f"bundle of {len(unit)} cells",
-                                 completed=0, total=unit[0].config["steps"])
+                                 completed=0, total=unit[0].run_config.steps)
 
     def note(self, text: str) -> None:
         self.say(text)

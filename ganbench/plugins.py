@@ -13,8 +13,9 @@ from importlib import metadata
 
 import pluggy
 
-from ganbench import hookspecs
+import ganbench.hookspecs as hookspecs
 from ganbench.paths import DISABLE_AUTOLOAD_ENV as DISABLE_AUTOLOAD_ENV  # tests import it from here
+from ganbench.version import VERSION
 
 ENTRY_POINT_GROUP = "ganbench"
 
@@ -84,9 +85,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def _builtin_provenance() -> Provenance:
-    from ganbench import __version__
-
-    return Provenance("ganbench", __version__)
+    return Provenance("ganbench", VERSION)
 
 
 def load_entry_points(pm: GanbenchPluginManager) -> None:

@@ -13,10 +13,10 @@ import torch
 
 import ganbench
 from ganbench.errors import ConfigError
+from ganbench.events import RunEvents
 from ganbench.executors import make_executor
 from ganbench.executors.local import LocalExecutor
 from ganbench.executors.process import DIED, ProcessExecutor, default_start_method
-from ganbench.runner import RunEvents
 from tests.conftest import GANBENCH, TIMING, run_with, same_tables, specs_of
 
 

@@ -15,8 +15,9 @@ import torch
 
 import ganbench
 from ganbench import hookimpl
+from ganbench.events import RunEvents
 from ganbench.results import ResultsDir
-from ganbench.runner import RunEvents, run_grid
+from ganbench.runner import run_grid
 from ganbench.tables import format_intervals, summarize
 from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ganbench.executors import CellJob, Finished, WorkUnit
-from ganbench.runner import run_unit
-
-if TYPE_CHECKING:
-    from ganbench.runner import RunEvents
+from ganbench.bundle import run_unit
+from ganbench.events import RunEvents
+from ganbench.executors.base import CellJob, Finished, WorkUnit
 
 
 class LocalExecutor:

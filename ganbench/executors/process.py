@@ -8,7 +8,7 @@ next grid) starts as fast. Elsewhere, or with ``start_method="spawn"``, workers 
 
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
 same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
-cell or a bundle) with :func:`~ganbench.runner.run_unit` (which writes the runs' files) and return
+cell or a bundle) with :func:`~ganbench.bundle.run_unit` (which writes the runs' files) and return
 its records; the parent appends them. With CUDA, worker *i* sees one GPU
 (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU the cores are split:
 ``torch.set_num_threads(cores // workers)`` per worker.
@@ -40,21 +40,25 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ganbench.executors import CellJob, Finished, WorkUnit
+import torch
+
+from ganbench.bundle import run_unit
+from ganbench.cells import error_record
+from ganbench.events import RunEvents
+from ganbench.executors.base import CellJob, Finished, WorkUnit
+from ganbench.grid import RunSpec
 from ganbench.plugins import one_line
-
-if TYPE_CHECKING:
-    from ganbench.grid import RunSpec
-    from ganbench.runner import RunEvents
+from ganbench.registry import get_registry
+from ganbench.results import ResultsDir
 
 DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
         " also when retried")
 #: Imported once in the forkserver, before it forks any worker ("__main__": the driver's script).
 #: torch._dynamo is what torch imports lazily at a cell's first optimizer step (5 s on 2 loaded
 #: cores); importing these starts no thread and does not initialise CUDA.
-PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.runner",
+PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.bundle",
            "ganbench.results", "ganbench.executors.process"]
 
 
@@ -83,8 +87,6 @@ def cpu_count() -> int:
 
 def visible_gpus() -> list[str]:
     """The GPU ids this process may hand out: ``CUDA_VISIBLE_DEVICES`` or all of them."""
-    import torch
-
     if not torch.cuda.is_available():
         return []
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -125,20 +127,12 @@ def _init_worker(threads: int, gpus: list[str], counter: Any) -> None:
         counter.value += 1
     if gpus:  # before torch initialises CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-    import torch
-
     torch.set_num_threads(threads)
 
 
 def train_in_worker(unit: WorkUnit, results_path: str, device: str,
                     data_root: str | None) -> list[dict[str, Any]]:
     """One unit in a worker: its files are written here, its records are returned."""
-    import torch
-
-    from ganbench.registry import get_registry
-    from ganbench.results import ResultsDir
-    from ganbench.runner import run_unit
-
     if "registry" not in _worker:
         _worker["registry"] = get_registry()
     return run_unit(unit, _worker["registry"], ResultsDir(results_path), torch.device(device),
@@ -155,8 +149,6 @@ def worker_functions(job: CellJob, train: Callable[..., list[dict[str, Any]]] = 
                      ) -> tuple[Callable[[WorkUnit], list[dict[str, Any]]], Dead]:
     """What a worker calls on each unit (``train`` bound to the job's results folder, device
     and data root, all picklable), and ``dead`` for the cells of a unit that could not train."""
-    from ganbench.runner import error_record
-
     fn = partial(train, results_path=str(job.results.path), device=str(job.device),
                  data_root=str(job.data_root) if job.data_root is not None else None)
 

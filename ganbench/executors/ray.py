@@ -3,7 +3,7 @@ or on a cluster (``--address``).
 
 A task rebuilds the registry once per Ray worker process (:func:`~ganbench.registry.get_registry`,
 as the ``process`` executor's workers do: the installed plugins, so every node needs ganbench and
-the same plugins installed), trains its unit with :func:`~ganbench.runner.run_unit` (which writes
+the same plugins installed), trains its unit with :func:`~ganbench.bundle.run_unit` (which writes
 the run folders on the node that trains it: ``--out`` must be a folder every node sees, a shared
 filesystem) and returns the records; the driver calls ``finished`` for each cell as its task
 ends (:func:`ray.wait`), so it alone appends to ``runs.jsonl``.
@@ -33,13 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import ConfigError, ResultsError
-from ganbench.executors import CellJob, Finished, WorkUnit, ray_reaper
+from ganbench.events import RunEvents
+from ganbench.executors import ray_reaper
+from ganbench.executors.base import CellJob, Finished, WorkUnit
 from ganbench.executors.process import DIED, Dead, cpu_count, train_in_worker, worker_functions
+from ganbench.plugins import one_line
+from ganbench.results import GRID_FILE
 
 if TYPE_CHECKING:
     import torch
-
-    from ganbench.runner import RunEvents
 
 NOT_INSTALLED = "--executor ray needs the ray extra: pip install 'ganbench[ray]'"
 #: Seconds to wait for a TCP answer from ``--address`` before calling it unreachable.
@@ -93,8 +95,6 @@ def train_on_node(unit: WorkUnit, results_path: str, device: str,
                   data_root: str | None) -> list[dict[str, Any]]:
     """:func:`~ganbench.executors.process.train_in_worker`, once the results folder the driver
     prepared is seen on this node (else the runs would be written where nobody reads them)."""
-    from ganbench.results import GRID_FILE
-
     if not (Path(results_path) / GRID_FILE).is_file():
         raise ResultsError(f"results folder {results_path} is not on Ray node {platform.node()}:"
                            " --out must be on a filesystem every node shares")
@@ -180,7 +180,8 @@ class RayExecutor:
     def task_options(self, unit: WorkUnit, default_gpus: float = 0.0) -> dict[str, Any]:
         """The Ray resources of the unit's task: one CPU, the grid's ``[executor] num_gpus``
         (else ``default_gpus``), ``max_retries`` when its worker dies (no retry when it raises)."""
-        num_gpus = unit[0].config.get("executor", {}).get("num_gpus", default_gpus)
+        num_gpus = unit[0].run_config.num_gpus
+        num_gpus = default_gpus if num_gpus is None else num_gpus
         return {"num_cpus": 1, "num_gpus": num_gpus, "max_retries": self.max_retries,
                 "retry_exceptions": False}
 
@@ -223,7 +224,6 @@ class RayExecutor:
         import ray
         from ray.exceptions import RayError, RayTaskError
 
-        from ganbench.plugins import one_line
 
         try:
             return ray.get(ref)
@@ -286,8 +286,6 @@ def stderr_held_unless_ok() -> Iterator[None]:
 
 def join_error(exc: BaseException) -> str:
     """What went wrong joining a cluster, in one line (Ray's own messages are paragraphs)."""
-    from ganbench.plugins import one_line
-
     causes = [exc]
     while causes[-1].__cause__ is not None and len(causes) < 5:
         causes.append(causes[-1].__cause__)
