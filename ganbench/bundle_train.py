@@ -34,7 +34,14 @@ from ganbench.batched import (
 )
 from ganbench.run_config import optimizer_name
 from ganbench.threads import intra_op_threads
-from ganbench.train import ProgressCallback, StepOutput, Trainer, TrainResult, samples_per_decision
+from ganbench.train import (
+    ProgressCallback,
+    StepOutput,
+    Trainer,
+    TrainResult,
+    adversarial_step,
+    samples_per_decision,
+)
 
 
 def segments(keys: Sequence[object]) -> list[slice]:
@@ -170,13 +177,8 @@ class BundleTrainer:
         step = first.state.step
         for step in range(first.state.step + 1, steps + 1):
             is_eval, is_checkpoint, measure = first.schedule(step)
-            d_total = None
-            for _ in range(self.config.n_critic):
-                d_out = self.discriminator_step(measure)
-                term = d_out.loss + d_out.penalty
-                d_total = term if d_total is None else d_total + term
-            g_out = self.generator_step(d_out, measure)
-            trace[step - 1] = d_total + g_out.loss + g_out.penalty
+            d_out, g_out, trace[step - 1] = adversarial_step(
+                self.config.n_critic, self.discriminator_step, self.generator_step, measure)
             if not measure:
                 continue
             if is_eval or is_checkpoint:

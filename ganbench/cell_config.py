@@ -19,6 +19,7 @@ from ganbench.grid_schema import (
     component_ref,
     resolve_optimizer,
 )
+from ganbench.inception import file_sha256
 from ganbench.registry import Registry
 from ganbench.run_config import RunConfig
 
@@ -43,8 +44,6 @@ def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where:
 
 def _weights_digests(evaluation: dict[str, Any], where: str) -> None:
     """``<key>_sha256`` for each weights file the evaluation names (see ``run_identity``)."""
-    from ganbench.inception import file_sha256
-
     for key in WEIGHTS_KEYS:
         value = evaluation.get(key) or ""
         if not value.strip():

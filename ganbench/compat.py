@@ -12,9 +12,11 @@ Components declare what matters through registration metadata, so plugins join i
 from __future__ import annotations
 
 from ganbench.cell_config import metric_warnings
+from ganbench.errors import ConfigError
 from ganbench.grid import RunSpec
 from ganbench.registry import Registry
 from ganbench.run_config import ComponentRef
+from ganbench.train import autocast_dtype
 
 
 def _batch_statistics(registry: Registry, ref: ComponentRef) -> bool:
@@ -45,9 +47,6 @@ def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str
 
 def check_device_support(specs: list[RunSpec], device) -> None:
     """Fail before anything trains when a run asks for what ``device`` cannot do."""
-    from ganbench.errors import ConfigError
-    from ganbench.train import autocast_dtype
-
     for spec in specs:
         try:
             autocast_dtype(spec.run_config.precision, device)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ganbench.plugins import one_line
+
 
 @dataclass
 class Forwards:
@@ -56,8 +58,6 @@ def compile_forwards(G: nn.Module, D: nn.Module, latent: Tensor, sample: Tensor,
     on ``latent`` and ``sample`` (zeros shaped like one step's batches), else the modules."""
     if not enabled:
         return Forwards(G, D, {"G": "eager", "D": "eager"})
-    from ganbench.plugins import one_line
-
     calls, status = {}, {}
     for name, module, example in (("G", G, latent), ("D", D, sample)):
         compiled = torch.compile(module, fullgraph=True)

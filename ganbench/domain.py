@@ -74,6 +74,7 @@ from ganbench.domain_model import (
 from ganbench.errors import ConfigError
 from ganbench.paths import CACHE_ENV, domain_cache_dir
 from ganbench.paths import data_root as default_data_root
+from ganbench.registry import get_registry
 
 __all__ = [
     "BATCH_SIZE", "CACHE_ENV", "CHUNK", "FEATURE_DIM",
@@ -135,8 +136,6 @@ def _params_key(params: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _registry():
-    from ganbench.registry import get_registry
-
     return get_registry()
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganbench.data import resize
+
 #: Seed of the network initialisation, the shuffling and the by-object holdout split.
 SEED = 0
 FEATURE_DIM = 128
@@ -95,8 +97,6 @@ class DomainClassifier(nn.Module):
             raise ValueError(f"domain classifier expects (N, {self.channels}, H, W) images,"
                              f" got {tuple(x.shape)}")
         if x.shape[-2:] != (self.size, self.size):
-            from ganbench.data import resize
-
             x = resize(x, self.size)
         return x
 

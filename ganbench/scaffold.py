@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganbench.errors import GanbenchError
+from ganbench.registry import get_registry
 from ganbench.scaffold_templates import GITIGNORE, MODULE_HEAD, MODULES, PYPROJECT, README, TEST_HEAD, TESTS
 
 KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric")
@@ -41,8 +42,6 @@ def plugin_names(name: str) -> PluginNames:
 
 def _check_free(kind: str, slug: str) -> None:
     """The component name must not be taken: a duplicate would break every ganbench command."""
-    from ganbench.registry import get_registry
-
     try:
         registry = get_registry()
     except GanbenchError:  # an installed plugin is broken already; check the built-ins only

@@ -396,13 +396,9 @@ class Trainer:
             if state.diverged_at is not None:
                 break
             is_eval, is_checkpoint, measure = self.schedule(step)
-            d_total = None  # every critic update's loss goes into the divergence trace
-            for _ in range(self.config.n_critic):
-                d_out = self.discriminator_step(step, measure)
-                term = d_out.loss + d_out.penalty
-                d_total = term if d_total is None else d_total + term
-            g_out = self.generator_step(step, d_out, measure)
-            trace[step - 1] = d_total + g_out.loss + g_out.penalty
+            d_out, g_out, trace[step - 1] = adversarial_step(
+                self.config.n_critic, lambda m, s=step: self.discriminator_step(s, m),
+                lambda d, m, s=step: self.generator_step(s, d, m), measure)
             if not measure:
                 continue
             self.log_point(step, d_out, g_out, trace, is_eval, is_checkpoint, started)
@@ -411,6 +407,22 @@ class Trainer:
             if state.diverged_at is not None:
                 break
         return self.finish(step, started, resumed)
+
+
+def adversarial_step(n_critic: int, d_step: Callable[[bool], StepOutput],
+                     g_step: Callable[[StepOutput, bool], StepOutput], measure: bool,
+                     ) -> tuple[StepOutput, StepOutput, Tensor]:
+    """One step of the loop, the same for a solo run and a bundle: ``n_critic`` D updates, then
+    one G update (``measure``: the step logs, so the steps keep their statistics). Returns the
+    last D output, the G output and the step's divergence trace: every update's loss plus
+    penalty, summed (a non-finite value in any D update is caught at the next log point)."""
+    d_total = None
+    for _ in range(n_critic):
+        d_out = d_step(measure)
+        term = d_out.loss + d_out.penalty
+        d_total = term if d_total is None else d_total + term
+    g_out = g_step(d_out, measure)
+    return d_out, g_out, d_total + g_out.loss + g_out.penalty
 
 
 def train(config: RunConfig | Mapping[str, Any], registry: Registry, device: torch.device,

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ganbench import DataSpec, EvalContext, Metric, hookimpl
+from ganbench.domain import classifier_for_dataset, classifier_for_ref
 from ganbench.errors import ConfigError
 
 CLASSES_COVERED = "classes_covered"
@@ -85,8 +86,6 @@ class ClassCoverage(Metric):
         return spec.kind == "image" and spec.num_classes > 0
 
     def classifier(self, ctx: EvalContext):
-        from ganbench.domain import classifier_for_dataset, classifier_for_ref
-
         options = getattr(ctx, "options", None) or {}
         ref = options.get("dataset")  # the run's {"name", "params"}, when the evaluator gives it
         if ref is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ganbench import DataSpec, EvalContext, Metric, hookimpl
 from ganbench.errors import ConfigError
+from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 
 ALL_GROUPS = ("fid", "is", "kid", "prc")
 
@@ -70,8 +71,6 @@ class Fidelity(Metric):
     def check_evaluation(self, evaluation: dict) -> list[str]:
         """FID from fewer samples than Inception's 2,048 feature dimensions is an error; counts
         or features that papers do not use are a warning (docs/metrics.md, "Protocols")."""
-        from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
-
         protocol = get_protocol(evaluation.get("protocol") or DEFAULT_PROTOCOL)
         n = self.samples or protocol.generated or evaluation.get("samples") or 2500
         features = self.features or evaluation.get("features") or "inception"

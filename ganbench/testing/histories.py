@@ -37,6 +37,8 @@ import torch
 
 from ganbench.builtins.datasets import grid_centres, ring_centres
 from ganbench.builtins.metrics import mode_statistics
+from ganbench.diagnostics import classify, compute_signals
+from ganbench.registry import get_registry
 from ganbench.thresholds import Thresholds
 
 #: Null kinds: histories without a failure.
@@ -173,15 +175,11 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
 def _builtin_registry():
     """The built-ins alone, built once: building a registry per history was a third of the time
     a calibration table took."""
-    from ganbench.registry import get_registry
-
     return get_registry(autoload=False)
 
 
 def builtin_label(history: list[dict[str, float]]) -> str:
     """The label the built-in classifier (default thresholds, no plugins) gives ``history``."""
-    from ganbench.diagnostics import classify, compute_signals
-
     registry = _builtin_registry()
     signals, _ = compute_signals(registry, history)
     record = {"status": "ok", "diverged_at": None}
