@@ -42,8 +42,8 @@ import ganbench
 import ganbench.bundle  # noqa: F401 - imported now, not halfway through (see train's docstring)
 import ganbench.bundle_train  # noqa: F401
 import ganbench.executors  # noqa: F401
+from ganbench.config.grid import expand, parse_grid
 from ganbench.events import RunEvents
-from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
 from ganbench.runner import run_grid

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.paths import CACHE_ENV
 from ganbench.registry import get_registry
 from ganbench.train import Trainer

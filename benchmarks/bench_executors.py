@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
+from ganbench.config.grid import expand, parse_grid
 from ganbench.executors import make_executor
 from ganbench.executors.process import ProcessExecutor
-from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
 from ganbench.runner import run_grid

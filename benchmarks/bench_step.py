@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ganbench.bundle_train import BundleTrainer
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import Trainer
 

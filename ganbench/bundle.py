@@ -32,14 +32,14 @@ import torch
 from ganbench.batched import BATCHED_LOSSES, BATCHED_REGULARIZERS
 from ganbench.bundle_train import BundleTrainer
 from ganbench.cells import error_reason, error_record, result_record, run_cell
+from ganbench.config.grid import RunSpec
+from ganbench.config.run_config import RunConfig
 from ganbench.errors import ConfigError
 from ganbench.events import RunEvents
-from ganbench.grid import RunSpec
 from ganbench.paths import data_root as default_data_root
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
-from ganbench.run_config import RunConfig
 from ganbench.train import Trainer
 
 #: One cell, or several cells trained together as a bundle; never empty.

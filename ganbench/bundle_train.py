@@ -32,7 +32,7 @@ from ganbench.batched import (
     batched_loss,
     batched_output,
 )
-from ganbench.run_config import optimizer_name
+from ganbench.config.run_config import optimizer_name
 from ganbench.threads import intra_op_threads
 from ganbench.train import (
     ProgressCallback,

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from ganbench.config.grid import RunSpec
 from ganbench.diagnostics import classify, compute_signals
 from ganbench.events import RunEvents
-from ganbench.grid import RunSpec
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.thresholds import Thresholds

@@ -20,9 +20,9 @@ from rich.table import Table
 import ganbench
 from ganbench.cli_results import results_table, variant_comparison
 from ganbench.compat import check_device_support, compatibility_warnings
+from ganbench.config.grid import RunSpec, expand, load_grid, with_command_line
 from ganbench.errors import GanbenchError, os_error_line
 from ganbench.events import RunEvents
-from ganbench.grid import RunSpec, expand, load_grid, with_command_line
 from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming

@@ -1,7 +1,7 @@
 """``ganbench compare A B``: do two results folders hold the same runs, and were they executed
 alike?
 
-Two runs with the same run_id have the same resolved configuration (``ganbench.grid``). What can
+Two runs with the same run_id have the same resolved configuration (``ganbench.config.grid``). What can
 still differ is how they were executed: the device, the bundle a cell trained in, torch's
 intra-op threads, the torch version (``execution`` in ``runs.jsonl``). Float rounding depends on
 all of these, so two folders that differ only there may still differ in the last digits of their

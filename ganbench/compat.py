@@ -11,11 +11,11 @@ Components declare what matters through registration metadata, so plugins join i
 
 from __future__ import annotations
 
-from ganbench.cell_config import metric_warnings
+from ganbench.config.cells import metric_warnings
+from ganbench.config.grid import RunSpec
+from ganbench.config.run_config import ComponentRef
 from ganbench.errors import ConfigError
-from ganbench.grid import RunSpec
 from ganbench.registry import Registry
-from ganbench.run_config import ComponentRef
 from ganbench.train import autocast_dtype
 
 

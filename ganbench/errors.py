@@ -74,5 +74,5 @@ def os_error_line(exc: OSError) -> str:
     verb = "write" if exc.errno in _OS_ERROR_FIXES else "access"
     where = (f"cannot {verb} {exc.filename}" if exc.filename
              else "cannot write" if exc.errno in _OS_ERROR_FIXES else type(exc).__name__)
-    fix = _OS_ERROR_FIXES.get(exc.errno, "fix that")
+    fix = _OS_ERROR_FIXES.get(exc.errno or 0, "fix that")
     return f"{where}: {what}{number}; {fix} and rerun: finished runs are kept"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ganbench.grid import RunSpec
+    from ganbench.config.grid import RunSpec
 
 
 class RunEvents:

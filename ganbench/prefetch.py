@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ganbench.config.grid import RunSpec
 from ganbench.errors import GanbenchError, MetricUnavailable
-from ganbench.grid import RunSpec
 from ganbench.inception import ensure_default_weights, resolve_vgg16_weights
 from ganbench.paths import data_root as default_data_root
 from ganbench.protocols import get_protocol

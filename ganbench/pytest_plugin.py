@@ -19,7 +19,7 @@ Fixtures:
   that fails to load fails the test with ganbench's one-line reason.
 - ``ganbench_tiny_run``: a function ``run(grid=None, *, device="cpu", **settings)`` that
   trains one tiny grid cell (the keys of :data:`TINY_GRID`, replaced by ``grid`` and
-  ``settings``) through ``grid.parse_grid``, ``grid.expand`` and ``train.train`` with
+  ``settings``) through ``config.grid.parse_grid``, ``config.grid.expand`` and ``train.train`` with
   ``ganbench_registry``, and returns the ``TrainResult``.
 - ``ganbench_device``: each test using it runs once per device: ``"cpu"``, and ``"cuda"``
   (skipped when CUDA is not available).
@@ -68,7 +68,7 @@ def ganbench_tiny_run(ganbench_registry, tmp_path):
     """``run(grid=None, *, device="cpu", **settings) -> TrainResult`` for one tiny grid cell."""
     import torch
 
-    from ganbench.grid import expand, parse_grid
+    from ganbench.config.grid import expand, parse_grid
     from ganbench.train import train
 
     def run(grid: dict[str, Any] | None = None, *, device: str = "cpu", **settings: Any):

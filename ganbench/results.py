@@ -20,7 +20,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
 RUN_COLUMNS = ("seed", "status", "failure_mode", "steps", "steps_done", "diverged_at", "wall_time_s",
                "bundle_size", "device", "evaluated_generator")
-#: A run_id: the first 16 hex digits of a SHA-256 (``grid.RunSpec``); also a folder name.
+#: A run_id: the first 16 hex digits of a SHA-256 (``config.grid.RunSpec``); also a folder name.
 RUN_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -245,7 +245,7 @@ class ResultsDir:
         return pd.read_csv(io.StringIO(csv), dtype={"run_id": str})  # table.csv would give
 
 
-def table_row(record: dict[str, Any], label_order: list[str] = ()) -> dict[str, Any]:
+def table_row(record: dict[str, Any], label_order: Sequence[str] = ()) -> dict[str, Any]:
     """Flatten a run record: run_id, labels, run columns, metrics, signals, evidence, reason."""
     row: dict[str, Any] = {"run_id": record["run_id"]}
     labels = record.get("labels", {})
@@ -260,7 +260,7 @@ def table_row(record: dict[str, Any], label_order: list[str] = ()) -> dict[str, 
 
 
 def table_frame(records: dict[str, dict[str, Any]], run_ids: list[str],
-                label_order: list[str] = ()) -> pd.DataFrame:
+                label_order: Sequence[str] = ()) -> pd.DataFrame:
     rows = [table_row(records[rid], label_order) for rid in run_ids if rid in records]
     return pd.DataFrame(rows)
 

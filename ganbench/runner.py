@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from ganbench.bundle import plan_units
+from ganbench.config.grid import RunSpec
 from ganbench.events import RunEvents
 from ganbench.executors import CellJob, Executor
 from ganbench.executors.local import LocalExecutor
-from ganbench.grid import RunSpec
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 

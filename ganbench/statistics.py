@@ -179,7 +179,7 @@ def best_group(groups: Sequence[Sequence[float | None]], higher_is_better: bool,
     for i in ranked:
         if i == best:
             continue
-        key = tuple(sorted((position[i], position[best])))
+        key = (min(position[i], position[best]), max(position[i], position[best]))
         if not comparisons[key].p_adjusted < alpha:
             group.add(i)
     return group

@@ -69,7 +69,8 @@ def format_intervals(summary: pd.DataFrame, metrics: list[str], digits: int = 3)
     out = summary.drop(columns=[f"{m}_{f}" for m in metrics for f in SUMMARY_FIELDS])
     for metric in metrics:
         columns = [summary[f"{metric}_{f}"] for f in SUMMARY_FIELDS]
-        out[metric] = [interval_text(*values, digits=digits) for values in zip(*columns, strict=True)]
+        out[metric] = [interval_text(n, mean, std, low, high, digits=digits)
+                       for n, mean, std, low, high in zip(*columns, strict=True)]
     return out
 
 

@@ -7,6 +7,7 @@ They change labels only, never training, so they are not part of a run's ``run_i
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -67,7 +68,7 @@ class Thresholds:
     oscillation_min_rows: int = 10
 
     @classmethod
-    def from_overrides(cls, overrides: dict[str, Any] | None) -> Thresholds:
+    def from_overrides(cls, overrides: Mapping[str, Any] | None) -> Thresholds:
         """Defaults with a grid's ``[diagnostics]`` overrides (validated by the grid schema)."""
         return replace(cls(), **(overrides or {}))
 

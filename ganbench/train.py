@@ -25,13 +25,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganbench.checkpoint import load_checkpoint, save_checkpoint
 from ganbench.compiling import compile_forwards
+from ganbench.config.run_config import ComponentRef, RunConfig, optimizer_name
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
 from ganbench.evaluate import Evaluator, build_metrics
 from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
-from ganbench.run_config import ComponentRef, RunConfig, optimizer_name
 from ganbench.threads import choose_threads, intra_op_threads, parameter_count
 
 #: Called at each log point with (step, total steps).

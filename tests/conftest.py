@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.pytest_plugin import TINY_GRID
 from ganbench.registry import get_registry
 

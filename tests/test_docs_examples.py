@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from ganbench import hookspecs
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.registry import KIND_HOOKS, get_registry
 from ganbench.testing import (
     ANCHORS,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.plugins import DISABLE_AUTOLOAD_ENV
 from ganbench.registry import get_registry
 from tests.plugin_dist import EXAMPLE_PLUGINS, ganbench_env, run_ganbench

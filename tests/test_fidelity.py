@@ -440,7 +440,7 @@ def tiny_digits_grid(**evaluation):
 
 
 def train_grid(raw, tmp_path):
-    from ganbench.grid import expand, parse_grid
+    from ganbench.config.grid import expand, parse_grid
     from ganbench.registry import get_registry
     from ganbench.train import train
 
@@ -478,7 +478,7 @@ def test_run_with_a_registered_extractor_reports_every_metric(tmp_path, monkeypa
 
 
 def test_grid_accepts_features_and_inception_weights():
-    from ganbench.grid import parse_grid
+    from ganbench.config.grid import parse_grid
 
     parse_grid(tiny_digits_grid(features="domain", inception_weights="/x.pth"), "g")
     with pytest.raises(ConfigError, match="features"):

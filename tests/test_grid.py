@@ -11,8 +11,8 @@ from typing import Literal, Optional
 
 import pytest
 
+from ganbench.config.grid import expand, load_grid, parse_grid
 from ganbench.errors import ConfigError
-from ganbench.grid import expand, load_grid, parse_grid
 from ganbench.registry import Registry, get_registry
 
 TINY = 'dataset = "ring8"\nsteps = 5\nbatch_size = 8\n'

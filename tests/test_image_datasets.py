@@ -36,8 +36,8 @@ from ganbench.builtins.image_datasets import (
     mnist,
     stacked_digits,
 )
+from ganbench.config.grid import expand, parse_grid
 from ganbench.data import InMemoryDataset, prepare_images, resize, to_unit_range
-from ganbench.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import train
 from tests.test_cli_errors import assert_one_error_line

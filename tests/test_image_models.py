@@ -9,7 +9,7 @@ from torch import nn
 from ganbench import ConfigError, DataSpec, hookimpl
 from ganbench.builtins import dcgan, losses, regularizers, resnet
 from ganbench.builtins.discriminators import mlp as mlp_discriminator
-from ganbench.grid import expand, parse_grid
+from ganbench.config.grid import expand, parse_grid
 from ganbench.registry import get_registry
 from ganbench.train import train
 from tests.test_components import Linear2D, penalty_context

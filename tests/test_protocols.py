@@ -10,8 +10,8 @@ import torch
 
 from ganbench import fidelity
 from ganbench.compat import compatibility_warnings
+from ganbench.config.grid import parse_grid, with_command_line
 from ganbench.errors import ConfigError
-from ganbench.grid import parse_grid, with_command_line
 from tests.conftest import run_with, specs_of
 from tests.test_fidelity import LOOKUP, gaussian, lookup_ctx
 

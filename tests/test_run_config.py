@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from ganbench.config.grid import expand, load_grid
+from ganbench.config.run_config import ComponentRef, RunConfig
+from ganbench.config.schema import DEFAULTS, EVALUATION_DEFAULTS
 from ganbench.errors import ConfigError
-from ganbench.grid import expand, load_grid
-from ganbench.grid_schema import DEFAULTS, EVALUATION_DEFAULTS
 from ganbench.registry import get_registry
-from ganbench.run_config import ComponentRef, RunConfig
 
 DEMO = Path(__file__).resolve().parents[1] / "benchmarks" / "grids" / "demo.toml"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ganbench.grid import expand, load_grid
+from ganbench.config.grid import expand, load_grid
 from ganbench.registry import get_registry
 
 DEMO = Path(__file__).resolve().parents[1] / "benchmarks" / "grids" / "demo.toml"

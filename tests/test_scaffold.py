@@ -11,13 +11,14 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from ganbench import GanbenchError
 from ganbench.cli import main
-from ganbench.scaffold import KINDS, create_plugin, plugin_names, render
+from ganbench.scaffold import KINDS, TEMPLATES, create_plugin, plugin_names, render
 from tests.plugin_dist import SMOOTH_DIST, ganbench_env
 
 
@@ -85,7 +86,19 @@ def test_every_kind_renders_valid_python_naming_the_component(kind):
             compile(text, path, "exec")
         assert "@" not in text.replace("@hookimpl", "").replace("@pytest", "").replace(
             "@property", ""), path
+        assert "PLUGIN" not in text, path  # every placeholder of the templates is filled
     assert 'NAME = "my-thing"' in files["ganbench_my_thing.py"]
+
+
+def test_the_templates_are_files_ruff_lints_as_the_package_they_become():
+    # ganbench/scaffold/templates/pyproject.toml is valid TOML (its placeholders are bare words),
+    # so ruff reads it as the config of the templates: the generated package's lint settings
+    pyproject = tomllib.loads((TEMPLATES / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["entry-points"]["ganbench"] == {"PLUGIN-SLUG": "ganbench_PLUGIN_SLUG"}
+    assert pyproject["tool"]["ruff"]["lint"]["isort"]["known-first-party"] == ["ganbench_PLUGIN_SLUG"]
+    for kind in KINDS:
+        for folder in ("modules", "tests"):
+            assert (TEMPLATES / folder / f"{kind}.py").is_file(), (folder, kind)
 
 
 # ------------------------------------------------------------------ the command

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganbench import ConfigError, Regularizer, hookimpl
-from ganbench.grid_schema import DEFAULTS
+from ganbench.config.schema import DEFAULTS
 from ganbench.paths import data_root as default_data_root
 from ganbench.train import Trainer, resolve_device, train
 from tests.conftest import specs_of

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import torch
 
 from ganbench.bundle import WorkUnit
+from ganbench.config.grid import RunSpec
 from ganbench.events import RunEvents
-from ganbench.grid import RunSpec
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 

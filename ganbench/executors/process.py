@@ -46,9 +46,9 @@ import torch
 
 from ganbench.bundle import run_unit
 from ganbench.cells import error_record
+from ganbench.config.grid import RunSpec
 from ganbench.events import RunEvents
 from ganbench.executors.base import CellJob, Finished, WorkUnit
-from ganbench.grid import RunSpec
 from ganbench.plugins import one_line
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir

@@ -80,7 +80,7 @@ def test_trains_in_a_grid(ganbench_tiny_run, loss):
 
 
 def test_resolved_parameters_are_recorded(ganbench_registry):
-    from ganbench.grid import expand, parse_grid
+    from ganbench.config.grid import expand, parse_grid
 
     (spec,) = expand(parse_grid({"dataset": "ring8", "loss": "lsgan"}, "g"), ganbench_registry)
     assert spec.config["loss"] == {"name": "lsgan",

@@ -8,8 +8,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from ganbench.errors import ConfigError
-from ganbench.grid_schema import (
+from ganbench.config.run_config import RunConfig
+from ganbench.config.schema import (
     COMPONENT_KINDS,
     DEFAULTS,
     EVALUATION_DEFAULTS,
@@ -19,9 +19,9 @@ from ganbench.grid_schema import (
     component_ref,
     resolve_optimizer,
 )
+from ganbench.errors import ConfigError
 from ganbench.inception import file_sha256
 from ganbench.registry import Registry
-from ganbench.run_config import RunConfig
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation
 #: so that a bad parameter value fails before anything trains.

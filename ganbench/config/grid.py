@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganbench.cell_config import resolve_cell
-from ganbench.errors import ConfigError, GanbenchError
-from ganbench.grid_schema import (
+from ganbench.config.cells import resolve_cell
+from ganbench.config.run_config import RunConfig
+from ganbench.config.schema import (
     _VALUE_KEYS,
     COMPONENT_KINDS,
     DEFAULTS,
@@ -39,8 +39,8 @@ from ganbench.grid_schema import (
     text,
     thread_count,
 )
+from ganbench.errors import ConfigError, GanbenchError
 from ganbench.registry import Registry
-from ganbench.run_config import RunConfig
 
 
 # --------------------------------------------------------------------------- specs

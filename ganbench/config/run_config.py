@@ -1,9 +1,9 @@
 """One run's resolved configuration, typed: :class:`RunConfig`.
 
-``grid.expand`` resolves each cell x seed into a dict (``cell_config.resolve_cell``) and stores
+``grid.expand`` resolves each cell x seed into a dict (``cells.resolve_cell``) and stores
 it as the JSON text its ``run_id`` hashes (``RunSpec.config_json``, written as ``config.json``).
 :meth:`RunConfig.from_dict` reads such a dict — also one of an older result that lacks settings
-added since — and is the only place where a missing setting gets its default (grid_schema's
+added since — and is the only place where a missing setting gets its default (schema's
 ``DEFAULTS``); :meth:`RunConfig.to_dict` gives back the dict it came from, so the JSON text
 and the run_id never depend on this class.
 
@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ganbench.errors import ConfigError
-from ganbench.grid_schema import (
+from ganbench.config.schema import (
     COMPONENT_KINDS,
     DEFAULT_OPTIMIZER,
     DEFAULTS,
@@ -29,6 +28,7 @@ from ganbench.grid_schema import (
     _check_keys,
     resolve_optimizer,
 )
+from ganbench.errors import ConfigError
 
 #: ``executor.threads`` when a config does not set it: chosen by model size (``ganbench.threads``).
 DEFAULT_THREADS = "auto"
@@ -62,7 +62,7 @@ class ComponentRef:
 
 def optimizer_name(side: Mapping[str, Any]) -> str:
     """The optimiser one resolved side (``optimizer.g`` or ``.d``) names: an Adam side has no
-    ``name`` (see ``grid_schema.resolve_optimizer``), any other holds it."""
+    ``name`` (see ``schema.resolve_optimizer``), any other holds it."""
     return side.get("name", DEFAULT_OPTIMIZER)
 
 
@@ -101,7 +101,7 @@ class RunConfig:
     def from_dict(cls, config: Mapping[str, Any]) -> RunConfig:
         """The RunConfig of a resolved config dict (``RunSpec.config``, a ``config.json``).
 
-        A missing setting gets grid_schema's default (so configs of older results load); a
+        A missing setting gets schema's default (so configs of older results load); a
         missing ``evaluation`` key likewise (``EVALUATION_DEFAULTS``). An unknown key, or a
         missing ``seed`` (it has no default), is a one-line :class:`ConfigError`.
         """
@@ -157,7 +157,7 @@ _FIELDS = {f.name: None for f in dataclasses.fields(RunConfig)}
 
 
 def _default(key: str) -> Any:
-    """grid_schema's default of the top-level setting ``key``, in resolved form."""
+    """schema's default of the top-level setting ``key``, in resolved form."""
     if key == "optimizer":
         return resolve_optimizer({})
     if key in COMPONENT_KINDS:  # a name: the factory's own parameter defaults apply

@@ -352,7 +352,7 @@ def resolve_optimizer(opt: dict[str, Any]) -> dict[str, Any]:
     (whether or not ``name = "adam"`` is written). Any other optimiser's side holds its
     ``name`` and its own settings (``{"name": "rmsprop", "lr", "alpha"}``), so the optimiser
     is part of the run_id. (Settings of another optimiser were refused by
-    :func:`~ganbench.grid_schema.check_optimizer_keys`.)
+    :func:`~ganbench.config.schema.check_optimizer_keys`.)
     """
     shared = {k: v for k, v in opt.items() if k not in ("g", "d")}
     resolved = {}

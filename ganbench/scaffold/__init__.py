@@ -5,21 +5,31 @@
 of ``kind`` named ``<slug>``, a README and ``tests/`` using :mod:`ganbench.testing` and the
 pytest fixtures. Every problem (a bad name or kind, a name ganbench already has, a file that
 exists) is a one-line :class:`~ganbench.GanbenchError` raised before anything is written.
+
+The files come from ``templates/`` (package data, read with :mod:`importlib.resources`):
+``pyproject.toml``, ``README.md``, ``gitignore`` (written as ``.gitignore``), and per kind the
+starter ``modules/<kind>.py`` and its tests ``tests/<kind>.py``. The templates are complete files
+that ruff lints with the settings of ``templates/pyproject.toml``, i.e. those of the package they
+become. Their placeholders are plain text that keeps them valid Python and TOML, replaced by
+:func:`render` with ``str.replace``: ``PLUGIN-SLUG`` (the slug, so ``ganbench-PLUGIN-SLUG`` is the
+distribution), ``PLUGIN_SLUG`` (the slug with underscores, so ``ganbench_PLUGIN_SLUG`` is the
+module), and in the README and pyproject ``PLUGIN-KIND`` and ``PLUGIN-GRID-KEY``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ganbench.errors import GanbenchError
 from ganbench.registry import get_registry
-from ganbench.scaffold_templates import GITIGNORE, MODULE_HEAD, MODULES, PYPROJECT, README, TEST_HEAD, TESTS
 
 KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric")
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 PREFIX = "ganbench-"
+TEMPLATES = resources.files(__name__) / "templates"
 
 
 @dataclass(frozen=True)
@@ -82,62 +92,34 @@ def create_plugin(name: str, kind: str = "loss", parent: str | Path = ".") -> Pa
 # --------------------------------------------------------------------------- rendering
 def render(names: PluginNames, kind: str) -> dict[str, str]:
     """Relative path -> file text for the package."""
-    values = {
-        "SLUG": names.slug,
-        "DIST": names.distribution,
-        "MODULE": names.module,
-        "KIND": kind,
-        "HOOK": HOOKS[kind],
-        "CLASS": CLASS_NAMES[kind],
-        "GRID_KEY": GRID_KEYS[kind].replace("@SLUG@", names.slug),
-        "KIT_IMPORT": KIT_IMPORTS[kind],
+    values = {  # replaced in this order: the grid key holds PLUGIN-SLUG
+        "PLUGIN-GRID-KEY": GRID_KEYS[kind],
+        "PLUGIN-KIND": kind,
+        "PLUGIN-SLUG": names.slug,
+        "PLUGIN_SLUG": names.slug.replace("-", "_"),
     }
 
     def fill(template: str) -> str:
-        text = template
-        for key, value in values.items():
-            text = text.replace(f"@{key}@", value)
+        text = (TEMPLATES / template).read_text(encoding="utf-8")
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
         return text
 
     return {
-        "pyproject.toml": fill(PYPROJECT),
-        f"{names.module}.py": fill(MODULE_HEAD + MODULES[kind]),
-        "README.md": fill(README),
-        f"tests/test_{names.module}.py": fill(TEST_HEAD + TESTS[kind]),
-        ".gitignore": GITIGNORE,
+        "pyproject.toml": fill("pyproject.toml"),
+        f"{names.module}.py": fill(f"modules/{kind}.py"),
+        "README.md": fill("README.md"),
+        f"tests/test_{names.module}.py": fill(f"tests/{kind}.py"),
+        ".gitignore": fill("gitignore"),
     }
 
 
-HOOKS = {
-    "loss": "ganbench_register_losses",
-    "regularizer": "ganbench_register_regularizers",
-    "generator": "ganbench_register_generators",
-    "discriminator": "ganbench_register_discriminators",
-    "dataset": "ganbench_register_datasets",
-    "metric": "ganbench_register_metrics",
-}
-CLASS_NAMES = {
-    "loss": "MyLoss",
-    "regularizer": "MyRegularizer",
-    "generator": "MyGenerator",
-    "discriminator": "MyDiscriminator",
-    "dataset": "MyDataset",
-    "metric": "MyMetric",
-}
-KIT_IMPORTS = {
-    "loss": "from ganbench.testing import check_loss",
-    "regularizer": "from ganbench.testing import check_regularizer",
-    "generator": "from ganbench.testing import check_generator, image_spec, points_spec",
-    "discriminator": "from ganbench.testing import check_discriminator, image_spec, points_spec",
-    "dataset": "from ganbench.testing import check_dataset",
-    "metric": "from ganbench.testing import check_metric, image_spec, toy_dataset",
-}
-#: How a grid uses the component.
+#: How a grid uses the component (the README's example).
 GRID_KEYS = {
-    "loss": 'loss = "@SLUG@"',
-    "regularizer": 'regularizer = "@SLUG@"',
-    "generator": 'generator = "@SLUG@"',
-    "discriminator": 'discriminator = "@SLUG@"',
-    "dataset": 'dataset = "@SLUG@"',
-    "metric": 'evaluation = { metrics = ["@SLUG@"] }',
+    "loss": 'loss = "PLUGIN-SLUG"',
+    "regularizer": 'regularizer = "PLUGIN-SLUG"',
+    "generator": 'generator = "PLUGIN-SLUG"',
+    "discriminator": 'discriminator = "PLUGIN-SLUG"',
+    "dataset": 'dataset = "PLUGIN-SLUG"',
+    "metric": 'evaluation = { metrics = ["PLUGIN-SLUG"] }',
 }
