@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ganbench.errors import GanbenchError
 from ganbench.results import TABLE_FILE, ResultsDir
-from ganbench.tables import failure_matrix, format_intervals, metric_columns, summarize
+from ganbench.results.tables import failure_matrix, format_intervals, metric_columns, summarize
 
 #: ``ganbench table --format``.
 TABLE_FORMATS = ("text", "csv", "md", "latex")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ganbench import statistics
 from ganbench.errors import ConfigError
-from ganbench.tables import interval_text, label_columns, metric_columns, varying
+from ganbench.results.tables import interval_text, label_columns, metric_columns, varying
 
 #: The axis that is never compared: a metric of one dataset says nothing against another's.
 DATASET_AXIS = "dataset"

@@ -258,7 +258,7 @@ def test_an_installed_plugin_can_add_a_label_and_the_builtin_decides_the_rest(pl
 
 
 def test_failure_matrix_counts_labels_over_seeds():
-    from ganbench.tables import failure_matrix
+    from ganbench.results.tables import failure_matrix
 
     frame = pd.DataFrame({
         "run_id": list("abcdef"), "loss": ["mm", "mm", "ns", "ns", "mm", "ns"],

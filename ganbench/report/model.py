@@ -22,7 +22,7 @@ import pandas as pd
 from ganbench import statistics
 from ganbench.errors import ResultsError
 from ganbench.results import ResultsDir
-from ganbench.tables import label_columns, varying
+from ganbench.results.tables import label_columns, varying
 from ganbench.thresholds import Thresholds
 
 FORMATS = ("html", "md", "both")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ganbench import statistics
-from ganbench.tables import interval_text
+from ganbench.results.tables import interval_text
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -13,5 +13,5 @@ def fmt(value: float, digits: int = 3) -> str:
 
 
 def stat_text(summary: statistics.Summary) -> str:
-    """One variant's metric in the leaderboard (:func:`ganbench.tables.interval_text`)."""
+    """One variant's metric in the leaderboard (:func:`ganbench.results.tables.interval_text`)."""
     return interval_text(summary.n, summary.mean, summary.std, summary.ci_low, summary.ci_high)

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from ganbench.errors import ForeignResultsError, ResultsError
-from ganbench.lock import FolderLock
+from ganbench.results.lock import FolderLock
 
 RUNS_FILE = "runs.jsonl"
 TABLE_FILE = "table.csv"
@@ -126,7 +126,7 @@ class ResultsDir:
     @contextlib.contextmanager
     def writing(self, grid_name: str, grid_source: str) -> Iterator[None]:
         """:meth:`prepare` the folder and hold its lock for the block: a second writer fails at
-        once with a ResultsError naming the holder's PID (``ganbench.lock``)."""
+        once with a ResultsError naming the holder's PID (``ganbench.results.lock``)."""
         self._create(grid_name)
         with FolderLock(self.path):
             atomic_write_text(self.path / GRID_FILE, grid_source)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ganbench import statistics
 from ganbench.errors import ConfigError
-from ganbench.results import RUN_COLUMNS, SIGNAL_PREFIX
+from ganbench.results.store import RUN_COLUMNS, SIGNAL_PREFIX
 
 NON_METRIC_COLUMNS = {"run_id", "reason", "failure_evidence", *RUN_COLUMNS}
 
