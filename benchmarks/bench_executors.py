@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 
 from ganbench.config.grid import expand, parse_grid
-from ganbench.executors import make_executor
-from ganbench.executors.process import ProcessExecutor
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
-from ganbench.runner import run_grid
+from ganbench.running.executors import make_executor
+from ganbench.running.executors.process import ProcessExecutor
+from ganbench.running.grid_run import run_grid
 
 DEMO = Path(__file__).parent / "grids" / "demo.toml"
 

@@ -26,7 +26,7 @@ from ganbench.events import RunEvents
 from ganbench.protocols import PROTOCOLS
 from ganbench.registry import KINDS, Registry, get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming
-from ganbench.runner import run_grid
+from ganbench.running.grid_run import run_grid
 from ganbench.train import resolve_device
 
 app = typer.Typer(
@@ -264,7 +264,7 @@ def run(
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
     from ganbench.bundle import check_mode
-    from ganbench.executors import make_executor
+    from ganbench.running.executors import make_executor
 
     cell_executor = make_executor(executor, workers, address, start_early=True)
     check_mode(bundle)

@@ -36,7 +36,7 @@ def run_with(grid: dict, out: Path, executor=None, *, bundle: str = "off", event
     import torch
 
     from ganbench.results import ResultsDir
-    from ganbench.runner import run_grid
+    from ganbench.running.grid_run import run_grid
 
     registry, specs = specs_of(grid)
     results = ResultsDir(out)
@@ -116,7 +116,7 @@ def shared_results(tmp_path_factory):
     import torch
 
     from ganbench.results import ResultsDir
-    from ganbench.runner import run_grid
+    from ganbench.running.grid_run import run_grid
 
     registry, specs = specs_of(tomllib.loads(SHARED_RESULTS_TOML))
     out = tmp_path_factory.mktemp("shared-results") / "tiny"

@@ -35,8 +35,8 @@ from ganbench.bundle import MAX_MEMBERS, plan_units
 from ganbench.bundle_train import BundleTrainer
 from ganbench.errors import ConfigError
 from ganbench.events import RunEvents
-from ganbench.executors.process import ProcessExecutor
 from ganbench.results import ResultsDir
+from ganbench.running.executors.process import ProcessExecutor
 from ganbench.train import Trainer
 from tests.conftest import run_with, same_tables, specs_of
 

@@ -14,9 +14,9 @@ import torch
 import ganbench
 from ganbench.errors import ConfigError
 from ganbench.events import RunEvents
-from ganbench.executors import make_executor
-from ganbench.executors.local import LocalExecutor
-from ganbench.executors.process import DIED, ProcessExecutor, default_start_method
+from ganbench.running.executors import make_executor
+from ganbench.running.executors.local import LocalExecutor
+from ganbench.running.executors.process import DIED, ProcessExecutor, default_start_method
 from tests.conftest import GANBENCH, TIMING, run_with, same_tables, specs_of
 
 

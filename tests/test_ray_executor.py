@@ -30,11 +30,11 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip ins
 import ganbench  # noqa: E402 - after the skip
 from ganbench.errors import ConfigError  # noqa: E402
 from ganbench.events import RunEvents  # noqa: E402
-from ganbench.executors import CellJob, make_executor  # noqa: E402
-from ganbench.executors.local import LocalExecutor  # noqa: E402
-from ganbench.executors.process import DIED, ProcessExecutor, worker_functions  # noqa: E402
-from ganbench.executors.ray import RayExecutor, capacity, default_num_gpus  # noqa: E402
 from ganbench.results import ResultsDir  # noqa: E402
+from ganbench.running.executors import CellJob, make_executor  # noqa: E402
+from ganbench.running.executors.local import LocalExecutor  # noqa: E402
+from ganbench.running.executors.process import DIED, ProcessExecutor, worker_functions  # noqa: E402
+from ganbench.running.executors.ray import RayExecutor, capacity, default_num_gpus  # noqa: E402
 from tests.conftest import GANBENCH, run_with, same_tables, specs_of  # noqa: E402
 from tests.test_executors import Dead, Recorder, always_die, die_once  # noqa: E402
 

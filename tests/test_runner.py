@@ -18,7 +18,7 @@ from ganbench import hookimpl
 from ganbench.events import RunEvents
 from ganbench.results import ResultsDir
 from ganbench.results.tables import format_intervals, summarize
-from ganbench.runner import run_grid
+from ganbench.running.grid_run import run_grid
 from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
 
 CPU = torch.device("cpu")

@@ -48,10 +48,10 @@ from ganbench.bundle import run_unit
 from ganbench.cells import error_record
 from ganbench.config.grid import RunSpec
 from ganbench.events import RunEvents
-from ganbench.executors.base import CellJob, Finished, WorkUnit
 from ganbench.plugins import one_line
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
+from ganbench.running.executors.base import CellJob, Finished, WorkUnit
 
 DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
         " also when retried")
@@ -59,7 +59,7 @@ DIED = ("worker process died while training this cell (killed, out of memory or 
 #: torch._dynamo is what torch imports lazily at a cell's first optimizer step (5 s on 2 loaded
 #: cores); importing these starts no thread and does not initialise CUDA.
 PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.bundle",
-           "ganbench.results", "ganbench.executors.process"]
+           "ganbench.results", "ganbench.running.executors.process"]
 
 
 def default_start_method() -> str:

@@ -4,16 +4,16 @@ The unit of work is a :data:`WorkUnit`: one cell (a :class:`~ganbench.config.gri
 of cells that train together (:mod:`ganbench.bundle`). An executor trains the units it is given
 with :func:`ganbench.bundle.run_unit` and hands each cell's record to ``finished`` in the calling
 process, which alone appends it to ``runs.jsonl``; skipping finished runs, planning the bundles
-and writing ``table.csv`` stay in :func:`ganbench.runner.run_grid`.
+and writing ``table.csv`` stay in :func:`ganbench.running.grid_run.run_grid`.
 """
 
 from __future__ import annotations
 
 from ganbench.errors import ConfigError
-from ganbench.executors.base import CellJob, Executor, Finished, WorkUnit
-from ganbench.executors.local import LocalExecutor
-from ganbench.executors.process import ProcessExecutor
-from ganbench.executors.ray import RayExecutor
+from ganbench.running.executors.base import CellJob, Executor, Finished, WorkUnit
+from ganbench.running.executors.local import LocalExecutor
+from ganbench.running.executors.process import ProcessExecutor
+from ganbench.running.executors.ray import RayExecutor
 
 EXECUTORS = ("local", "process", "ray")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ganbench.bundle import run_unit
 from ganbench.events import RunEvents
-from ganbench.executors.base import CellJob, Finished, WorkUnit
+from ganbench.running.executors.base import CellJob, Finished, WorkUnit
 
 
 class LocalExecutor:

@@ -19,10 +19,10 @@ import torch
 from ganbench.bundle import plan_units
 from ganbench.config.grid import RunSpec
 from ganbench.events import RunEvents
-from ganbench.executors import CellJob, Executor
-from ganbench.executors.local import LocalExecutor
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
+from ganbench.running.executors import CellJob, Executor
+from ganbench.running.executors.local import LocalExecutor
 
 #: Run ids listed in the warning about finished runs whose folder was deleted.
 LOST_SHOWN = 5

@@ -11,9 +11,9 @@ ends (:func:`ray.wait`), so it alone appends to ``runs.jsonl``.
 Each task asks for one CPU and ``num_gpus`` GPUs: the grid's ``[executor] num_gpus`` (a fraction
 shares a GPU), else 1 when the device is ``cuda`` and the cluster has GPUs, else 0; Ray sets the
 task's ``CUDA_VISIBLE_DEVICES``. A task whose worker dies is retried ``max_retries`` times by Ray;
-after that its cells are ``error`` records (:data:`~ganbench.executors.process.DIED`). Ctrl-C
+after that its cells are ``error`` records (:data:`~ganbench.running.executors.process.DIED`). Ctrl-C
 cancels the tasks in flight; finished records are kept. A local instance is shut down at the end,
-and dies with the driver even when that is SIGKILLed (:mod:`~ganbench.executors.ray_reaper`).
+and dies with the driver even when that is SIGKILLed (:mod:`~ganbench.running.executors.ray_reaper`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import ConfigError, ResultsError
 from ganbench.events import RunEvents
-from ganbench.executors import ray_reaper
-from ganbench.executors.base import CellJob, Finished, WorkUnit
-from ganbench.executors.process import DIED, Dead, cpu_count, train_in_worker, worker_functions
 from ganbench.plugins import one_line
 from ganbench.results import GRID_FILE
+from ganbench.running.executors import ray_reaper
+from ganbench.running.executors.base import CellJob, Finished, WorkUnit
+from ganbench.running.executors.process import DIED, Dead, cpu_count, train_in_worker, worker_functions
 
 if TYPE_CHECKING:
     import torch
@@ -93,7 +93,7 @@ def run_task(fn: Callable[[WorkUnit], list[dict[str, Any]]], unit: WorkUnit,
 
 def train_on_node(unit: WorkUnit, results_path: str, device: str,
                   data_root: str | None) -> list[dict[str, Any]]:
-    """:func:`~ganbench.executors.process.train_in_worker`, once the results folder the driver
+    """:func:`~ganbench.running.executors.process.train_in_worker`, once the results folder the driver
     prepared is seen on this node (else the runs would be written where nobody reads them)."""
     if not (Path(results_path) / GRID_FILE).is_file():
         raise ResultsError(f"results folder {results_path} is not on Ray node {platform.node()}:"
