@@ -78,12 +78,21 @@ def summarize(values: Sequence[float | None], confidence: float = 0.95) -> Summa
     if std == 0.0:  # every seed gave the same number: the interval is that number
         return Summary(n, mean, std, median, mean, mean, "constant")
     if n < BOOTSTRAP_FROM:
-        low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
-        return Summary(n, mean, std, median, float(low), float(high), "t")
+        return Summary(n, mean, std, median, *t_interval(x, confidence), "t")
     result = stats.bootstrap((x,), np.mean, confidence_level=confidence, method="BCa",
                              n_resamples=BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(BOOTSTRAP_SEED))
     interval = result.confidence_interval
     return Summary(n, mean, std, median, float(interval.low), float(interval.high), "bootstrap")
+
+
+def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The t interval of the mean of ``x`` (two or more finite values); the mean itself when every
+    value is the same."""
+    n, mean, std = len(x), float(x.mean()), float(x.std(ddof=1))
+    if std == 0.0:
+        return mean, mean
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return float(low), float(high)
 
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -20,7 +20,6 @@ from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
-from scipy import stats
 
 from ganbench import statistics
 from ganbench.report.figures import DPI, RC, Samples, label_colour, plt, slug, view
@@ -63,14 +62,7 @@ def interval(values: Iterable[float | None]) -> tuple[int, float, float, float, 
     mean = float(x.mean())
     if n < statistics.MIN_N:
         return n, mean, float(x.min()), float(x.max()), "range"
-    if n < statistics.BOOTSTRAP_FROM:  # summarize's interval is the t interval up to here
-        summary = statistics.summarize(x)
-        return n, summary.mean, summary.ci_low, summary.ci_high, "t"
-    std = float(x.std(ddof=1))
-    if std == 0.0:
-        return n, mean, mean, mean, "t"
-    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return n, mean, float(low), float(high), "t"
+    return n, mean, *statistics.t_interval(x), "t"  # at every n: no bootstrap per step
 
 
 def band(values_by_step: dict[float, Sequence[float | None]]) -> Band:
