@@ -39,13 +39,13 @@ import pandas as pd
 import torch
 
 import ganbench
-import ganbench.bundle  # noqa: F401 - imported now, not halfway through (see train's docstring)
-import ganbench.bundle_train  # noqa: F401
 import ganbench.running.executors  # noqa: F401
+import ganbench.running.units  # noqa: F401 - imported now, not halfway through (see train's docstring)
+import ganbench.training.bundle.trainer  # noqa: F401
 from ganbench.config.grid import expand, parse_grid
-from ganbench.events import RunEvents
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
+from ganbench.running.events import RunEvents
 from ganbench.running.grid_run import run_grid
 
 LOSSES = ["minimax", "non-saturating", "wasserstein", "hinge"]

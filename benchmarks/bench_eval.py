@@ -26,7 +26,7 @@ import torch
 from ganbench.config.grid import expand, parse_grid
 from ganbench.paths import CACHE_ENV
 from ganbench.registry import get_registry
-from ganbench.train import Trainer
+from ganbench.training.trainer import Trainer
 
 RING8 = {"dataset": "ring8", "latent_dim": 2, "generator": {"name": "mlp", "width": 64, "depth": 3},
          "discriminator": {"name": "mlp", "width": 64, "depth": 3}}

@@ -23,10 +23,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ganbench.bundle_train import BundleTrainer
 from ganbench.config.grid import expand, parse_grid
 from ganbench.registry import get_registry
-from ganbench.train import Trainer
+from ganbench.training.bundle.trainer import BundleTrainer
+from ganbench.training.trainer import Trainer
 
 
 def mlp_grid(steps: int, batch: int, width: int, seeds: int = 1) -> dict:

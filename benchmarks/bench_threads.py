@@ -1,5 +1,5 @@
 """Training speed with 1 and with more torch intra-op threads, per model size: the measurement
-behind ``ganbench.threads`` (``SMALL_MODEL_PARAMETERS``).
+behind ``ganbench.training.threads`` (``SMALL_MODEL_PARAMETERS``).
 
 For each model (the demo's MLP, the default MLP, a wide MLP, the digits grid's DCGAN and a wider
 DCGAN) it times solo training (``Trainer.run``, building excluded) and, for the MLPs, a bundle of
@@ -20,10 +20,10 @@ import time
 import torch
 from bench_step import configs, dcgan_grid, mlp_grid
 
-from ganbench.bundle_train import BundleTrainer
-from ganbench.cells import device_name
-from ganbench.threads import parameter_count
-from ganbench.train import Trainer
+from ganbench.running.cells import device_name
+from ganbench.training.bundle.trainer import BundleTrainer
+from ganbench.training.threads import parameter_count
+from ganbench.training.trainer import Trainer
 
 DEVICE = torch.device("cpu")
 

@@ -99,8 +99,8 @@ def ganbench_classify_failure(record, signals, history, thresholds):
     Called once per finished run with its summary ``record`` (status, config, labels, metrics),
     its ``signals`` (dict of every diagnostic's numbers), its logged ``history`` (a pandas
     DataFrame, one row per log point; metric columns are filled at evaluation rows) and the
-    grid's ``thresholds`` (``ganbench.thresholds.Thresholds``). Return a
-    ``ganbench.diagnostics.FailureLabel(mode, evidence)`` (or a ``(mode, evidence)`` tuple) to
+    grid's ``thresholds`` (``ganbench.diagnostics.thresholds.Thresholds``). Return a
+    ``ganbench.diagnostics.signals.FailureLabel(mode, evidence)`` (or a ``(mode, evidence)`` tuple) to
     decide, or None to let the next implementation decide. The first non-None answer wins; the
     built-in classifier is ``trylast``, so any plugin can add a label or override one.
     """

@@ -30,7 +30,7 @@ __all__ = [
 CACHE_ENV = "GANBENCH_CACHE_DIR"
 #: Environment variable: a local Inception weights file used where the grid sets none (read by
 #: ``ganbench run/validate --inception-weights`` and, for library callers, by
-#: :func:`ganbench.inception.resolve_inception_weights`).
+#: :func:`ganbench.evaluation.inception.resolve_inception_weights`).
 WEIGHTS_ENV = "GANBENCH_INCEPTION_WEIGHTS"
 #: Environment variable: ``1``, ``true`` or ``yes`` (any case) loads the built-ins only.
 DISABLE_AUTOLOAD_ENV = "GANBENCH_DISABLE_PLUGIN_AUTOLOAD"

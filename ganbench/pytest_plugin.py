@@ -69,7 +69,7 @@ def ganbench_tiny_run(ganbench_registry, tmp_path):
     import torch
 
     from ganbench.config.grid import expand, parse_grid
-    from ganbench.train import train
+    from ganbench.training.trainer import train
 
     def run(grid: dict[str, Any] | None = None, *, device: str = "cpu", **settings: Any):
         raw = copy.deepcopy(TINY_GRID)

@@ -133,7 +133,7 @@ def ganbench_cache_dir(tmp_path_factory):
     stacked-digits domain classifiers are trained once, into it, for every test that points the
     variable at it (tests/test_domain.py, tests/test_protocols.py). Under xdist the workers share
     it (beside their own temporary folders): the first to need a classifier trains it while the
-    other waits on its lock (ganbench.domain), then loads it."""
+    other waits on its lock (ganbench.evaluation.domain.classifiers), then loads it."""
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     folder = root / "ganbench-cache"

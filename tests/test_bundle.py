@@ -30,14 +30,14 @@ import pytest
 import torch
 
 import ganbench
-from ganbench.batched import BatchedAdam, StackedModule
-from ganbench.bundle import MAX_MEMBERS, plan_units
-from ganbench.bundle_train import BundleTrainer
 from ganbench.errors import ConfigError
-from ganbench.events import RunEvents
 from ganbench.results import ResultsDir
+from ganbench.running.events import RunEvents
 from ganbench.running.executors.process import ProcessExecutor
-from ganbench.train import Trainer
+from ganbench.running.units import MAX_MEMBERS, plan_units
+from ganbench.training.bundle.stacked import BatchedAdam, StackedModule
+from ganbench.training.bundle.trainer import BundleTrainer
+from ganbench.training.trainer import Trainer
 from tests.conftest import run_with, same_tables, specs_of
 
 CPU = torch.device("cpu")

@@ -12,8 +12,8 @@ from torch import nn
 
 from ganbench import hookimpl
 from ganbench.builtins.generators import mlp
-from ganbench.bundle import plan_units
-from ganbench.train import train
+from ganbench.running.units import plan_units
+from ganbench.training.trainer import train
 from tests.conftest import specs_of
 
 CPU = torch.device("cpu")

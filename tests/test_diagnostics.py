@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from ganbench import ConfigError, load_results
-from ganbench.diagnostics import classify, compute_signals, cycle_test, fisher_g_pvalue
+from ganbench.diagnostics.signals import classify, compute_signals, cycle_test, fisher_g_pvalue
+from ganbench.diagnostics.thresholds import Thresholds, check_overrides
 from ganbench.registry import get_registry
-from ganbench.thresholds import Thresholds, check_overrides
-from ganbench.train import train
+from ganbench.training.trainer import train
 from tests.conftest import specs_of
 from tests.plugin_dist import CRITIC_DIST, CRITIC_VERSION
 

@@ -102,7 +102,7 @@ def check_components(module: types.ModuleType) -> int:
 def check_classifier(classify) -> None:
     steady = pd.DataFrame({"step": [1, 2, 3, 4, 5, 6], "d_real": [0.5] * 6})
     moving = pd.DataFrame({"step": [1, 2, 3, 4, 5, 6], "d_real": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7]})
-    from ganbench.thresholds import Thresholds
+    from ganbench.diagnostics.thresholds import Thresholds
 
     label = classify(record={"status": "ok"}, signals={}, history=steady, thresholds=Thresholds())
     mode, evidence = label

@@ -1,4 +1,5 @@
-"""Domain classifiers (ganbench.domain) and the ``classes`` metric, on the real offline digits.
+"""Domain classifiers (``ganbench.evaluation.domain.classifiers``) and the ``classes`` metric,
+on the real offline digits.
 
 One digits classifier and one stacked-digits (per-channel) classifier are trained per test
 session into the session's temporary GANBENCH_CACHE_DIR (``ganbench_cache_dir``, shared with
@@ -13,7 +14,7 @@ import time
 import pytest
 import torch
 
-from ganbench import EvalContext, domain
+from ganbench import EvalContext
 from ganbench.builtins.class_metrics import (
     CLASS_KL,
     CLASSES_COVERED,
@@ -23,7 +24,8 @@ from ganbench.builtins.class_metrics import (
     class_statistics,
 )
 from ganbench.builtins.image_datasets import digits, stacked_digits
-from ganbench.domain_extractor import domain_extractor_name
+from ganbench.evaluation.domain import classifiers as domain
+from ganbench.evaluation.domain.extractor import domain_extractor_name
 from ganbench.registry import get_registry
 
 DIGITS = {"name": "digits", "params": {}}
@@ -229,7 +231,7 @@ def test_classes_is_a_registered_opt_in_metric():
 
 def test_a_stacked_digits_run_reports_modes_out_of_1000(cache):
     """End to end through the trainer: the Stacked-MNIST protocol on a real (short) run."""
-    from ganbench.train import train
+    from ganbench.training.trainer import train
     from tests.conftest import specs_of
 
     grid = {"name": "stacked", "dataset": {"name": "stacked-digits", "size": 16, "count": 2048},

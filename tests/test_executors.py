@@ -13,7 +13,7 @@ import torch
 
 import ganbench
 from ganbench.errors import ConfigError
-from ganbench.events import RunEvents
+from ganbench.running.events import RunEvents
 from ganbench.running.executors import make_executor
 from ganbench.running.executors.local import LocalExecutor
 from ganbench.running.executors.process import DIED, ProcessExecutor, default_start_method
@@ -215,11 +215,11 @@ EIGHT_DCGAN_CELLS = (
 @pytest.mark.slow
 def test_local_and_process_give_identical_numbers_with_default_threads(tmp_path, cli):
     """Without pinned threads, `local` runs with torch's default (the cores) and each of 2
-    `process` workers with cores // 2; the cell's own thread count (ganbench.threads) makes
+    `process` workers with cores // 2; the cell's own thread count (ganbench.training.threads) makes
     every history the same bit for bit, and `ganbench compare` says so."""
     import tomllib
 
-    from ganbench.train import Trainer
+    from ganbench.training.trainer import Trainer
 
     grid = tmp_path / "eight.toml"
     grid.write_text(EIGHT_DCGAN_CELLS)

@@ -27,10 +27,10 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-from ganbench import extractors, fidelity, inception
 from ganbench.builtins.fidelity_metrics import Fidelity
 from ganbench.contracts import DataSpec
 from ganbench.errors import ConfigError, MetricUnavailable
+from ganbench.evaluation import extractors, fidelity, inception
 
 LOOKUP = "ganbench-test-lookup"
 SMALL = "ganbench-test-small"
@@ -442,7 +442,7 @@ def tiny_digits_grid(**evaluation):
 def train_grid(raw, tmp_path):
     from ganbench.config.grid import expand, parse_grid
     from ganbench.registry import get_registry
-    from ganbench.train import train
+    from ganbench.training.trainer import train
 
     registry = get_registry(autoload=False)
     (spec,) = expand(parse_grid(raw, "test"), registry)

@@ -39,7 +39,7 @@ from ganbench.builtins.image_datasets import (
 from ganbench.config.grid import expand, parse_grid
 from ganbench.data import InMemoryDataset, prepare_images, resize, to_unit_range
 from ganbench.registry import get_registry
-from ganbench.train import train
+from ganbench.training.trainer import train
 from tests.test_cli_errors import assert_one_error_line
 
 CPU = torch.device("cpu")

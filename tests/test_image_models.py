@@ -11,7 +11,7 @@ from ganbench.builtins import dcgan, losses, regularizers, resnet
 from ganbench.builtins.discriminators import mlp as mlp_discriminator
 from ganbench.config.grid import expand, parse_grid
 from ganbench.registry import get_registry
-from ganbench.train import train
+from ganbench.training.trainer import train
 from tests.test_components import Linear2D, penalty_context
 
 LATENT = 8

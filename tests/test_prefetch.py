@@ -1,4 +1,4 @@
-"""``ganbench.prefetch``: the datasets of a grid are built, Inception weights fetched only when a
+"""``ganbench.running.prefetch``: the datasets of a grid are built, Inception weights fetched only when a
 fidelity metric needs them, and an offline download is a one-line error. No test touches the
 network: the weights URL points at a closed local port and sockets refuse to connect."""
 
@@ -9,9 +9,9 @@ import socket
 import pytest
 import torch
 
-from ganbench import inception
 from ganbench.errors import GanbenchError
-from ganbench.prefetch import needs_inception_download, needs_vgg16_download, prefetch
+from ganbench.evaluation import inception
+from ganbench.running.prefetch import needs_inception_download, needs_vgg16_download, prefetch
 from tests.conftest import specs_of
 
 

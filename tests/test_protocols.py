@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from ganbench import fidelity
-from ganbench.compat import compatibility_warnings
 from ganbench.config.grid import parse_grid, with_command_line
 from ganbench.errors import ConfigError
+from ganbench.evaluation import fidelity
+from ganbench.running.compat import compatibility_warnings
 from tests.conftest import run_with, specs_of
 from tests.test_fidelity import LOOKUP, gaussian, lookup_ctx
 
@@ -26,7 +26,7 @@ def digits_grid(**evaluation):
 def cache(ganbench_cache_dir, monkeypatch):
     """The session's ganbench cache (domain classifier, reference features; tests/conftest.py):
     the digits classifier tests/test_domain.py trained is reused, not trained again."""
-    from ganbench import domain
+    from ganbench.evaluation.domain import classifiers as domain
 
     folder = ganbench_cache_dir
     monkeypatch.setenv(domain.CACHE_ENV, str(folder))
@@ -148,7 +148,7 @@ def test_kid_subsets_are_at_most_half_of_each_set_so_its_std_means_something(tmp
 
 
 def test_compare_says_when_two_folders_differ_only_by_execution_context(tiny_grid, tmp_path):
-    from ganbench.compare import compare_results
+    from ganbench.results.compare import compare_results
 
     tiny_grid.update(seeds=[0, 1], axes={"loss": ["minimax", "wasserstein"]})
     run_with(tiny_grid, tmp_path / "solo", bundle="off")
@@ -171,7 +171,7 @@ def test_compare_says_when_two_folders_differ_only_by_execution_context(tiny_gri
 def test_vgg16_precision_recall_offline_is_one_line_and_the_other_metrics_stay(tmp_path, monkeypatch):
     """A paper protocol puts precision/recall on VGG-16; without its weights they are unavailable
     with one line saying how to get them, and FID/KID are still computed."""
-    from ganbench import inception
+    from ganbench.evaluation import inception
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(inception, "VGG16_URL", "http://127.0.0.1:9/vgg16-397923af.pth")
@@ -194,7 +194,12 @@ def test_vgg16_precision_recall_offline_is_one_line_and_the_other_metrics_stay(t
 
 
 def test_each_cell_picks_its_thread_count_records_it_and_gives_the_old_one_back(tiny_grid, tmp_path):
-    from ganbench.threads import MAX_AUTO_THREADS, SMALL_MODEL_PARAMETERS, available_cores, choose_threads
+    from ganbench.training.threads import (
+        MAX_AUTO_THREADS,
+        SMALL_MODEL_PARAMETERS,
+        available_cores,
+        choose_threads,
+    )
 
     assert choose_threads("auto", SMALL_MODEL_PARAMETERS - 1) == 1
     assert choose_threads("auto", SMALL_MODEL_PARAMETERS) == min(available_cores(), MAX_AUTO_THREADS)

@@ -29,8 +29,8 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip ins
 
 import ganbench  # noqa: E402 - after the skip
 from ganbench.errors import ConfigError  # noqa: E402
-from ganbench.events import RunEvents  # noqa: E402
 from ganbench.results import ResultsDir  # noqa: E402
+from ganbench.running.events import RunEvents  # noqa: E402
 from ganbench.running.executors import CellJob, make_executor  # noqa: E402
 from ganbench.running.executors.local import LocalExecutor  # noqa: E402
 from ganbench.running.executors.process import DIED, ProcessExecutor, worker_functions  # noqa: E402

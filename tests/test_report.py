@@ -297,7 +297,7 @@ samples = 200
 
 
 def test_a_failing_report_is_a_warning_after_run(tmp_path, capsys):
-    from ganbench.cli import _write_report
+    from ganbench.cli.run import _write_report
 
     _write_report(tmp_path / "not-a-results-dir")  # must not raise: the runs are already saved
     assert "warning: no report written" in capsys.readouterr().err

@@ -15,9 +15,9 @@ import torch
 
 import ganbench
 from ganbench import hookimpl
-from ganbench.events import RunEvents
 from ganbench.results import ResultsDir
 from ganbench.results.tables import format_intervals, summarize
+from ganbench.running.events import RunEvents
 from ganbench.running.grid_run import run_grid
 from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
 

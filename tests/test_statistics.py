@@ -128,7 +128,7 @@ def variants_frame():
 
 
 def test_pairs_stay_within_one_setting_of_the_other_axes_and_json_has_the_documented_shape():
-    from ganbench.variant_stats import as_json, compare_variants
+    from ganbench.results.variants import as_json, compare_variants
 
     found = compare_variants(variants_frame(), {"modes_covered": True}, by=["loss"])
     assert [m.metric for m in found] == ["modes_covered"]  # wall_time_s: no direction, not chosen
@@ -154,7 +154,7 @@ def test_pairs_stay_within_one_setting_of_the_other_axes_and_json_has_the_docume
 
 def test_bad_compare_options_are_config_errors():
     from ganbench.errors import ConfigError
-    from ganbench.variant_stats import compare_variants
+    from ganbench.results.variants import compare_variants
 
     with pytest.raises(ConfigError, match="--by: unknown axis optimiser"):
         compare_variants(variants_frame(), {}, by=["optimiser"])
@@ -226,7 +226,7 @@ def test_table_shows_n_and_intervals_in_every_format(shared_results, cli):
 def test_with_two_seeds_compare_says_how_many_pairs_it_could_not_test():
     import pandas as pd
 
-    from ganbench.variant_stats import compare_variants, text_lines
+    from ganbench.results.variants import compare_variants, text_lines
 
     rows = [{"run_id": f"{loss}-{seed}", "loss": loss, "seed": seed, "status": "ok",
              "modes_covered": float(seed + i)} for i, loss in enumerate("abcde") for seed in (0, 1)]

@@ -1,8 +1,8 @@
 """Built-in metric ``classes``: class coverage of generated images through a domain classifier.
 
-The classifier is :mod:`ganbench.domain`'s, for the run's dataset object (trained on first use,
-cached on disk). Definitions are in docs/metrics.md ("Class coverage and the domain
-classifier").
+The classifier is :mod:`ganbench.evaluation.domain.classifiers`'s, for the run's dataset object
+(trained on first use, cached on disk). Definitions are in docs/metrics.md ("Class coverage and
+the domain classifier").
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from ganbench import DataSpec, EvalContext, Metric, hookimpl
-from ganbench.domain import classifier_for_dataset, classifier_for_ref
 from ganbench.errors import ConfigError
+from ganbench.evaluation.domain.classifiers import classifier_for_dataset, classifier_for_ref
 
 CLASSES_COVERED = "classes_covered"
 CLASSES_TOTAL = "classes_total"

@@ -3,7 +3,7 @@
 The classifier applies its rules in this order, the first that fires wins: diverged (non-finite
 values) > unbounded-critic > diverged (exploding values) > vanishing-gradients > mode-collapse >
 oscillating > non-convergence > partial-mode-collapse (non-convergence while the retained modes
-still rise) > ok. Thresholds: ganbench/thresholds.py; each rule's
+still rise) > ok. Thresholds: ganbench/diagnostics/thresholds.py; each rule's
 measured error rates: docs/diagnostics.md.
 """
 
@@ -16,8 +16,8 @@ import pandas as pd
 
 from ganbench import hookimpl
 from ganbench.builtins.metrics import RETAINED_SHARE
-from ganbench.diagnostics import FailureLabel, cycle_test, evaluations, late
-from ganbench.thresholds import WINDOW, Thresholds
+from ganbench.diagnostics.signals import FailureLabel, cycle_test, evaluations, late
+from ganbench.diagnostics.thresholds import WINDOW, Thresholds
 
 ADVERSARIAL_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake")
 

@@ -3,7 +3,7 @@
 Not an ``auto`` metric: name it in ``evaluation.metrics``. The feature extractor is
 ``evaluation.features`` (``"inception"`` by default, ``"domain"``, or any registered
 torch-fidelity extractor) unless the metric's own ``features`` parameter overrides it; the
-Inception weights come from ``evaluation.inception_weights`` (see ``ganbench.inception``).
+Inception weights come from ``evaluation.inception_weights`` (see ``ganbench.evaluation.inception``).
 Definitions, sample counts and the cache are in docs/metrics.md.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from ganbench import DataSpec, EvalContext, Metric, hookimpl
 from ganbench.errors import ConfigError
-from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
+from ganbench.evaluation.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 
 ALL_GROUPS = ("fid", "is", "kid", "prc")
 
@@ -32,7 +32,7 @@ PRC_FEATURES = ("vgg16", "same")
 class Fidelity(Metric):
     """FID, IS (mean, std), KID (mean, std), precision and recall via torch-fidelity.
 
-    The counts follow ``evaluation.protocol`` (:mod:`ganbench.protocols`) unless given here:
+    The counts follow ``evaluation.protocol`` (:mod:`ganbench.evaluation.protocols`) unless given here:
     ``samples`` (generated images), ``reference_samples`` (real images, capped at the dataset's
     size); ``features`` defaults to ``evaluation.features``; ``prc_features`` is ``"vgg16"`` or
     ``"same"`` (the FID features; by default VGG-16 under a paper protocol with Inception);
@@ -43,7 +43,7 @@ class Fidelity(Metric):
                  features: str | None = None, metrics: list[str] | None = None,
                  isc_splits: int = 10, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  prc_neighborhood: int = 3, batch_size: int = 64, prc_features: str | None = None):
-        from ganbench.fidelity import check_groups  # torch-fidelity is imported only when used
+        from ganbench.evaluation.fidelity import check_groups  # torch-fidelity is imported only when used
 
         self.samples = _positive("samples", samples, 2)
         self.reference_samples = _positive("reference_samples", reference_samples, 2)
@@ -95,7 +95,7 @@ class Fidelity(Metric):
         return warnings
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float]:
-        from ganbench.fidelity import GROUPS, fidelity_for_context
+        from ganbench.evaluation.fidelity import GROUPS, fidelity_for_context
 
         result = fidelity_for_context(ctx, samples=self.samples, reference_samples=self.reference_samples,
                                       features=self.features, groups=self.groups,

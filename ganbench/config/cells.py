@@ -20,7 +20,7 @@ from ganbench.config.schema import (
     resolve_optimizer,
 )
 from ganbench.errors import ConfigError
-from ganbench.inception import file_sha256
+from ganbench.evaluation.inception import file_sha256
 from ganbench.registry import Registry
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation

@@ -30,7 +30,7 @@ from ganbench.config.schema import (
 )
 from ganbench.errors import ConfigError
 
-#: ``executor.threads`` when a config does not set it: chosen by model size (``ganbench.threads``).
+#: ``executor.threads`` when a config does not set it: chosen by model size (``ganbench.training.threads``).
 DEFAULT_THREADS = "auto"
 
 
@@ -93,7 +93,7 @@ class RunConfig:
     evaluation: Mapping[str, Any]
     #: num_gpus, threads, as the grid gave them (:attr:`threads`, :attr:`num_gpus`)
     executor: Mapping[str, Any]
-    #: threshold overrides (``ganbench.thresholds``)
+    #: threshold overrides (``ganbench.diagnostics.thresholds``)
     diagnostics: Mapping[str, Any]
 
     # ------------------------------------------------------------------ dict <-> RunConfig

@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ganbench.diagnostics.thresholds import check_overrides
 from ganbench.errors import ConfigError
-from ganbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS
-from ganbench.thresholds import check_overrides
+from ganbench.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 #: The component settings: grid key -> registry kind.
 COMPONENT_KINDS = {
@@ -195,7 +195,7 @@ def feature_extractor(where: str, value: Any) -> str:
 
 
 def thread_count(where: str, value: Any) -> int | str:
-    """``executor.threads``: "auto" (by model size, ``ganbench.threads``) or a positive integer."""
+    """``executor.threads``: "auto" (by model size, ``ganbench.training.threads``) or a positive integer."""
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -232,7 +232,7 @@ def component_ref(where: str, value: Any) -> dict[str, Any]:
     raise _type_error(where, "a component name or an inline table with 'name'", value)
 
 
-def _check_keys(where: str, table: dict, allowed: dict) -> None:
+def _check_keys(where: str, table: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -240,7 +240,7 @@ def _check_keys(where: str, table: dict, allowed: dict) -> None:
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
 
 
-def table_of(checks: dict[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], dict]:
+def table_of(checks: Mapping[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], dict]:
     def check(where: str, value: Any) -> dict:
         if not isinstance(value, dict):
             raise _type_error(where, "a table", value)

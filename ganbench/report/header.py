@@ -40,7 +40,7 @@ def _components(runs: list[Run]) -> set[tuple[str, str]]:
 def _plugin_versions(runs: list[Run], registry: Any, notes: list[str]) -> str:
     """Which distributions provided the runs' components: stored provenance where the records
     have it (``environment.plugins``), else looked up in the installed registry (and said so)."""
-    stored = {}
+    stored: dict[str, Any] = {}
     for run in runs:
         stored.update((run.record.get("environment") or {}).get("plugins") or {})
     if stored:

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 
 from ganbench import statistics
+from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.errors import ResultsError
 from ganbench.results import ResultsDir
 from ganbench.results.tables import label_columns, varying
-from ganbench.thresholds import Thresholds
 
 FORMATS = ("html", "md", "both")
 FIGURES_DIR = "figures"
@@ -196,7 +196,8 @@ def leaderboard(variants: list[Variant], metrics: list[str], directions: dict[st
                  ) -> tuple[list[dict[str, Any]], dict[str, set[int]]]:
     """Per variant its stats; per ranked metric the best group (:func:`statistics.best_group`),
     formed within each dataset, since metrics of different datasets do not compare."""
-    rows, best = [], {}
+    rows: list[dict[str, Any]] = []
+    best: dict[str, set[int]] = {}
     for variant in variants:
         stats = {m: statistics.summarize([r.metrics.get(m) for r in variant.runs]) for m in metrics}
         for cost in COST_COLUMNS:

@@ -4,10 +4,15 @@
   ``table.csv``), ``load_results``, the file names (``GRID_FILE``, ``TABLE_FILE``, ...);
 - :mod:`ganbench.results.lock`: ``FolderLock``, one writer per results folder;
 - :mod:`ganbench.results.tables`: pandas views of ``table.csv`` (seed aggregates, failure matrix);
-  import it from there (it is not re-exported here).
+- :mod:`ganbench.results.variants`: which variants differ, metric by metric (tests over seeds,
+  Holm's correction; ``ganbench compare DIR``);
+- :mod:`ganbench.results.compare`: whether two results folders hold the same runs, executed
+  alike, with the same numbers (``ganbench compare A B``).
 
-The names of :mod:`ganbench.results.store` are re-exported, so ``from ganbench.results import
-ResultsDir`` works as it did when this package was one module.
+Only the names of :mod:`ganbench.results.store` and :mod:`ganbench.results.lock` are re-exported;
+import the other modules' names from them.
+
+``from ganbench.results import ResultsDir`` works as it did when this package was one module.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Running a grid: skip what is done, plan the units (bundles), train them through an executor,
 and write the table.
 
-The runner knows nothing about terminals: it reports through a :class:`~ganbench.events.RunEvents`
+The runner knows nothing about terminals: it reports through a :class:`~ganbench.running.events.RunEvents`
 object (the CLI's implements a rich progress bar). One failing cell is recorded with status
-``error`` and the grid goes on (:mod:`ganbench.cells`); Ctrl-C stops after writing the table of
+``error`` and the grid goes on (:mod:`ganbench.running.cells`); Ctrl-C stops after writing the table of
 what finished.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from ganbench.bundle import plan_units
 from ganbench.config.grid import RunSpec
-from ganbench.events import RunEvents
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
+from ganbench.running.events import RunEvents
 from ganbench.running.executors import CellJob, Executor
 from ganbench.running.executors.local import LocalExecutor
+from ganbench.running.units import plan_units
 
 #: Run ids listed in the warning about finished runs whose folder was deleted.
 LOST_SHOWN = 5
@@ -54,7 +54,7 @@ def run_grid(specs: list[RunSpec], registry: Registry, results: ResultsDir, devi
     finished run whose folder was deleted is not done: a warning names it and it trains again.
 
     ``bundle`` (``auto`` or ``off``) decides which cells train together as one bundle
-    (:func:`ganbench.bundle.plan_units`); ``executor`` decides where the units train (default:
+    (:func:`ganbench.running.units.plan_units`); ``executor`` decides where the units train (default:
     one after another in this process); this process alone appends their records to
     ``runs.jsonl`` as they finish.
     """

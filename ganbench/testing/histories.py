@@ -37,9 +37,9 @@ import torch
 
 from ganbench.builtins.datasets import grid_centres, ring_centres
 from ganbench.builtins.metrics import mode_statistics
-from ganbench.diagnostics import classify, compute_signals
+from ganbench.diagnostics.signals import classify, compute_signals
+from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.registry import get_registry
-from ganbench.thresholds import Thresholds
 
 #: Null kinds: histories without a failure.
 NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic", "d-wins")

@@ -1,8 +1,8 @@
 """Executors: where the cells of a grid train.
 
 The unit of work is a :data:`WorkUnit`: one cell (a :class:`~ganbench.config.grid.RunSpec`), or a bundle
-of cells that train together (:mod:`ganbench.bundle`). An executor trains the units it is given
-with :func:`ganbench.bundle.run_unit` and hands each cell's record to ``finished`` in the calling
+of cells that train together (:mod:`ganbench.running.units`). An executor trains the units it is given
+with :func:`ganbench.running.units.run_unit` and hands each cell's record to ``finished`` in the calling
 process, which alone appends it to ``runs.jsonl``; skipping finished runs, planning the bundles
 and writing ``table.csv`` stay in :func:`ganbench.running.grid_run.run_grid`.
 """

@@ -9,11 +9,11 @@ from typing import Any, Protocol
 
 import torch
 
-from ganbench.bundle import WorkUnit
 from ganbench.config.grid import RunSpec
-from ganbench.events import RunEvents
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
+from ganbench.running.events import RunEvents
+from ganbench.running.units import WorkUnit
 
 #: ``finished(spec, record)``: called in the parent as each cell ends.
 Finished = Callable[[RunSpec, dict[str, Any]], None]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ganbench.bundle import run_unit
-from ganbench.events import RunEvents
+from ganbench.running.events import RunEvents
 from ganbench.running.executors.base import CellJob, Finished, WorkUnit
+from ganbench.running.units import run_unit
 
 
 class LocalExecutor:

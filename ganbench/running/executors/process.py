@@ -8,7 +8,7 @@ next grid) starts as fast. Elsewhere, or with ``start_method="spawn"``, workers 
 
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
 same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
-cell or a bundle) with :func:`~ganbench.bundle.run_unit` (which writes the runs' files) and return
+cell or a bundle) with :func:`~ganbench.running.units.run_unit` (which writes the runs' files) and return
 its records; the parent appends them. With CUDA, worker *i* sees one GPU
 (``CUDA_VISIBLE_DEVICES``, round-robin); on the CPU the cores are split:
 ``torch.set_num_threads(cores // workers)`` per worker.
@@ -44,21 +44,21 @@ from typing import Any
 
 import torch
 
-from ganbench.bundle import run_unit
-from ganbench.cells import error_record
 from ganbench.config.grid import RunSpec
-from ganbench.events import RunEvents
 from ganbench.plugins import one_line
 from ganbench.registry import get_registry
 from ganbench.results import ResultsDir
+from ganbench.running.cells import error_record
+from ganbench.running.events import RunEvents
 from ganbench.running.executors.base import CellJob, Finished, WorkUnit
+from ganbench.running.units import run_unit
 
 DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
         " also when retried")
 #: Imported once in the forkserver, before it forks any worker ("__main__": the driver's script).
 #: torch._dynamo is what torch imports lazily at a cell's first optimizer step (5 s on 2 loaded
 #: cores); importing these starts no thread and does not initialise CUDA.
-PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.bundle",
+PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.running.units",
            "ganbench.results", "ganbench.running.executors.process"]
 
 

@@ -3,7 +3,7 @@ or on a cluster (``--address``).
 
 A task rebuilds the registry once per Ray worker process (:func:`~ganbench.registry.get_registry`,
 as the ``process`` executor's workers do: the installed plugins, so every node needs ganbench and
-the same plugins installed), trains its unit with :func:`~ganbench.bundle.run_unit` (which writes
+the same plugins installed), trains its unit with :func:`~ganbench.running.units.run_unit` (which writes
 the run folders on the node that trains it: ``--out`` must be a folder every node sees, a shared
 filesystem) and returns the records; the driver calls ``finished`` for each cell as its task
 ends (:func:`ray.wait`), so it alone appends to ``runs.jsonl``.
@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganbench.errors import ConfigError, ResultsError
-from ganbench.events import RunEvents
 from ganbench.plugins import one_line
 from ganbench.results import GRID_FILE
+from ganbench.running.events import RunEvents
 from ganbench.running.executors import ray_reaper
 from ganbench.running.executors.base import CellJob, Finished, WorkUnit
 from ganbench.running.executors.process import DIED, Dead, cpu_count, train_in_worker, worker_functions

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ganbench.diagnostics.thresholds import WINDOW, Thresholds
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
-from ganbench.thresholds import WINDOW, Thresholds
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The torch-fidelity feature extractor over a domain classifier (``ganbench-domain-<key>``).
 
-:func:`domain_extractor_name` registers one per dataset with torch-fidelity and returns its name;
-the classifier behind it comes from :func:`ganbench.domain.classifier_for_ref` (loaded or trained
-when torch-fidelity first builds the extractor). torch-fidelity is imported lazily.
+:func:`domain_extractor_name` registers one per dataset with torch-fidelity and returns its
+name; the classifier behind it comes from
+:func:`ganbench.evaluation.domain.classifiers.classifier_for_ref` (loaded or trained when
+torch-fidelity first builds the extractor). torch-fidelity is imported lazily.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ganbench.domain import classifier_for_ref, named_key, object_key
 from ganbench.errors import ConfigError
+from ganbench.evaluation.domain.classifiers import classifier_for_ref, named_key, object_key
 
 EXTRACTOR_PREFIX = "ganbench-domain"
 
@@ -44,7 +45,7 @@ def _make_extractor_class():
             super().__init__(name, features_list)
             if name not in _EXTRACTORS:
                 raise ConfigError(f"feature extractor {name!r} was not set up by"
-                                  " ganbench.domain_extractor.domain_extractor_name")
+                                  " ganbench.evaluation.domain.extractor.domain_extractor_name")
             self.classifier = _EXTRACTORS[name]("cpu")
             self.requires_grad_(False)
             self.eval()
@@ -101,8 +102,9 @@ def domain_extractor_name(dataset_ref: Any, data_root: Path | str | None = None)
 
     ``dataset_ref`` is ``{"name": ..., "params": {...}}`` (the run's resolved dataset config) or
     the dataset object. Registration is cheap; the classifier is loaded (or trained) when
-    torch-fidelity first builds the extractor. The key includes :data:`ganbench.domain.VERSION`;
-    for the weights' own hash use ``classifier_for_ref(dataset_ref).digest``.
+    torch-fidelity first builds the extractor. The key includes
+    :data:`ganbench.evaluation.domain.classifiers.VERSION`; for the weights' own hash use
+    ``classifier_for_ref(dataset_ref).digest``.
     """
     from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 

@@ -207,7 +207,7 @@ class BatchedGradientPenalty(BatchedRegularizer):
 
     One ``alpha`` per sample: right for the bundled networks (``mlp``, ``dcgan``), which judge one
     sample per decision. A packing D (``samples_per_decision > 1``, one ``alpha`` per pack in the
-    solo penalty) never reaches a bundle: :class:`~ganbench.bundle_train.BundleTrainer` refuses it.
+    solo penalty) never reaches a bundle: :class:`~ganbench.training.bundle.trainer.BundleTrainer` refuses it.
     There is no bundled DRAGAN (``dragan`` trains solo, whatever its ``noise``)."""
 
     def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:

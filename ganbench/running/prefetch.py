@@ -18,11 +18,11 @@ import torch
 
 from ganbench.config.grid import RunSpec
 from ganbench.errors import GanbenchError, MetricUnavailable
-from ganbench.inception import ensure_default_weights, resolve_vgg16_weights
+from ganbench.evaluation.inception import ensure_default_weights, resolve_vgg16_weights
+from ganbench.evaluation.protocols import get_protocol
 from ganbench.paths import data_root as default_data_root
-from ganbench.protocols import get_protocol
 from ganbench.registry import Registry
-from ganbench.train import build
+from ganbench.training.trainer import build
 
 
 def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:

@@ -2,7 +2,7 @@
 
 What every record holds (versions, machine, the execution context that ``ganbench compare``
 reads) and how a failed cell is recorded live here, so that a cell trained alone
-(:func:`run_cell`) and a member of a bundle (:func:`ganbench.bundle.run_bundle`) write the same
+(:func:`run_cell`) and a member of a bundle (:func:`ganbench.running.units.run_bundle`) write the same
 record.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from ganbench.config.grid import RunSpec
-from ganbench.diagnostics import classify, compute_signals
-from ganbench.events import RunEvents
+from ganbench.diagnostics.signals import classify, compute_signals
+from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
-from ganbench.thresholds import Thresholds
-from ganbench.train import TrainResult, train
+from ganbench.running.events import RunEvents
+from ganbench.training.trainer import TrainResult, train
 from ganbench.version import VERSION
 
 #: The longest ``reason`` of a failed run (table.csv, the report); ``error.txt`` has it all.

@@ -38,8 +38,8 @@ classifier once: the first holds ``<cache>/domain/.<key>.lock`` (``flock``) whil
 others wait for it and then load its file.
 
 Modules: this one holds the data sources, the cache and the public API; the network, the
-classifier and the training recipe are in :mod:`ganbench.domain_model` (its public names are
-importable from here too); the torch-fidelity extractor is in :mod:`ganbench.domain_extractor`,
+classifier and the training recipe are in :mod:`ganbench.evaluation.domain.model` (its public names are
+importable from here too); the torch-fidelity extractor is in :mod:`ganbench.evaluation.domain.extractor`,
 which imports this module (never the other way round).
 """
 
@@ -58,7 +58,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganbench.domain_model import (
+from ganbench.errors import ConfigError
+from ganbench.evaluation.domain.model import (
     BATCH_SIZE,
     CHUNK,
     FEATURE_DIM,
@@ -71,7 +72,6 @@ from ganbench.domain_model import (
     DomainNet,
     train_classifier,
 )
-from ganbench.errors import ConfigError
 from ganbench.paths import CACHE_ENV, domain_cache_dir
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import get_registry

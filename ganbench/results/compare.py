@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import ResultsError
-from ganbench.results import ResultsDir
+from ganbench.results.store import ResultsDir
 
 #: Execution-context fields compared, in the order they are reported.
 CONTEXT_FIELDS = ("device", "device_name", "bundle_size", "threads", "torch")
@@ -93,7 +93,9 @@ class Comparison:
         if not self.differences:
             out.append(f"results: identical in all {len(self.shared)} shared runs")
         else:
-            run_id, name, rel = self.largest_difference()
+            largest = self.largest_difference()
+            assert largest is not None  # differences is not empty, so one is the largest
+            run_id, name, rel = largest
             labels = sum(1 for f in self.differences.values() if "failure_mode" in f)
             out.append(f"results differ in {len(self.differences)} of {len(self.shared)} shared runs"
                        f" (largest relative difference {rel:.2g}: {name} of run {run_id};"

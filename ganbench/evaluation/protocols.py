@@ -13,7 +13,7 @@ protocol. ``evaluation.protocol`` (or ``ganbench run --protocol``) names one:
   (Kynkäänniemi et al. 2019) where the FID features are Inception's.
 
 A metric's own parameters (``samples``, ``reference_samples``, ...) override its protocol; the
-record then says so. This module holds only the definitions (no torch); ``ganbench.fidelity``
+record then says so. This module holds only the definitions (no torch); ``ganbench.evaluation.fidelity``
 applies them.
 """
 

@@ -23,16 +23,16 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ganbench.checkpoint import load_checkpoint, save_checkpoint
-from ganbench.compiling import compile_forwards
 from ganbench.config.run_config import ComponentRef, RunConfig, optimizer_name
 from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
 from ganbench.errors import ConfigError
-from ganbench.evaluate import Evaluator, build_metrics
-from ganbench.images import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
-from ganbench.threads import choose_threads, intra_op_threads, parameter_count
+from ganbench.training.checkpoint import load_checkpoint, save_checkpoint
+from ganbench.training.compiling import compile_forwards
+from ganbench.training.evaluator import Evaluator, build_metrics
+from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
+from ganbench.training.threads import choose_threads, intra_op_threads, parameter_count
 
 #: Called at each log point with (step, total steps).
 ProgressCallback = Callable[[int, int], None]
@@ -178,7 +178,7 @@ class Trainer:
                        latent_dim=config.latent_dim).to(device, memory_format=memory_format)
         self.D = build(registry, "discriminator", config.discriminator, data=spec).to(
             device, memory_format=memory_format)
-        #: intra-op threads of this cell's training and evaluation (``ganbench.threads``)
+        #: intra-op threads of this cell's training and evaluation (``ganbench.training.threads``)
         self.threads = choose_threads(config.threads,
                                       parameter_count(self.G, self.D))
         # PacGAN (Lin et al. 2018): a D judging m samples per decision gets m batches per step,

@@ -1,10 +1,10 @@
 """The training loop of a bundle: ``B`` runs of one architecture, one step for all of them.
 
-A :class:`BundleTrainer` is built from the members' own :class:`~ganbench.train.Trainer` s,
+A :class:`BundleTrainer` is built from the members' own :class:`~ganbench.training.trainer.Trainer` s,
 which keep doing everything that is not the step: their datasets, random generators, losses,
 regularizers, evaluators, histories and checkpoints. The bundle stacks their networks
-(:class:`~ganbench.batched.StackedModule`), steps them with one
-:class:`~ganbench.batched.BatchedAdam` per network, and at log points hands each member its
+(:class:`~ganbench.training.bundle.stacked.StackedModule`), steps them with one
+:class:`~ganbench.training.bundle.stacked.BatchedAdam` per network, and at log points hands each member its
 slice of the step's numbers, so divergence checks, history rows, evaluations and checkpoints are
 the solo trainer's own code. Before a member evaluates or checkpoints, its slice of the stacked
 state is copied back into its networks and optimisers; so a bundle checkpoint is a solo
@@ -24,7 +24,8 @@ from dataclasses import fields
 import torch
 from torch import Tensor
 
-from ganbench.batched import (
+from ganbench.config.run_config import optimizer_name
+from ganbench.training.bundle.stacked import (
     BATCHED_REGULARIZERS,
     BatchedAdam,
     PenaltyBatch,
@@ -32,9 +33,8 @@ from ganbench.batched import (
     batched_loss,
     batched_output,
 )
-from ganbench.config.run_config import optimizer_name
-from ganbench.threads import intra_op_threads
-from ganbench.train import (
+from ganbench.training.threads import intra_op_threads
+from ganbench.training.trainer import (
     ProgressCallback,
     StepOutput,
     Trainer,
@@ -55,7 +55,7 @@ def segments(keys: Sequence[object]) -> list[slice]:
 
 
 class BatchedStep(StepOutput):
-    """A step's :class:`~ganbench.train.StepOutput` for every member: each tensor has a leading
+    """A step's :class:`~ganbench.training.trainer.StepOutput` for every member: each tensor has a leading
     member dimension (``(B,)``; ``real``: ``(B, N, ...)``)."""
 
     def member(self, i: int) -> StepOutput:

@@ -315,7 +315,7 @@ def convert_fid_helper_state(tensors: dict[str, torch.Tensor]) -> dict[str, torc
     file and is written as zeros (:func:`resolve_inception_weights` reads that as "no logits").
     """
     state: dict[str, torch.Tensor] = {}
-    used = set()
+    used: set[str] = set()
     for ours, theirs in fid_helper_layer_map():
         src = f"net.layers.{theirs}"
         try:

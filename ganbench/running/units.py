@@ -1,20 +1,20 @@
-"""Bundles: many cells of one architecture trained at once.
+"""Units of work: a cell alone, or a bundle of cells of one architecture trained at once.
 
 :func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
 the generator and discriminator (name and parameters), the dataset, the batch size, the latent
 size and the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), and
 when every component has a bundle form: the ``mlp`` and ``dcgan`` networks, the losses of
-:data:`~ganbench.batched.BATCHED_LOSSES` and the regularizers of
-:data:`~ganbench.batched.BATCHED_REGULARIZERS`, fp32, no EMA, Adam for G and D (the only
-batched optimiser is :class:`~ganbench.batched.BatchedAdam`). Seeds, learning rates, betas,
+:data:`~ganbench.training.bundle.stacked.BATCHED_LOSSES` and the regularizers of
+:data:`~ganbench.training.bundle.stacked.BATCHED_REGULARIZERS`, fp32, no EMA, Adam for G and D (the only
+batched optimiser is :class:`~ganbench.training.bundle.stacked.BatchedAdam`). Seeds, learning rates, betas,
 losses, regularizers and their weights may differ between members. Everything else trains solo,
 and the plan says why.
 
 ``--bundle auto`` bundles only where :data:`BUNDLE_PAYS_ON` (the one place for that rule) says a
 benchmark measured it faster; ``on`` bundles whatever can be bundled; ``off`` nothing.
 
-:func:`run_unit` trains one unit: a cell alone (:func:`ganbench.cells.run_cell`), or several cells
-with :func:`run_bundle` (:class:`~ganbench.bundle_train.BundleTrainer`), which writes each cell's
+:func:`run_unit` trains one unit: a cell alone (:func:`ganbench.running.cells.run_cell`), or several cells
+with :func:`run_bundle` (:class:`~ganbench.training.bundle.trainer.BundleTrainer`), which writes each cell's
 files and record as a solo run would.
 """
 
@@ -29,18 +29,18 @@ from typing import Any
 
 import torch
 
-from ganbench.batched import BATCHED_LOSSES, BATCHED_REGULARIZERS
-from ganbench.bundle_train import BundleTrainer
-from ganbench.cells import error_reason, error_record, result_record, run_cell
 from ganbench.config.grid import RunSpec
 from ganbench.config.run_config import RunConfig
 from ganbench.errors import ConfigError
-from ganbench.events import RunEvents
 from ganbench.paths import data_root as default_data_root
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
-from ganbench.train import Trainer
+from ganbench.running.cells import error_reason, error_record, result_record, run_cell
+from ganbench.running.events import RunEvents
+from ganbench.training.bundle.stacked import BATCHED_LOSSES, BATCHED_REGULARIZERS
+from ganbench.training.bundle.trainer import BundleTrainer
+from ganbench.training.trainer import Trainer
 
 #: One cell, or several cells trained together as a bundle; never empty.
 WorkUnit = tuple[RunSpec, ...]

@@ -1,8 +1,9 @@
 """The domain classifier's network, its trained wrapper and its training recipe.
 
 :class:`DomainNet` is the small CNN, :class:`DomainClassifier` a trained one as
-:mod:`ganbench.domain` loads it from its cache, :func:`train_classifier` the seeded recipe that
-trains one. Where the data comes from and how classifiers are cached is :mod:`ganbench.domain`.
+:mod:`ganbench.evaluation.domain.classifiers` loads it from its cache, :func:`train_classifier`
+the seeded recipe that trains one. Where the data comes from and how classifiers are cached is
+:mod:`ganbench.evaluation.domain.classifiers`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Glue between ganbench and torch-fidelity: images in, FID / IS / KID / precision-recall out.
 
-The feature extractors (names, weights, layers) are in ``ganbench.extractors``; this module
-applies the run's protocol (``ganbench.protocols``), calls torch-fidelity and writes the record.
+The feature extractors (names, weights, layers) are in ``ganbench.evaluation.extractors``; this module
+applies the run's protocol (``ganbench.evaluation.protocols``), calls torch-fidelity and writes the record.
 
 torch-fidelity is the metrics engine; nothing here re-implements a metric. This module turns a
 run's images into torch-fidelity inputs, picks the feature extractor and its weights, keeps the
@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from ganbench.errors import ConfigError, MetricUnavailable
-from ganbench.extractors import (
+from ganbench.evaluation.extractors import (
     ENGINE_FLAGS,
     INCEPTION,
     VGG16,
@@ -50,8 +50,8 @@ from ganbench.extractors import (
     resolve_extractor,
     resolve_vgg16,
 )
+from ganbench.evaluation.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 from ganbench.paths import fidelity_cache_dir
-from ganbench.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 
 #: The metric groups a ``fidelity`` metric can compute, and the names each reports.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -285,7 +285,7 @@ def fidelity_for_context(ctx: Any, *, samples: int | None = None, reference_samp
                          prc_features: str | None = None, cache_dir: Path | None = None,
                          **options: Any) -> FidelityResult:
     """:func:`compute` for a ganbench ``EvalContext``: the run's generator against its dataset,
-    under the run's protocol (``evaluation.protocol``, :mod:`ganbench.protocols`).
+    under the run's protocol (``evaluation.protocol``, :mod:`ganbench.evaluation.protocols`).
 
     ``features`` and the weights default to the grid's ``evaluation`` table (``ctx.options``);
     ``samples`` to the protocol's count, else ``ctx.samples``; ``reference_samples`` to the whole

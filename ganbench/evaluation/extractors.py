@@ -1,9 +1,10 @@
 """Feature extractors for the ``fidelity`` metric: which torch-fidelity extractor a ``features``
 setting names, with which weights, which layer each metric reads, and how wide its features are.
 
-Inception (``inception-v3-compat``, weights from ``ganbench.inception``), the domain classifier
-(``ganbench-domain-<key>``, ``ganbench.domain``), VGG-16 for precision/recall, or any extractor
-registered with torch-fidelity. ``ganbench.fidelity`` computes the metrics with them.
+Inception (``inception-v3-compat``, weights from ``ganbench.evaluation.inception``), the domain
+classifier (``ganbench-domain-<key>``, ``ganbench.evaluation.domain.classifiers``), VGG-16 for
+precision/recall, or any extractor registered with torch-fidelity.
+``ganbench.evaluation.fidelity`` computes the metrics with them.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganbench.domain import classifier_for_ref
-from ganbench.domain_extractor import domain_extractor_name
 from ganbench.errors import ConfigError
-from ganbench.inception import (
+from ganbench.evaluation.domain.classifiers import classifier_for_ref
+from ganbench.evaluation.domain.extractor import domain_extractor_name
+from ganbench.evaluation.inception import (
     NO_LOGITS_REASON,
     file_sha256,
     resolve_inception_weights,
@@ -24,7 +25,7 @@ from ganbench.inception import (
 
 #: torch-fidelity's name of the Inception extractor of the FID literature.
 INCEPTION = "inception-v3-compat"
-#: The domain classifier's extractor name (registered by ``ganbench.domain``).
+#: The domain classifier's extractor name (registered by ``ganbench.evaluation.domain.classifiers``).
 DOMAIN = "ganbench-domain"
 #: torch-fidelity's VGG-16 extractor (fc2 after ReLU, 4096-d): precision/recall as in
 #: Kynkäänniemi et al. 2019.
@@ -100,7 +101,7 @@ def extractor_name(features: str) -> str:
 
 
 def _domain_extractor(context: Any) -> Extractor:
-    """``features = "domain"`` with ``ganbench.domain``'s per-dataset extractors
+    """``features = "domain"`` with ``ganbench.evaluation.domain.classifiers``'s per-dataset extractors
     (``ganbench-domain-<key>``): the run's dataset reference (``ctx.options["dataset"]``), else
     the dataset object; the weights id is the trained classifier file's digest."""
     if context is None:
@@ -126,7 +127,7 @@ def resolve_extractor(features: str, inception_weights: str | None = None, *,
                       context: Any = None) -> Extractor:
     """The extractor for ``features`` with its weights.
 
-    - Inception: :func:`ganbench.inception.resolve_inception_weights` (grid path, env var or
+    - Inception: :func:`ganbench.evaluation.inception.resolve_inception_weights` (grid path, env var or
       download; :class:`MetricUnavailable` when offline without weights). Its weights id is the
       file's SHA-256; a file without classifier has no logits.
     - Another registered extractor: if its class has ``ganbench_prepare(context) -> dict``, that

@@ -59,7 +59,7 @@ class Thresholds:
     # the plain GAN's collapse.
     # non-convergence: below min_quality of the final samples are high quality (near no mode).
     min_quality: float = 0.1
-    # oscillating: Fisher's g test (cycle_test in ganbench/diagnostics.py) on the prewhitened
+    # oscillating: Fisher's g test (cycle_test in ganbench/diagnostics/signals.py) on the prewhitened
     # D(x) - D(G(z)) series finds one frequency with p < oscillation_alpha ...
     oscillation_alpha: float = 0.01
     # ... that repeats at least oscillation_cycles times over the run; series shorter than

