@@ -49,9 +49,9 @@ def time_case(label: str, evaluator, repeats: int) -> None:
     times, values = [], {}
     for step in range(repeats + 1):
         started = time.perf_counter()
-        values, _ = evaluator.evaluate(step)
+        values = evaluator.evaluate(step).metrics
         times.append(time.perf_counter() - started)
-    names = ", ".join(sorted(k for k in values if k != "eval_time_s")) or "nothing"
+    names = ", ".join(sorted(values)) or "nothing"
     print(f"{label}: cold {times[0]:.2f} s, warm {statistics.median(times[1:]):.3f} s"
           f" (median of {repeats}) -> {names}")
     for metric, reason in evaluator.unavailable.items():

@@ -135,7 +135,9 @@ class EvalContext:
     the same ``n`` within one evaluation return the same tensor. ``samples`` is the grid's
     ``evaluation.samples``: the default sample count for metrics. ``options`` is the run's
     ``evaluation`` table (``features``, ``inception_weights``, ...) plus ``dataset``, the run's
-    dataset reference ``{"name", "params"}``; empty when the caller gives none.
+    dataset reference ``{"name", "params"}``; empty when the caller gives none. ``cache`` is a
+    dict the metrics of one evaluation share, for plugins whose metrics reuse each other's work
+    (features, a fitted model); the built-in metrics do not use it.
     """
 
     generate: Callable[[int], Tensor]

@@ -194,6 +194,16 @@ class Registry:
                 directions.update({str(k): bool(v) for k, v in declared.items()})
         return directions
 
+    def metric_primaries(self) -> dict[str, tuple[str, ...]]:
+        """Each metric's headline output keys, most telling first, from its ``primary``
+        registration metadata (the report's main metrics); metrics without it give none."""
+        primaries: dict[str, tuple[str, ...]] = {}
+        for component in self.components("metric"):
+            declared = component.metadata.get("primary") or ()
+            if isinstance(declared, (list, tuple)):
+                primaries[component.name] = tuple(str(k) for k in declared)
+        return primaries
+
     def components(self, kind: str) -> list[Component]:
         return [self._components[kind][n] for n in self.names(kind)]
 

@@ -125,8 +125,7 @@ def assert_member_matches(solo: Trainer, solo_result, member: Trainer, member_re
             assert close(a[key], b[key], rtol, tol.atol), \
                 f"{key} at step {a['step']}: solo {a[key]}, bundle {b[key]}"
     for key, value in solo_result.metrics.items():
-        if key != "eval_time_s":
-            assert close(value, member_result.metrics[key], tol.rtol, tol.atol), key
+        assert close(value, member_result.metrics[key], tol.rtol, tol.atol), key
     for network in ("G", "D"):
         for (name, a), (_, b) in zip(getattr(solo, network).named_parameters(),
                                      getattr(member, network).named_parameters(), strict=True):

@@ -232,7 +232,8 @@ def fake_results(root: Path, cells: int = 25, seeds: int = 4, rows: int = 21) ->
             ids.append(run_id)
             label = LABELS[int(rng.integers(len(LABELS)))] if (cell + seed) % 9 else "error"
             config = {"dataset": {"name": dataset, "params": {}}, "loss": {"name": loss, "params": {}},
-                      "regularizer": {"name": "none", "params": {}}, "seed": seed, "steps": 2000}
+                      "regularizer": {"name": "none", "params": {}}, "seed": seed, "steps": 2000,
+                      "evaluation": {"metrics": [{"name": "modes", "params": {}}]}}
             record = {"run_id": run_id, "grid": "fake", "labels": {"loss": loss, "regularizer": reg},
                       "seed": seed, "steps": 2000, "device": "cpu", "status": "ok",
                       "environment": {"ganbench": "0.1.0", "torch": torch.__version__, "python": "3.11",
@@ -256,10 +257,11 @@ def fake_results(root: Path, cells: int = 25, seeds: int = 4, rows: int = 21) ->
                 history[name] = [value if i % 4 == 0 else np.nan for i in range(rows)]
             record.update(status="diverged" if label == "diverged" else "ok", steps_done=2000,
                           diverged_at=1500 if label == "diverged" else None, wall_time_s=20.0,
+                          eval_time_s=0.01,
                           failure_mode=label, failure_evidence=f"fabricated {label} run",
                           metrics={"modes_covered": float(covered), "modes_total": float(total),
                                    "high_quality_fraction": float(history["high_quality_fraction"][0]),
-                                   "mode_kl": float(history["mode_kl"][0]), "eval_time_s": 0.01})
+                                   "mode_kl": float(history["mode_kl"][0])})
             samples = torch.randn(2500, 2) * 0.1 + torch.randn(1, 2)
             results.write_run_files(run_id, config, record, history=history.to_dict("records"),
                                     samples=samples)
@@ -443,3 +445,26 @@ def test_run_writes_the_report_unless_told_not_to_and_an_all_digit_run_id_keeps_
     with_report = cli("run", str(grid), "--out", str(out), "--device", "cpu")
     assert with_report.returncode == 0, with_report.stderr
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
+
+
+def test_main_metrics_follow_the_metrics_primary_keys_in_the_grids_order():
+    """The report's main metrics come from registration metadata, not a list of names: a grid
+    with fidelity then classes shows fid first and classes_covered second; a metric that declares
+    no ``primary`` keys (or keys the runs do not have) adds none."""
+    from ganbench.registry import get_registry
+    from ganbench.report.model import Run, main_metrics
+
+    def run_with(*metrics):
+        return Run(run_id="0" * 16, labels={}, seed=0, status="ok", failure_mode="ok", evidence="",
+                   reason="", metrics={}, record={}, folder=Path("."),
+                   config={"evaluation": {"metrics": [{"name": m} for m in metrics]}})
+
+    primaries = get_registry().metric_primaries()
+    shown = ["class_kl", "classes_covered", "fid", "is_mean", "kid_mean", "precision", "recall"]
+    assert main_metrics([run_with("fidelity", "classes")], primaries, shown) == [
+        "fid", "classes_covered", "kid_mean", "is_mean"]
+    assert main_metrics([run_with("classes"), run_with("fidelity")], primaries, shown)[:2] == [
+        "classes_covered", "fid"]
+    assert main_metrics([run_with("modes")], primaries, ["mode_kl", "modes_covered"]) == [
+        "modes_covered", "mode_kl"]
+    assert main_metrics([run_with("mine")], {**primaries, "mine": ("score",)}, shown) == []

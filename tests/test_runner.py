@@ -16,7 +16,8 @@ import torch
 import ganbench
 from ganbench import hookimpl
 from ganbench.results import ResultsDir
-from ganbench.results.tables import format_intervals, summarize
+from ganbench.results.compare import compare_results
+from ganbench.results.tables import format_intervals, metric_columns, summarize
 from ganbench.running.events import RunEvents
 from ganbench.running.grid_run import run_grid
 from tests.conftest import GANBENCH, SHARED_RESULTS_TOML, specs_of
@@ -59,6 +60,31 @@ def test_results_layout_and_table(tiny_grid, tmp_path):
     assert list(summary["modes_covered_n"]) == [2, 2]
     text = format_intervals(summary, ["modes_covered"])
     assert all(v.endswith("(n=2 < 3)") for v in text["modes_covered"])  # 2 seeds: no interval
+
+
+def test_evaluation_time_is_a_record_field_and_old_records_read_alike(tiny_grid, tmp_path):
+    """``eval_time_s`` measures the machine: it is a field of the record beside ``wall_time_s``,
+    never a metric to summarise or compare. Records written before it moved (with it among the
+    metrics) read exactly like new ones."""
+    _, results, _ = run(tiny_grid, tmp_path / "new")
+    [record] = record_lines(tmp_path / "new")
+    assert record["eval_time_s"] > 0 and "eval_time_s" not in record["metrics"]
+    history = pd.read_csv(tmp_path / "new" / "runs" / record["run_id"] / "history.csv")
+    evaluated = history["modes_covered"].notna()
+    assert evaluated.any() and (history["eval_time_s"].notna() == evaluated).all()
+
+    shutil.copytree(tmp_path / "new", tmp_path / "old")
+    legacy = {key: value for key, value in record.items() if key != "eval_time_s"}
+    legacy["metrics"] = {**record["metrics"], "eval_time_s": record["eval_time_s"]}
+    (tmp_path / "old" / "runs.jsonl").write_text(json.dumps(legacy) + "\n")
+    (tmp_path / "old" / "table.csv").unlink()  # rebuilt from runs.jsonl
+    [old] = ResultsDir(tmp_path / "old").records().values()
+    assert old["eval_time_s"] == record["eval_time_s"] and old["metrics"] == record["metrics"]
+    old_table = ResultsDir(tmp_path / "old").read_table()
+    assert old_table["eval_time_s"].iloc[0] == record["eval_time_s"]
+    assert "eval_time_s" not in metric_columns(old_table)
+    assert "eval_time_s" not in metric_columns(results.read_table())
+    assert compare_results(tmp_path / "old", tmp_path / "new").differences == {}
 
 
 def test_rerun_skips_finished_runs_and_fresh_retrains(tiny_grid, tmp_path):

@@ -113,5 +113,5 @@ class ClassCoverage(Metric):
 
 @hookimpl
 def ganbench_register_metrics(register):
-    register("classes", ClassCoverage,
+    register("classes", ClassCoverage, primary=(CLASSES_COVERED,),
              higher_is_better={CLASSES_COVERED: True, CONFIDENT_FRACTION: True, CLASS_KL: False})

@@ -109,5 +109,6 @@ class Fidelity(Metric):
 
 @hookimpl
 def ganbench_register_metrics(register):
-    register("fidelity", Fidelity, higher_is_better={"fid": False, "is_mean": True, "kid_mean": False,
-                                                      "precision": True, "recall": True})
+    register("fidelity", Fidelity, primary=("fid", "kid_mean", "is_mean"),
+             higher_is_better={"fid": False, "is_mean": True, "kid_mean": False,
+                               "precision": True, "recall": True})

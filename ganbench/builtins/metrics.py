@@ -101,5 +101,6 @@ class ModeCoverage(Metric):
 @hookimpl
 def ganbench_register_metrics(register):
     register("modes", ModeCoverage, auto=True,
+             primary=("modes_covered", "high_quality_fraction", "mode_kl"),
              higher_is_better={"modes_covered": True, "modes_retained": True,
                                "high_quality_fraction": True, "mode_kl": False})

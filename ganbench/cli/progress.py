@@ -69,7 +69,7 @@ class ProgressEvents(RunEvents):
             self.progress.advance(self.grid_task)
         metrics = record.get("metrics") or {}
         shown = " ".join(f"{k}={v:.3g}" for k, v in metrics.items()
-                         if k != "eval_time_s" and isinstance(v, float))
+                         if isinstance(v, float))
         detail = record.get("reason") or shown
         state = record.get("failure_mode") or record["status"]
         size = record.get("bundle_size") or 1

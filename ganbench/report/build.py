@@ -13,11 +13,11 @@ from ganbench.report.header import distinct, header_rows
 from ganbench.report.model import (
     FIGURES_DIR,
     FORMATS,
-    MAIN_METRICS,
     NOT_SHOWN,
     Report,
     leaderboard,
     load_runs,
+    main_metrics,
     matrices,
     split_variants,
 )
@@ -45,12 +45,13 @@ def collect(results_dir: str | Path, registry: Any = None) -> Report:
     grid_name = results.grid_name() if (results.path / GRID_FILE).exists() else None
     grid_name = grid_name or distinct([r.record.get("grid") for r in runs])
     header = header_rows(grid_name, variants, runs, registry, notes)
-    main = next((m for m in MAIN_METRICS if m in metrics), metrics[0] if metrics else None)
+    main = main_metrics(runs, registry.metric_primaries() if registry is not None else {}, metrics)
     return Report(
         title=f"ganbench report: {grid_name}", header=header, notes=notes, axes=axes,
         metrics=metrics, leaderboard=rows, best=best, directions=directions,
         matrices=matrices(axes, runs),
-        variants=variants, failed=[r for r in runs if r.failed], runs=runs, main_metric=main,
+        variants=variants, failed=[r for r in runs if r.failed], runs=runs,
+        main_metric=main[0] if main else (metrics[0] if metrics else None), main_metrics=main,
     )
 
 

@@ -23,9 +23,9 @@ from matplotlib.ticker import NullLocator
 
 from ganbench import statistics
 from ganbench.report.figures import DPI, RC, Samples, label_colour, plt, slug, view
-from ganbench.report.model import MAIN_METRICS, CompareFigure, Report, Run, Variant
+from ganbench.report.model import CompareFigure, Report, Run, Variant
 
-#: Subplots of an overlay: the first of :data:`ganbench.report.model.MAIN_METRICS` that the runs logged.
+#: Subplots of an overlay: the first of the report's ``main_metrics`` that the runs logged.
 OVERLAY_METRICS = 3
 #: Contact sheets show at most this many seeds (columns) and variants (rows).
 CONTACT_COLUMNS = 8
@@ -151,11 +151,12 @@ def _where(dataset: str) -> str:
 
 
 # --------------------------------------------------------------------------- figures
-def overlay(folder: Path, dataset: str, variants: Sequence[Variant], styles: dict) -> CompareFigure | None:
+def overlay(folder: Path, dataset: str, variants: Sequence[Variant], styles: dict,
+            main: Sequence[str]) -> CompareFigure | None:
     """One subplot per main metric logged (up to :data:`OVERLAY_METRICS`): per variant its mean
     over seeds at each evaluation step and the :func:`band` around it."""
     runs = [r for v in variants for r in v.runs]
-    metrics = [m for m in MAIN_METRICS if any(len(_series(r, m)[0]) for r in runs)]
+    metrics = [m for m in main if any(len(_series(r, m)[0]) for r in runs)]
     if not metrics:
         return None
     metrics = metrics[:OVERLAY_METRICS]
@@ -355,7 +356,7 @@ def draw_all(report: Report, folder: Path, samples: Samples) -> None:
         for dataset, variants in by_dataset(report.variants).items():
             if len(variants) < 2:
                 continue
-            drawn = [overlay(folder, dataset, variants, styles),
+            drawn = [overlay(folder, dataset, variants, styles, report.main_metrics),
                      contact_sheet(folder, dataset, variants, samples, styles)]
             if report.main_metric:
                 drawn += [sensitivity(folder, dataset, variants, axis, values, report.main_metric)

@@ -22,7 +22,7 @@ import pandas as pd
 from ganbench import statistics
 from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.errors import ResultsError
-from ganbench.results import ResultsDir
+from ganbench.results import ResultsDir, upgraded
 from ganbench.results.tables import label_columns, varying
 
 FORMATS = ("html", "md", "both")
@@ -30,9 +30,6 @@ FIGURES_DIR = "figures"
 #: Cost columns: shown in the leaderboard, never ranked (a shared machine's noise; a bundled
 #: run's wall time is its bundle's).
 COST_COLUMNS = ("wall_time_s",)
-#: The "main" metric shown in the seed-variability plot: the first of these that the runs have.
-MAIN_METRICS = ("fid", "modes_covered", "kid_mean", "classes_covered", "is_mean",
-                "high_quality_fraction", "mode_kl")
 #: Labels that are not failures (``unlabelled``: records written before failure labels existed).
 GOOD_LABELS = {"ok", "unlabelled"}
 #: Metrics that describe the dataset rather than the variant (the dataset column says it).
@@ -120,7 +117,8 @@ class Report:
     variants: list[Variant]
     failed: list[Run]
     runs: list[Run]
-    main_metric: str | None
+    main_metric: str | None  # the first of main_metrics, else the first metric
+    main_metrics: list[str] = field(default_factory=list)  # :func:`main_metrics`
     figures: dict[str, str] = field(default_factory=dict)  # name -> path relative to report
     comparison: list[CompareFigure] = field(default_factory=list)  # the cross-variant figures
 
@@ -157,11 +155,11 @@ def load_runs(results: ResultsDir) -> tuple[pd.DataFrame, list[Run]]:
     labels = label_columns(frame)
     runs = []
     for row in frame.to_dict("records"):
-        record = records.get(row["run_id"]) or _read_json(
-            results.run_dir(row["run_id"]) / "summary.json") or {}
+        record = upgraded(records.get(row["run_id"]) or _read_json(
+            results.run_dir(row["run_id"]) / "summary.json") or {})
         folder = results.run_dir(row["run_id"])
         metrics = {k: v for k, v in (record.get("metrics") or {}).items()
-                   if k != "eval_time_s" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         runs.append(Run(
             run_id=row["run_id"],
             labels={c: "" if pd.isna(row[c]) else str(row[c]) for c in labels},
@@ -190,6 +188,26 @@ def split_variants(frame: pd.DataFrame, runs: list[Run]) -> tuple[list[str], lis
     variants = [Variant(i + 1, dict(zip(axes, key, strict=True)), members)
                 for i, (key, members) in enumerate(groups.items())]
     return axes, variants
+
+
+def main_metrics(runs: list[Run], primaries: dict[str, tuple[str, ...]], shown: list[str]
+                 ) -> list[str]:
+    """The metrics a reader looks at first: the ``primary`` output keys of the metrics the runs
+    were configured with, the metrics in the order the grid lists them and taken in turn (each
+    metric's first key, then each one's second, ...), kept where the runs have them."""
+    order: list[str] = []
+    for run in runs:
+        for ref in ((run.config or {}).get("evaluation") or {}).get("metrics") or []:
+            name = ref.get("name") if isinstance(ref, dict) else None
+            if isinstance(name, str) and name not in order:
+                order.append(name)
+    keys = [primaries.get(name, ()) for name in order]
+    chosen: list[str] = []
+    for rank in range(max(map(len, keys), default=0)):
+        for metric_keys in keys:
+            if rank < len(metric_keys) and metric_keys[rank] in shown and metric_keys[rank] not in chosen:
+                chosen.append(metric_keys[rank])
+    return chosen
 
 
 def leaderboard(variants: list[Variant], metrics: list[str], directions: dict[str, bool]

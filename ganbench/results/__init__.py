@@ -35,6 +35,7 @@ from ganbench.results.store import (
     naming,
     table_frame,
     table_row,
+    upgraded,
 )
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "naming",
     "table_frame",
     "table_row",
+    "upgraded",
 ]

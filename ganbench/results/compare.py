@@ -22,8 +22,6 @@ from ganbench.results.store import ResultsDir
 CONTEXT_FIELDS = ("device", "device_name", "bundle_size", "threads", "torch")
 #: Per-run outcome fields compared besides the metrics.
 OUTCOME_FIELDS = ("status", "steps_done", "diverged_at", "failure_mode")
-#: Metrics that measure the machine rather than the run.
-TIMING_METRICS = frozenset({"eval_time_s"})
 
 
 def execution_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +125,7 @@ def _values(values: list[Any]) -> str:
 def _outcome(record: dict[str, Any]) -> dict[str, Any]:
     out = {name: record.get(name) for name in OUTCOME_FIELDS}
     for name, value in (record.get("metrics") or {}).items():
-        if name not in TIMING_METRICS:
-            out[f"metrics.{name}"] = math.nan if value is None else value
+        out[f"metrics.{name}"] = math.nan if value is None else value
     return out
 
 

@@ -39,9 +39,21 @@ SIGNAL_PREFIX = "signal."
 DONE_STATUSES = frozenset({"ok", "diverged"})
 #: Columns of table.csv that are not grid labels or metrics, in order after the labels.
 RUN_COLUMNS = ("seed", "status", "failure_mode", "steps", "steps_done", "diverged_at", "wall_time_s",
-               "bundle_size", "device", "evaluated_generator")
+               "eval_time_s", "bundle_size", "device", "evaluated_generator")
 #: A run_id: the first 16 hex digits of a SHA-256 (``config.grid.RunSpec``); also a folder name.
 RUN_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def upgraded(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as this version writes it. Older records kept the final evaluation's seconds
+    among the metrics (``metrics.eval_time_s``); it is a field of the record now, since it
+    measures the machine, not the generator."""
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict) and "eval_time_s" in metrics:
+        metrics = dict(metrics)
+        record = {**record, "metrics": metrics}
+        record.setdefault("eval_time_s", metrics.pop("eval_time_s"))
+    return record
 
 
 def check_run_id(run_id: Any, where: str) -> str:
@@ -173,7 +185,7 @@ class ResultsDir:
                 except json.JSONDecodeError:
                     continue  # a line cut short by a crash
                 if isinstance(record, dict) and "run_id" in record:
-                    records[check_run_id(record["run_id"], f"{path} line {number}")] = record
+                    records[check_run_id(record["run_id"], f"{path} line {number}")] = upgraded(record)
         return records
 
     def completed(self) -> set[str]:

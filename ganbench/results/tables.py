@@ -25,7 +25,7 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
         c for c in frame.columns
         if c not in NON_METRIC_COLUMNS and c not in label_columns(frame)
         and not str(c).startswith(SIGNAL_PREFIX)
-        and pd.api.types.is_numeric_dtype(frame[c]) and c != "eval_time_s"
+        and pd.api.types.is_numeric_dtype(frame[c])
     ]
 
 

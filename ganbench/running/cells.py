@@ -145,6 +145,7 @@ def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device
         "steps_done": result.steps_done,
         "diverged_at": result.diverged_at,
         "wall_time_s": round(result.wall_time_s, 3),
+        "eval_time_s": round(result.eval_time_s, 3),
         "resumed": result.extra.get("resumed", False),
         "evaluated_generator": result.extra.get("evaluated_generator", "raw"),
         "metrics": result.metrics,

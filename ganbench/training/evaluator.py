@@ -9,7 +9,7 @@ often you evaluate).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,15 @@ def build_metrics(spec_metrics: str | list[dict[str, Any]], registry: Registry,
     return metrics
 
 
+class Evaluation(NamedTuple):
+    """One evaluation: the metrics' values, the samples, and its cost (not a metric: it
+    measures the machine, so it is recorded beside the metrics as ``eval_time_s``)."""
+
+    metrics: dict[str, float]
+    samples: Tensor
+    seconds: float
+
+
 class Evaluator:
     """Runs every metric on the current generator; ``generate`` is shared between them."""
 
@@ -76,8 +85,9 @@ class Evaluator:
         finally:
             self.generator.train(was_training)
 
-    def evaluate(self, step: int) -> tuple[dict[str, float], Tensor]:
-        """All metrics at ``step``, plus the default-size sample batch they (may) have used."""
+    def evaluate(self, step: int) -> Evaluation:
+        """All metrics at ``step``, the default-size sample batch they (may) have used, and the
+        seconds they took."""
         memo: dict[int, Tensor] = {}
 
         def generate(n: int) -> Tensor:
@@ -102,5 +112,4 @@ class Evaluator:
             if isinstance(protocol, dict):
                 self.protocols[name] = dict(protocol)
             values.update({key: float(value) for key, value in result.items()})
-        values["eval_time_s"] = time.perf_counter() - started
-        return values, generate(self.samples)
+        return Evaluation(values, generate(self.samples), time.perf_counter() - started)

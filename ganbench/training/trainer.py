@@ -30,7 +30,7 @@ from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint
 from ganbench.training.compiling import compile_forwards
-from ganbench.training.evaluator import Evaluator, build_metrics
+from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.training.threads import choose_threads, intra_op_threads, parameter_count
 
@@ -49,6 +49,7 @@ class TrainResult:
     samples: Tensor
     wall_time_s: float
     device: str
+    eval_time_s: float = 0.0  # the final evaluation's seconds (a cost, not a metric)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -307,11 +308,16 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ the loop
-    def evaluate(self, step: int) -> tuple[dict[str, float], Tensor]:
-        metrics, samples = self.evaluator.evaluate(step)
+    def evaluate(self, step: int) -> Evaluation:
+        evaluation = self.evaluator.evaluate(step)
         if self.run_dir is not None and self.dataset.spec.kind == "image":
-            save_sample_grid(samples[:SAMPLE_GRID_SIZE], self.run_dir / f"samples_{step}.png")
-        return metrics, samples
+            save_sample_grid(evaluation.samples[:SAMPLE_GRID_SIZE], self.run_dir / f"samples_{step}.png")
+        return evaluation
+
+    @staticmethod
+    def history_values(evaluation: Evaluation) -> dict[str, float]:
+        """What an evaluation adds to a history row: the metrics and ``eval_time_s``."""
+        return {**evaluation.metrics, "eval_time_s": evaluation.seconds}
 
     def schedule(self, step: int) -> tuple[bool, bool, bool]:
         """``(is_eval, is_checkpoint, measure)`` at ``step``: whether it evaluates, checkpoints,
@@ -351,7 +357,7 @@ class Trainer:
         if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
             state.diverged_at = step  # finite loss but non-finite gradients
         if is_eval and state.diverged_at is None:
-            row.update(self.evaluate(step)[0])
+            row.update(self.history_values(self.evaluate(step)))
         state.history.append(row)
         state.step, state.elapsed_s = step, time.perf_counter() - started
         if is_checkpoint and state.diverged_at is None:
@@ -363,18 +369,19 @@ class Trainer:
         state.step = step
         state.elapsed_s = time.perf_counter() - started
         self.save_checkpoint()
-        metrics, samples = self.evaluate(step)
+        evaluation = self.evaluate(step)
         if state.history and state.history[-1]["step"] == step:
-            state.history[-1].update(metrics)
+            state.history[-1].update(self.history_values(evaluation))
         return TrainResult(
             status="ok" if state.diverged_at is None else "diverged",
             steps_done=step,
             diverged_at=state.diverged_at,
             history=state.history,
-            metrics=metrics,
+            metrics=evaluation.metrics,
             unavailable_metrics=dict(self.evaluator.unavailable),
-            samples=samples.detach().cpu(),
+            samples=evaluation.samples.detach().cpu(),
             wall_time_s=state.elapsed_s,
+            eval_time_s=evaluation.seconds,
             device=str(self.device),
             extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw",
                    "compiled": dict(self.forwards.status),
