@@ -113,7 +113,7 @@ def time_bundle(registry, configs_: list[dict], device) -> float:
     """Seconds to train ``configs_`` as one bundle (building the members excluded)."""
     trainers = [Trainer(c, registry, device, data_root=None) for c in configs_]
     started = time.perf_counter()
-    BundleTrainer(trainers).run()
+    BundleTrainer(trainers, registry=registry).run()
     synchronize(device)
     return time.perf_counter() - started
 

@@ -57,7 +57,7 @@ def time_bundle(grid: dict, threads: int, members: int) -> float:
     registry, found = with_threads(grid, threads, members)
     trainers = [Trainer(c, registry, DEVICE, data_root=None) for c in found]
     started = time.perf_counter()
-    BundleTrainer(trainers).run()
+    BundleTrainer(trainers, registry=registry).run()
     return time.perf_counter() - started
 
 

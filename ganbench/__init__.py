@@ -1,11 +1,20 @@
 """ganbench: compose GAN variants from plugins, run grids, measure and compare how they fail.
 
-This module is the public face for plugin authors: the hook marker, the contracts and the
-errors. Everything in ``__all__`` is stable API.
+This module is the public face for plugin authors: the hook marker, the contracts, the base
+classes of a regularizer's bundle form (:mod:`ganbench.batching`) and the errors; and for
+everyone, ``load_results``, ``load_generator`` and ``sample``. Everything in ``__all__`` is stable
+API. The last three import what they need when called, so ``import ganbench`` (which every
+plugin does) stays light.
 """
 
 from __future__ import annotations
 
+from ganbench.batching import (
+    BatchedRegularizer,
+    PenaltyBatch,
+    StackedNetwork,
+    batched_input_gradients,
+)
 from ganbench.contracts import (
     Dataset,
     DataSpec,
@@ -36,6 +45,22 @@ def load_results(path):
     return _load(path)
 
 
+def load_generator(path, *, ema=None, device="cpu"):
+    """The trained generator of a run folder (its last checkpoint) or an export folder, as an
+    ``nn.Module`` in eval mode (docs/trained-generators.md)."""
+    from ganbench.artefacts.generator import load_generator as _load_generator
+
+    return _load_generator(path, ema=ema, device=device)
+
+
+def sample(path, n, *, seed=0, ema=None, device="cpu"):
+    """``n`` samples, shape ``(n, *sample shape)``, of the generator of a run or export folder,
+    from seeded standard-normal latents (docs/trained-generators.md)."""
+    from ganbench.artefacts.generator import sample as _sample
+
+    return _sample(path, n, seed=seed, ema=ema, device=device)
+
+
 __all__ = [
     "__version__",
     "hookimpl",
@@ -48,6 +73,10 @@ __all__ = [
     "Modes",
     "PenaltyContext",
     "Regularizer",
+    "BatchedRegularizer",
+    "PenaltyBatch",
+    "StackedNetwork",
+    "batched_input_gradients",
     "ConfigError",
     "DuplicateComponentError",
     "GanbenchError",
@@ -56,4 +85,6 @@ __all__ = [
     "ResultsError",
     "UnknownComponentError",
     "load_results",
+    "load_generator",
+    "sample",
 ]

@@ -29,7 +29,14 @@ class PluginError(GanbenchError):
 
 
 class DuplicateComponentError(PluginError):
-    """Two plugins registered the same component name for the same kind."""
+    """Two plugins registered the same component name for the same kind. No longer raised by
+    the registry: the later plugin is recorded as broken instead (kept for the public API)."""
+
+
+class ComponentError(PluginError):
+    """A component's factory raised something other than a :class:`GanbenchError`, or the
+    component breaks a contract rule at run start. The message names the component, its
+    distribution and version, and what went wrong; the factory's exception is ``__cause__``."""
 
 
 class ResultsError(GanbenchError):
@@ -49,10 +56,11 @@ class MetricUnavailable(GanbenchError):
     """
 
 
-def short_reason(exc: BaseException) -> str:
-    """An exception as a short single line: its type and the last line of its message."""
+def short_reason(exc: BaseException, *, first: bool = False) -> str:
+    """An exception as a short single line: its type and the last line of its message (the
+    first with ``first``: where later lines are a stack trace, as in torch's C++ errors)."""
     lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
+    text = (lines[0] if first else lines[-1]) if lines else ""
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganbench.errors import ConfigError, DuplicateComponentError, UnknownComponentError
+from ganbench.errors import (
+    ComponentError,
+    ConfigError,
+    GanbenchError,
+    UnknownComponentError,
+    short_reason,
+)
 from ganbench.param_types import type_name, type_problem
 from ganbench.plugins import (
     BrokenPlugin,
@@ -50,6 +56,30 @@ class Component:
     distribution: str
     version: str
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def origin(self) -> str:
+        """``(ganbench-mygen 0.1.0)``: its distribution and version (``(local)`` for a plugin
+        passed in-process, whose version is unknown)."""
+        version = f" {self.version}" if self.version != "unknown" else ""
+        return f"({self.distribution}{version})"
+
+    def describe(self) -> str:
+        """``generator 'mygen' (ganbench-mygen 0.1.0)``: the component and where it came from."""
+        return f"{self.kind} {self.name!r} {self.origin}"
+
+    def build(self, **kwargs: Any) -> Any:
+        """Call the factory with ``kwargs``. A :class:`GanbenchError` (how a factory rejects its
+        parameters or data, in its own words) passes through; any other exception becomes a
+        :class:`ComponentError` naming this component, its distribution and version, and the
+        exception (``__cause__``: the traceback under ``--debug`` and in a run's error.txt)."""
+        try:
+            return self.factory(**kwargs)
+        except GanbenchError:
+            raise
+        except Exception as exc:
+            raise ComponentError(f"{self.describe()} failed to build:"
+                                 f" {short_reason(exc, first=True)}") from exc
 
     @property
     def summary(self) -> str:
@@ -165,20 +195,33 @@ class Registry:
                                                 f"{hook_name} raised {one_line(exc)}"))
                 continue  # nothing of a hook that failed half-way is kept
             problem = next(filter(None, map(invalid_registration, pending)), None)
+            if problem is None:
+                problem = self._duplicate(pending)
             if problem is not None:
                 self.broken.append(BrokenPlugin(impl.plugin_name, provenance.distribution, problem))
                 continue
             for component in pending:
                 self._add(component)
 
+    def _duplicate(self, pending: list[Component]) -> str | None:
+        """Why one hook call's registrations clash with a name already registered (the first
+        registration wins: built-ins come first) or with each other, or None."""
+        seen: set[str] = set()
+        for component in pending:
+            dist = component.distribution
+            fix = (f"rename this {component.kind} in {dist} or uninstall {dist}"
+                   if dist != "local" else f"rename this {component.kind}")
+            existing = self._components[component.kind].get(component.name)
+            if existing is not None:
+                return (f"registered the {component.kind} name {component.name!r}, which plugin"
+                        f" {existing.plugin!r} {existing.origin}"
+                        f" registered first: {fix}")
+            if component.name in seen:
+                return f"registered the {component.kind} name {component.name!r} twice: rename one"
+            seen.add(component.name)
+        return None
+
     def _add(self, component: Component) -> None:
-        existing = self._components[component.kind].get(component.name)
-        if existing is not None:
-            raise DuplicateComponentError(
-                f"{component.kind} {component.name!r} is registered twice: by plugin"
-                f" {existing.plugin!r} ({existing.distribution}) and by plugin"
-                f" {component.plugin!r} ({component.distribution}); uninstall one of them"
-            )
         self._components[component.kind][component.name] = component
 
     def names(self, kind: str) -> list[str]:
@@ -206,6 +249,11 @@ class Registry:
 
     def components(self, kind: str) -> list[Component]:
         return [self._components[kind][n] for n in self.names(kind)]
+
+    def build(self, kind: str, name: str, /, **kwargs: Any) -> Any:
+        """``get(kind, name).build(**kwargs)``: the one way ganbench calls a factory, so that its
+        failure names the component, its distribution and version (:meth:`Component.build`)."""
+        return self.get(kind, name).build(**kwargs)
 
     def get(self, kind: str, name: str) -> Component:
         """Look a component up; an unknown name lists close matches and what is installed."""

@@ -99,7 +99,7 @@ def train_both(grid, tmp_path):
     solo = trainers(specs, registry, tmp_path)
     solo_results = [t.run() for t in solo]
     bundled = trainers(specs, registry, tmp_path)
-    bundle_results = BundleTrainer(bundled).run()
+    bundle_results = BundleTrainer(bundled, registry=registry).run()
     return specs, solo, solo_results, bundled, bundle_results
 
 
@@ -350,12 +350,16 @@ class PackingPlugin:
 
 
 def test_a_bundle_refuses_a_packing_discriminator(tiny_grid, tmp_path):
-    # the planner never bundles it (only mlp and dcgan bundle); the bundle trainer says why too
+    # the planner never bundles it (not registered with bundle=True); the bundle trainer says
+    # why too, even were it registered so
     tiny_grid.update(discriminator="pairs", seeds=[0, 1])
     registry, specs = specs_of(tiny_grid, PackingPlugin())
-    assert all(len(u) == 1 for u in plan_units(specs, registry, CPU, "on").units)
+    plan = plan_units(specs, registry, CPU, "on")
+    assert all(len(u) == 1 for u in plan.units)
+    assert ("2 cell(s) train solo: discriminator 'pairs' has no bundle form (not registered with"
+            " bundle=True)") in plan.reasons
     with pytest.raises(ValueError, match="several samples per decision"):
-        BundleTrainer(trainers(specs, registry, tmp_path))
+        BundleTrainer(trainers(specs, registry, tmp_path), registry=registry)
 
 
 def test_cells_whose_optimizer_is_not_adam_train_solo(tiny_grid):
@@ -456,7 +460,7 @@ def test_a_member_trains_the_same_whatever_else_is_in_its_bundle(tiny_grid, tmp_
     tiny_grid["axes"] = {"loss": ["minimax", "wasserstein"]}
     registry, specs = specs_of(tiny_grid)
     small, large = trainers(specs[:2], registry, tmp_path), trainers(specs, registry, tmp_path)
-    BundleTrainer(small).run(), BundleTrainer(large).run()
+    BundleTrainer(small, registry=registry).run(), BundleTrainer(large, registry=registry).run()
     for a, b in zip(small, large[:2], strict=False):
         for p, q in zip(a.G.parameters(), b.G.parameters(), strict=True):
             assert torch.equal(p, q)

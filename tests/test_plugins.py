@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import ganbench
-from ganbench import DuplicateComponentError, Loss, PluginError, UnknownComponentError, hookimpl
+from ganbench import Loss, UnknownComponentError, hookimpl
 from ganbench.builtins.losses import Wasserstein
 from ganbench.plugins import (
     DEFAULT_PLUGINS,
@@ -202,22 +202,23 @@ def test_extra_plugin_may_be_a_module_object():
     assert component.plugin == "ganbench_test_module_plugin"
 
 
-def test_duplicate_component_name_names_both_plugins():
-    with pytest.raises(DuplicateComponentError) as excinfo:
-        hermetic_registry(DuplicateLossPlugin())
-    message = str(excinfo.value)
-    assert "loss 'wasserstein'" in message
-    assert f"plugin {BUILTIN_LOSSES_PLUGIN!r} (ganbench)" in message
-    assert "plugin 'DuplicateLossPlugin' (local)" in message
-    assert isinstance(excinfo.value, PluginError)
+def test_duplicate_component_name_keeps_the_first_and_marks_the_later_plugin_broken():
+    registry = hermetic_registry(DuplicateLossPlugin())
+    [broken] = registry.broken
+    assert (broken.name, broken.distribution) == ("DuplicateLossPlugin", "local")
+    assert broken.error == (f"registered the loss name 'wasserstein', which plugin"
+                            f" {BUILTIN_LOSSES_PLUGIN!r} (ganbench {ganbench.__version__}) registered"
+                            " first: rename this loss")
+    component = registry.get("loss", "wasserstein")
+    assert (component.factory, component.plugin) == (Wasserstein, BUILTIN_LOSSES_PLUGIN)
+    _assert_builtins_work(registry)
 
 
 def test_builtins_register_before_extra_plugins():
-    with pytest.raises(DuplicateComponentError) as excinfo:
-        hermetic_registry(DuplicateLossPlugin())
-    message = str(excinfo.value)
-    # the first registrant is the built-in; the newcomer is the plugin that should be uninstalled
-    assert message.index(BUILTIN_LOSSES_PLUGIN) < message.index("DuplicateLossPlugin")
+    # the built-in is kept; the newcomer is the plugin to rename or uninstall
+    registry = hermetic_registry(DuplicateLossPlugin())
+    assert registry.get("loss", "wasserstein").distribution == "ganbench"
+    assert [b.name for b in registry.broken] == ["DuplicateLossPlugin"]
 
 
 @pytest.mark.parametrize("bad_name", ["Bad_Name", "", "1loss", "my--loss", "loss-", "my loss", "loss\n", 3])

@@ -116,7 +116,9 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tiny_grid, tmp_path):
     assert outcome.statuses == {"error": 1, "ok": 1}
     table = ganbench.load_results(tmp_path).set_index("generator")
     assert table.loc["exploding", "status"] == "error"
-    assert table.loc["exploding", "reason"] == "RuntimeError: boom"  # the first line only
+    # the component, where it comes from, and the first line of the exception only
+    assert table.loc["exploding", "reason"] == ("generator 'exploding' (local) failed to build:"
+                                                " RuntimeError: boom")
     assert table.loc["mlp", "status"] == "ok"
     error_text = (tmp_path / "runs" / specs[0].run_id / "error.txt").read_text()
     assert "Traceback" in error_text and "RuntimeError: boom\nsecond line" in error_text
@@ -233,7 +235,7 @@ def test_a_long_multi_line_error_is_one_short_line_in_the_table_and_whole_in_err
     specs, _, outcome = run(tiny_grid, tmp_path, BrokenGenerator())
     assert outcome.statuses == {"error": 1}
     (record,) = record_lines(tmp_path)
-    assert record["reason"] == "RuntimeError: " + "x" * 185 + "…"
+    assert record["reason"] == "generator 'verbose' (local) failed to build: RuntimeError: " + "x" * 140 + "…"
     assert len(record["reason"]) == 200
     assert ganbench.load_results(tmp_path)["reason"].iloc[0] == record["reason"]
     error_text = (tmp_path / "runs" / specs[0].run_id / "error.txt").read_text()

@@ -8,6 +8,8 @@ a fresh process, and find the component in `ganbench plugins`.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +21,12 @@ import pytest
 from ganbench import GanbenchError
 from ganbench.cli import main
 from ganbench.scaffold import KINDS, TEMPLATES, create_plugin, plugin_names, render
-from tests.plugin_dist import SMOOTH_DIST, ganbench_env
+from tests.plugin_dist import (
+    SMOOTH_DIST,
+    build_wheels,
+    ganbench_env,
+    pip_install_target,
+)
 
 
 @pytest.mark.parametrize("name, slug, distribution, module", [
@@ -101,6 +108,77 @@ def test_the_templates_are_files_ruff_lints_as_the_package_they_become():
             assert (TEMPLATES / folder / f"{kind}.py").is_file(), (folder, kind)
 
 
+def readme_grid(readme: str) -> dict:
+    """The README's example grid, parsed."""
+    [block] = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    return tomllib.loads(block)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_readme_grid_is_valid_toml_using_the_component(kind):
+    grid = readme_grid(render(plugin_names("my-thing"), kind)["README.md"])
+    used = grid["evaluation"]["metrics"] if kind == "metric" else [grid[kind]]
+    assert used == ["my-thing"]
+    assert grid["dataset"] == ("my-thing" if kind == "dataset" else "ring8")
+
+
+def test_a_single_kind_renders_the_same_given_alone_or_as_a_list():
+    assert render(plugin_names("my-thing"), ["loss"]) == render(plugin_names("my-thing"), "loss")
+
+
+def test_several_kinds_make_one_package_with_a_module_and_tests_per_kind(tmp_path):
+    root = create_plugin("kit", ["loss", "regularizer"], tmp_path)
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == [".gitignore", "README.md", "ganbench_kit/__init__.py", "ganbench_kit/loss.py",
+                     "ganbench_kit/regularizer.py", "pyproject.toml",
+                     "tests/test_ganbench_kit_loss.py", "tests/test_ganbench_kit_regularizer.py"]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["ganbench"] == {"kit": "ganbench_kit"}  # one
+    assert pyproject["tool"]["setuptools"] == {"packages": ["ganbench_kit"]}
+    assert pyproject["project"]["description"] == "A loss and a regularizer for ganbench"
+    init = (root / "ganbench_kit/__init__.py").read_text()
+    assert ("from ganbench_kit.loss import ganbench_register_losses\n"
+            "from ganbench_kit.regularizer import ganbench_register_regularizers\n") in init
+    # each module is its kind's template, naming its own component; each test file imports it
+    assert 'NAME = "kit"  # the name grids use' in (root / "ganbench_kit/loss.py").read_text()
+    regularizer = (root / "ganbench_kit/regularizer.py").read_text()
+    assert 'NAME = "kit-regularizer"  # the name grids use' in regularizer
+    assert "def prepare_discriminator" in regularizer and "def discriminator_penalty" in regularizer
+    test = (root / "tests/test_ganbench_kit_regularizer.py").read_text()
+    assert "import ganbench_kit.regularizer as plugin\n" in test
+    assert 'NAME = "kit-regularizer"\n' in test
+    readme = (root / "README.md").read_text()
+    assert "registered as `kit` (loss) and `kit-regularizer` (regularizer)." in readme
+    assert readme_grid(readme) == {"name": "kit-demo", "dataset": "ring8", "loss": "kit",
+                                   "regularizer": "kit-regularizer", "steps": 500}
+
+
+def test_every_kind_in_one_package_renders_valid_python():
+    files = render(plugin_names("all"), list(reversed(KINDS)))  # the first kind is the metric
+    for path, text in files.items():
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+        assert "PLUGIN" not in text, path
+    for i, kind in enumerate(reversed(KINDS)):
+        name = "all" if i == 0 else f"all-{kind}"
+        assert f'NAME = "{name}"' in files[f"ganbench_all/{kind}.py"]
+        assert f'NAME = "{name}"' in files[f"tests/test_ganbench_all_{kind}.py"]
+    grid = readme_grid(files["README.md"])
+    assert grid["dataset"] == "all-dataset" and grid["evaluation"] == {"metrics": ["all"]}
+
+
+@pytest.mark.parametrize("kinds, message", [
+    (["loss", "regularizer", "loss"], "--kind 'loss' is given twice"),
+    (["loss", "optimizer"], "--kind 'optimizer' is not a kind"),
+    ([], "give at least one --kind"),
+    (["regularizer", "loss", "metric"], "regularizer 'none' already exists"),  # the first kind's
+])
+def test_several_kinds_are_refused_before_anything_is_written(tmp_path, kinds, message):
+    with pytest.raises(GanbenchError, match=re.escape(message)):
+        create_plugin("none", kinds, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------ the command
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["ganbench", *args])
@@ -115,13 +193,51 @@ def test_cli_creates_the_package(monkeypatch, capsys, tmp_path):
                               "--dir", str(tmp_path))
     assert code == 0, err
     assert (tmp_path / "ganbench-my-gp" / "ganbench_my_gp.py").exists()
-    assert "created" in out and f"pip install -e {tmp_path / 'ganbench-my-gp'}" in out
+    root = shlex.quote(str(tmp_path / "ganbench-my-gp"))
+    assert out.startswith(f"created {tmp_path / 'ganbench-my-gp'}/ (regularizer 'my-gp',"
+                          " distribution ganbench-my-gp, module ganbench_my_gp)\n")
+    assert f" -m pip install -e {shlex.quote(f'{tmp_path}/ganbench-my-gp[test]')} && " in out
+    assert f" -m pytest {root}\n" in out
+
+
+def test_cli_next_step_uses_the_interpreter_ganbench_runs_on(monkeypatch, capsys, tmp_path):
+    # from the folder holding the venv (ganbench's README: .venv in the clone), a relative
+    # path such as .venv/bin/python, which needs no activation; from elsewhere, the full path
+    python = Path(sys.executable)
+    monkeypatch.chdir(python.parents[2])
+    code, out, _ = run_main(monkeypatch, capsys, "new-plugin", "kit", "--dir", str(tmp_path))
+    assert code == 0
+    relative = shlex.quote(str(python.relative_to(python.parents[2])))
+    assert f"\nnext: {relative} -m pip install -e " in out
+    assert f" && {relative} -m pytest " in out
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main(monkeypatch, capsys, "new-plugin", "kit2", "--kind", "metric")
+    assert code == 0 and (tmp_path / "ganbench-kit2" / "ganbench_kit2.py").exists()
+    quoted = shlex.quote(str(python))
+    assert out.endswith(f"next: {quoted} -m pip install -e 'ganbench-kit2[test]' &&"
+                        f" {quoted} -m pytest ganbench-kit2\n")
+
+
+def test_cli_makes_one_package_of_several_kinds(monkeypatch, capsys, tmp_path):
+    code, out, err = run_main(monkeypatch, capsys, "new-plugin", "kit", "--kind", "loss",
+                              "--kind", "regularizer", "--dir", str(tmp_path))
+    assert code == 0, err
+    assert out.startswith(f"created {tmp_path / 'ganbench-kit'}/ (loss 'kit', regularizer"
+                          " 'kit-regularizer', distribution ganbench-kit, package ganbench_kit)")
+    assert (tmp_path / "ganbench-kit" / "ganbench_kit" / "regularizer.py").exists()
 
 
 @pytest.mark.parametrize("args, message", [
     (["new-plugin", "Bad_Name"], "error: invalid plugin name 'Bad_Name'"),
     (["new-plugin", "x", "--kind", "optimizer"], "error: --kind 'optimizer' is not a kind"),
     (["new-plugin", "hinge", "--kind", "loss"], "error: loss 'hinge' already exists"),
+    (["new-plugin", "x", "--kind", "loss", "--kind", "regularizer", "--kind", "loss"],
+     "error: --kind 'loss' is given twice: a package holds one component per kind;"
+     " give each kind once"),
+    (["new-plugin", "x", "--kind", "loss", "--kind", "optimizer"],
+     "error: --kind 'optimizer' is not a kind a plugin can start from; kinds: loss,"),
+    (["new-plugin", "hinge", "--kind", "loss", "--kind", "regularizer"],
+     "error: loss 'hinge' already exists (from ganbench); choose another name"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
     code, _, err = run_main(monkeypatch, capsys, *args, "--dir", str(tmp_path))
@@ -186,3 +302,59 @@ def test_every_other_kind_passes_its_own_tests(tmp_path):
     proc = run_pytest(*(root / "tests" for root in roots), pythonpath=roots, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failed" not in proc.stdout and "error" not in proc.stdout.lower()
+
+
+#: The several-kind package of the slow tests: `ganbench new-plugin noise-kit --kind loss
+#: --kind regularizer`, its components, and the distribution's entry point.
+KIT_DIST = "ganbench-noise-kit"
+KIT_COMPONENTS = {("loss", "noise-kit"), ("regularizer", "noise-kit-regularizer")}
+
+
+@pytest.fixture(scope="module")
+def kit_site(tmp_path_factory) -> tuple[Path, Path]:
+    """(source, site): the several-kind package scaffolded, built and pip-installed once for this
+    file, like `plugin_sites` (its wheel built in one process, one `pip install --target`)."""
+    root = tmp_path_factory.mktemp("kit")
+    (root / "src").mkdir()
+    project = create_plugin(KIT_DIST, ["loss", "regularizer"], root / "src")
+    site = pip_install_target(*build_wheels([project], root / "wheels"), target=root / "site")
+    return project, site
+
+
+@pytest.mark.slow
+def test_a_several_kind_package_installs_passes_its_tests_and_lists_every_component(
+        kit_site, cli, tmp_path):
+    project, site = kit_site
+    ruff_clean(project)
+    assert sorted(p.name for p in (site / "ganbench_noise_kit").glob("*.py")) == [
+        "__init__.py", "loss.py", "regularizer.py"]
+
+    # the README's `.venv/bin/python -m pytest ganbench-noise-kit`, from the folder holding it
+    proc = run_pytest(Path(project.name), pythonpath=[site], cwd=project.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed" not in proc.stdout and "error" not in proc.stdout.lower()
+    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (passed|skipped)", proc.stdout))
+    assert sum(counts.values()) == 11, proc.stdout  # the loss's 5 tests and the regularizer's 6
+
+    listed = cli("plugins", "--json", pythonpath=[site])
+    assert listed.returncode == 0, listed.stderr
+    listing = json.loads(listed.stdout)
+    assert listing["broken"] == []
+    rows = [c for c in listing["components"] if c["distribution"] == KIT_DIST]
+    assert {(c["kind"], c["name"]) for c in rows} == KIT_COMPONENTS
+    assert {(c["plugin"], c["version"]) for c in rows} == {("noise-kit", "0.1.0")}  # one entry point
+
+    # the README's grid resolves every component
+    grid = tmp_path / "grid.toml"
+    [block] = re.findall(r"```toml\n(.*?)```", (project / "README.md").read_text(), re.S)
+    grid.write_text(block)
+    validated = cli("validate", str(grid), pythonpath=[site])
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    # a clash on any kind, not only the first, is refused before anything is written
+    clash = cli("new-plugin", "noise-kit", "--kind", "metric", "--kind", "regularizer",
+                "--dir", str(tmp_path), pythonpath=[site])
+    assert (clash.returncode, clash.stderr) == (
+        2, f"error: regularizer 'noise-kit-regularizer' already exists (from {KIT_DIST});"
+           " choose another name\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]

@@ -140,10 +140,10 @@ def uses_batch_statistics(params: dict[str, Any]) -> bool:
 
 @hookimpl
 def ganbench_register_generators(register):
-    register("dcgan", generator)
+    register("dcgan", generator, bundle=True)
 
 
 @hookimpl
 def ganbench_register_discriminators(register):
-    register("dcgan", discriminator, uses_batch_statistics=uses_batch_statistics)
+    register("dcgan", discriminator, uses_batch_statistics=uses_batch_statistics, bundle=True)
 

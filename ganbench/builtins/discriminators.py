@@ -28,4 +28,4 @@ def mlp(data: DataSpec, *, width: int = 128, depth: int = 3) -> MLPDiscriminator
 
 @hookimpl
 def ganbench_register_discriminators(register):
-    register("mlp", mlp)
+    register("mlp", mlp, bundle=True)

@@ -43,4 +43,4 @@ def mlp(data: DataSpec, latent_dim: int, *, width: int = 128, depth: int = 3) ->
 
 @hookimpl
 def ganbench_register_generators(register):
-    register("mlp", mlp)
+    register("mlp", mlp, bundle=True)

@@ -2,6 +2,9 @@
 
 Written with ``softplus`` on logits for numerical stability: ``-log sigmoid(x) = softplus(-x)``
 and ``-log(1 - sigmoid(x)) = softplus(x)``.
+
+Each is a pure tensor function of the logits, so each trains in a bundle (``vmap``), as every
+loss does unless it registers ``batched=False``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ spectral norm.
 The gradient penalties (gradient-penalty, r1, r2, dragan) are registered with metadata
 ``per_sample_gradients=True``: they penalise the input gradient of each decision of D, which is
 only well defined when a logit depends on its own sample(s) alone (no batch norm in D).
+
+The bundle forms (``Batched*``, registered as ``batched=``) follow their solo forms: the same
+arithmetic per member, with a weight or bound per member (``none`` uses the do-nothing
+:class:`~ganbench.batching.BatchedRegularizer`). ``r2``, ``dragan`` and ``spectral-norm`` have
+none: they train solo in a grid run with ``--bundle``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from ganbench import PenaltyContext, Regularizer, hookimpl
+from ganbench import (
+    BatchedRegularizer,
+    PenaltyBatch,
+    PenaltyContext,
+    Regularizer,
+    StackedNetwork,
+    batched_input_gradients,
+    hookimpl,
+)
 from ganbench.errors import ConfigError
 
 
@@ -205,12 +218,50 @@ class WeightClipping(Regularizer):
             p.clamp_(-self.clip, self.clip)
 
 
+# ----------------------------------------------------------------------------- bundle forms
+class BatchedGradientPenalty(BatchedRegularizer):
+    """:class:`GradientPenalty` in a bundle, a weight per member.
+
+    One ``alpha`` per sample: right for the networks that bundle (``bundle=True``), which judge
+    one sample per decision. A packing D (``samples_per_decision > 1``, one ``alpha`` per pack
+    in the solo penalty) never reaches a bundle: the bundle trainer refuses it."""
+
+    def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
+        real, fake = batch.real, batch.fake
+        shape = (real.shape[1],) + (1,) * (real.dim() - 2)
+        alpha = torch.stack([torch.rand(shape, generator=g, device=real.device, dtype=real.dtype)
+                             for g in batch.generators])
+        grads = batched_input_gradients(batch, alpha * real + (1 - alpha) * fake)
+        weight = self.values("weight", grads[:, 0, 0])
+        return weight * ((grads.norm(2, dim=2) - 1) ** 2).mean(dim=1)
+
+
+class BatchedR1(BatchedRegularizer):
+    """:class:`R1` in a bundle, a gamma per member."""
+
+    def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
+        grads = batched_input_gradients(batch, batch.real)
+        gamma = self.values("gamma", grads[:, 0, 0])
+        return 0.5 * gamma * grads.pow(2).sum(dim=2).mean(dim=1)
+
+
+class BatchedWeightClipping(BatchedRegularizer):
+    """:class:`WeightClipping` in a bundle, a clip bound per member."""
+
+    @torch.no_grad()
+    def after_discriminator_step(self, discriminator: StackedNetwork, members: slice) -> None:
+        for p in discriminator.leaves():
+            clip = self.values("clip", p[members])
+            p[members] = torch.minimum(torch.maximum(p[members], -clip), clip)
+
+
 @hookimpl
 def ganbench_register_regularizers(register):
-    register("none", NoRegularizer)
-    register("gradient-penalty", GradientPenalty, per_sample_gradients=True)
-    register("r1", R1, per_sample_gradients=True)
+    register("none", NoRegularizer, batched=BatchedRegularizer)
+    register("gradient-penalty", GradientPenalty, per_sample_gradients=True,
+             batched=BatchedGradientPenalty)
+    register("r1", R1, per_sample_gradients=True, batched=BatchedR1)
     register("r2", R2, per_sample_gradients=True)
     register("dragan", Dragan, per_sample_gradients=True)
-    register("weight-clipping", WeightClipping)
+    register("weight-clipping", WeightClipping, batched=BatchedWeightClipping)
     register("spectral-norm", SpectralNorm)

@@ -4,6 +4,8 @@ new plugin package, and feature-extractor weights."""
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import typer
@@ -13,7 +15,7 @@ from ganbench.cli.app import app, console, err_console
 from ganbench.errors import GanbenchError
 from ganbench.evaluation.inception import convert_fid_helper
 from ganbench.registry import KINDS, get_registry
-from ganbench.scaffold import create_plugin, plugin_names
+from ganbench.scaffold import component_names, create_plugin, plugin_names
 
 
 @app.command()
@@ -48,17 +50,36 @@ def plugins(
 def new_plugin(
     name: str = typer.Argument(..., metavar="NAME",
                                help="A slug like 'my-loss' or 'ganbench-my-loss'."),
-    kind: str = typer.Option("loss", "--kind",
-                             help="loss, regularizer, generator, discriminator, dataset or metric."),
+    kinds: list[str] | None = typer.Option(
+        None, "--kind", metavar="KIND",
+        help="loss (default), regularizer, generator, discriminator, dataset or metric; repeat it"
+        " for one package with a component of each kind (the first named NAME, the others"
+        " NAME-KIND)."),
     parent: Path = typer.Option(Path("."), "--dir", help="Folder to create the package in."),
 ) -> None:
     """Write a plugin package ganbench-NAME/ that installs, passes its tests and trains."""
-    root = create_plugin(name, kind=kind, parent=parent)
+    kinds = list(kinds or ["loss"])
+    root = create_plugin(name, kind=kinds, parent=parent)
     names = plugin_names(name)
-    console.print(f"created {root}/ ({kind} {names.slug!r}, distribution {names.distribution},"
-                  f" module {names.module})", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"next: pip install -e {root} && pytest {root}", markup=False, highlight=False,
-                  soft_wrap=True)
+    made = ", ".join(f"{kind} {component!r}"
+                     for kind, component in component_names(names.slug, kinds).items())
+    layout = "module" if len(kinds) == 1 else "package"
+    console.print(f"created {root}/ ({made}, distribution {names.distribution},"
+                  f" {layout} {names.module})", markup=False, highlight=False, soft_wrap=True)
+    python = _shell_path(sys.executable or "python")
+    console.print(f"next: {python} -m pip install -e {shlex.quote(f'{root}[test]')} &&"
+                  f" {python} -m pytest {shlex.quote(str(root))}",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+def _shell_path(path: str) -> str:
+    """``path`` for a POSIX shell: relative to the working directory when inside it (the
+    interpreter of ganbench's ``.venv`` run from its folder: ``.venv/bin/python``)."""
+    try:
+        relative = Path(path).relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(path)
+    return shlex.quote(str(relative) if len(relative.parts) > 1 else f"./{relative}")
 
 
 weights_app = typer.Typer(help="Manage feature-extractor weights.", no_args_is_help=True)

@@ -15,7 +15,9 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from ganbench.artefacts.score import parse_metric
 from ganbench.cli.app import app, console
+from ganbench.cli.run import _write_report as write_report
 from ganbench.errors import GanbenchError
 from ganbench.registry import get_registry
 from ganbench.results import TABLE_FILE, ResultsDir, naming
@@ -23,6 +25,9 @@ from ganbench.results.compare import compare_results
 from ganbench.results.tables import failure_matrix, format_intervals, metric_columns, summarize
 from ganbench.results.variants import as_json as comparison_json
 from ganbench.results.variants import compare_variants, text_lines
+from ganbench.running.reevaluate import reevaluate as reevaluate_runs
+from ganbench.running.relabel import read_thresholds
+from ganbench.running.relabel import relabel as relabel_runs
 
 #: ``ganbench table --format``.
 TABLE_FORMATS = ("text", "csv", "md", "latex")
@@ -146,3 +151,43 @@ def table(
         sys.stdout.write(shown)
     else:
         console.print(shown)
+
+
+@app.command()
+def relabel(
+    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR", help="A results folder."),
+    thresholds: Path | None = typer.Option(None, "--thresholds",
+                                           help="A TOML file of thresholds (a [diagnostics] table, as"
+                                                " in a grid) [default: each run's grid's]."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not rewrite report.html/report.md."),
+) -> None:
+    """Recompute signals and failure labels of finished runs from their histories; no training."""
+    overrides = read_thresholds(thresholds) if thresholds is not None else None
+    done = relabel_runs(results_dir, get_registry(), overrides,
+                        source=str(thresholds) if thresholds is not None else "the grid's [diagnostics]")
+    for line in done.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if (done.changed or done.signals_changed) and not no_report:
+        write_report(results_dir)
+
+
+@app.command()
+def reevaluate(
+    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR", help="A results folder."),
+    metrics: list[str] | None = typer.Option(None, "--metrics", help="A metric: a name, or JSON as"
+                                             " in a grid's metrics list (repeatable)"
+                                             " [default: each run's own metrics]."),
+    samples: int | None = typer.Option(None, "--samples", min=1, help="Samples per metric [default:"
+                                       " each run's evaluation.samples]."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not rewrite report.html/report.md."),
+) -> None:
+    """Compute metrics for finished runs from their last checkpoints; no training."""
+    done = reevaluate_runs(results_dir, get_registry(), [parse_metric(m) for m in metrics or []] or None,
+                           samples, data_root)
+    for line in done.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if done.values and not no_report:
+        write_report(results_dir)
+    if done.failed:
+        raise typer.Exit(1)

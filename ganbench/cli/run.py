@@ -21,6 +21,7 @@ from ganbench.running.compat import check_device_support, compatibility_warnings
 from ganbench.running.executors import make_executor
 from ganbench.running.grid_run import run_grid
 from ganbench.running.prefetch import prefetch as prefetch_grid
+from ganbench.running.preflight import preflight
 from ganbench.running.units import check_mode, plan_units
 from ganbench.training.trainer import resolve_device
 
@@ -31,7 +32,9 @@ def _load(grid_path: Path, protocol: str | None = None, inception_weights: Path 
                              inception_weights=inception_weights, threads=threads)
     registry = get_registry()
     specs = expand(grid, registry)
-    for line in compatibility_warnings(specs, registry):
+    preflight(specs, registry, grid.path)  # the kit's cheap rules: losses, regularizers
+    warnings = [b.describe() for b in registry.broken]  # after the checks: an error stays one line
+    for line in warnings + compatibility_warnings(specs, registry):
         err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
     return grid, registry, specs
 

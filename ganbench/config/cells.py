@@ -19,9 +19,9 @@ from ganbench.config.schema import (
     component_ref,
     resolve_optimizer,
 )
-from ganbench.errors import ConfigError
+from ganbench.errors import ComponentError, ConfigError, GanbenchError, short_reason
 from ganbench.evaluation.inception import file_sha256
-from ganbench.registry import Registry
+from ganbench.registry import Component, Registry
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation
 #: so that a bad parameter value fails before anything trains.
@@ -34,12 +34,24 @@ def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where:
         component = registry.get(kind, ref["name"])
         params = component.resolve_params(ref["params"], RESERVED_PARAMS.get(key, ()))
         if kind in CHEAP_KINDS:
-            component.factory(**params)
+            component.build(**params)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {kind} {ref['name']!r} rejected its parameters: {exc}") from None
+    except ComponentError as exc:
+        raise build_error(exc, where, component) from exc.__cause__
     return {"name": ref["name"], "params": params}
+
+
+def build_error(exc: ComponentError, where: str, component: Component) -> GanbenchError:
+    """The one line for a factory that raised at validation (``exc.__cause__``): a
+    ``TypeError``/``ValueError`` is a rejected value (a :class:`ConfigError`); anything else a
+    bug of the plugin (its distribution named), the traceback under ``--debug``."""
+    cause = exc.__cause__
+    if isinstance(cause, (TypeError, ValueError)):
+        return ConfigError(f"{where}: {component.describe()} rejected its parameters:"
+                           f" {short_reason(cause)}")
+    return ComponentError(f"{where}: {exc}; fix or report {component.distribution}"
+                       " (`ganbench --debug validate GRID` shows the traceback)")
 
 
 def _weights_digests(evaluation: dict[str, Any], where: str) -> None:
@@ -93,7 +105,7 @@ def metric_warnings(config: RunConfig | dict[str, Any], registry: Registry,
         return []
     warnings: list[str] = []
     for ref in evaluation["metrics"]:
-        metric = registry.get("metric", ref["name"]).factory(**ref["params"])
+        metric = registry.build("metric", ref["name"], **ref["params"])
         check = getattr(metric, "check_evaluation", None)
         try:
             found = check(evaluation) if callable(check) else []

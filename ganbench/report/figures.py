@@ -7,6 +7,7 @@ worker processes share the drawing.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing
@@ -26,6 +27,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from ganbench import paths  # noqa: E402
 from ganbench.report.model import Report, Run, Variant  # noqa: E402
+from ganbench.results import atomic_write_bytes  # noqa: E402
 
 DPI = 80
 #: Seeds drawn per variant (sample panels, coloured curves); more seeds share the curve panels.
@@ -257,6 +259,20 @@ def _points(ax, data: np.ndarray, centres: np.ndarray | None, fontsize: float = 
     _note(ax, notes, fontsize)
     ax.set_aspect("equal", adjustable="box")
     return outside
+
+
+def save_points_png(data: np.ndarray, centres: np.ndarray | None, path: Path, title: str) -> None:
+    """2-D samples over their mode centres as one PNG, written atomically (``ganbench sample``)."""
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(4.2, 4.2), dpi=100)
+        try:
+            _points(ax, data, centres, fontsize=8)
+            ax.set_title(title, fontsize=9)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", bbox_inches="tight")
+        finally:
+            plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _legend(ax, runs: list[Run], first: str, second: str) -> None:

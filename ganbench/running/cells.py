@@ -18,6 +18,7 @@ import torch
 from ganbench.config.grid import RunSpec
 from ganbench.diagnostics.signals import classify, compute_signals
 from ganbench.diagnostics.thresholds import Thresholds
+from ganbench.errors import ComponentError
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.running.events import RunEvents
@@ -93,8 +94,13 @@ def first_line(text: str) -> str:
 
 
 def error_reason(exc: BaseException) -> str:
-    """``Type: first line of the message`` of an exception, for a failed run's ``reason``."""
+    """``Type: first line of the message`` of an exception, for a failed run's ``reason``; a
+    factory that raised (:class:`ComponentError`) is its message alone, which names the
+    component, its distribution and version, and the exception:
+    ``generator 'mygen' (ganbench-mygen 0.1.0) failed to build: KeyError: 'hidden_dims'``."""
     message = first_line(str(exc))
+    if isinstance(exc, ComponentError):
+        return message
     return first_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 

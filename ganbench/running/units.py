@@ -3,12 +3,13 @@
 :func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
 the generator and discriminator (name and parameters), the dataset, the batch size, the latent
 size and the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), and
-when every component has a bundle form: the ``mlp`` and ``dcgan`` networks, the losses of
-:data:`~ganbench.training.bundle.stacked.BATCHED_LOSSES` and the regularizers of
-:data:`~ganbench.training.bundle.stacked.BATCHED_REGULARIZERS`, fp32, no EMA, Adam for G and D (the only
-batched optimiser is :class:`~ganbench.training.bundle.stacked.BatchedAdam`). Seeds, learning rates, betas,
-losses, regularizers and their weights may differ between members. Everything else trains solo,
-and the plan says why.
+when every component has a bundle form, as registered
+(:func:`~ganbench.training.bundle.stacked.bundle_problem`: networks with ``bundle=True``, every
+loss but those registered ``batched=False``, regularizers with a ``batched=`` form), fp32, no EMA,
+Adam for G and D (the only batched optimiser is
+:class:`~ganbench.training.bundle.stacked.BatchedAdam`). Seeds, learning rates, betas, losses,
+regularizers and their parameters may differ between members. Everything else trains solo, and
+the plan says why.
 
 ``--bundle auto`` bundles only where :data:`BUNDLE_PAYS_ON` (the one place for that rule) says a
 benchmark measured it faster; ``on`` bundles whatever can be bundled; ``off`` nothing.
@@ -38,16 +39,14 @@ from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.running.cells import error_reason, error_record, result_record, run_cell
 from ganbench.running.events import RunEvents
-from ganbench.training.bundle.stacked import BATCHED_LOSSES, BATCHED_REGULARIZERS
-from ganbench.training.bundle.trainer import BundleTrainer
+from ganbench.training.bundle.stacked import bundle_problem
+from ganbench.training.bundle.trainer import BundleTrainer, reference_key
 from ganbench.training.trainer import Trainer
 
 #: One cell, or several cells trained together as a bundle; never empty.
 WorkUnit = tuple[RunSpec, ...]
 
 BUNDLE_MODES = ("auto", "on", "off")
-#: Networks with a bundle form (vmap over their stacked parameters works and is tested).
-BUNDLED_NETWORKS = ("mlp", "dcgan")
 #: ``--bundle auto``: the network families (generator/discriminator name) that bundle on each
 #: kind of device, because ``benchmarks/bench_step.py`` measured the bundle faster there than
 #: solo runs one after another (numbers, machine and date in benchmarks/RESULTS.md). A device or
@@ -79,9 +78,9 @@ def family(config: RunConfig) -> str:
 def unsupported(config: RunConfig, registry: Registry) -> str | None:
     """Why this run has no bundle form, or None when it has one."""
     for kind in ("generator", "discriminator"):
-        name = getattr(config, kind).name
-        if name not in BUNDLED_NETWORKS:
-            return f"{kind} {name!r} has no bundle form"
+        problem = bundle_problem(registry, kind, getattr(config, kind).name)
+        if problem is not None:
+            return problem
     if config.ema:
         return "an EMA generator (ema) is not bundled"
     if config.compile:
@@ -92,14 +91,10 @@ def unsupported(config: RunConfig, registry: Registry) -> str | None:
         name = config.optimizer_name(side)
         if name != "adam":
             return f"optimizer {name!r} has no bundle form"
-    for kind, supported in (("loss", BATCHED_LOSSES), ("regularizer", tuple(BATCHED_REGULARIZERS))):
-        ref = getattr(config, kind)
-        try:
-            component = registry.get(kind, ref.name).factory(**ref.params)
-        except Exception:  # noqa: BLE001 - the run itself will report it
-            return f"{kind} {ref.name!r} could not be built"
-        if type(component) not in supported:
-            return f"{kind} {ref.name!r} has no bundle form"
+    for kind in ("loss", "regularizer"):
+        problem = bundle_problem(registry, kind, getattr(config, kind).name)
+        if problem is not None:
+            return problem
     return None
 
 
@@ -156,7 +151,8 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
         if len(members) == 1:
             solo.setdefault("no other cell shares its architecture, data and schedule", []).extend(members)
             continue
-        members.sort(key=lambda s: (s.run_config.loss.name, s.run_config.regularizer.name))
+        # neighbours share a loss (name and parameters) and a regularizer: one segment each
+        members.sort(key=lambda s: (reference_key(s.run_config.loss), s.run_config.regularizer.name))
         bundles += [members[i:i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
     units: list[WorkUnit] = [tuple(members) for members in split_for(bundles, parallelism)]
     units += [(spec,) for specs in solo.values() for spec in specs]
@@ -218,7 +214,8 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
         indices = [i for i, _, _ in members]
         if len(members) > 1:
             try:
-                trained = BundleTrainer([t for _, t, _ in members], [r for _, _, r in members]).run(progress)
+                trained = BundleTrainer([t for _, t, _ in members], [r for _, _, r in members],
+                                        registry=registry).run(progress)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - the cells still train, solo

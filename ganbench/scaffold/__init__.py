@@ -1,24 +1,39 @@
 """``ganbench new-plugin``: write a plugin package that installs, passes its tests and trains.
 
-``create_plugin(name, kind, parent)`` writes ``parent/ganbench-<slug>/`` with ``pyproject.toml``
-(the ``ganbench`` entry point), the module ``ganbench_<slug>.py`` holding one working component
-of ``kind`` named ``<slug>``, a README and ``tests/`` using :mod:`ganbench.testing` and the
-pytest fixtures. Every problem (a bad name or kind, a name ganbench already has, a file that
-exists) is a one-line :class:`~ganbench.GanbenchError` raised before anything is written.
+``create_plugin(name, kinds, parent)`` writes ``parent/ganbench-<slug>/`` with ``pyproject.toml``
+(one ``ganbench`` entry point), a README, ``tests/`` using :mod:`ganbench.testing` and the pytest
+fixtures, and one working component per kind:
+
+- one kind: the module ``ganbench_<slug>.py`` holds the component, named ``<slug>``;
+- several kinds (``--kind loss --kind regularizer``): the package ``ganbench_<slug>/`` holds one
+  module per kind (``ganbench_<slug>/loss.py``, ...), each with its component and its
+  registration hook; the first kind's component is named ``<slug>``, every other one
+  ``<slug>-<kind>`` (:func:`component_names`); ``__init__.py``, which the entry point names,
+  imports every module's hook. Each kind has its own test file ``tests/test_<module>_<kind>.py``.
+
+Every problem (a bad name, an unknown or repeated kind, a name ganbench already has for any of
+the kinds, a file that exists) is a one-line :class:`~ganbench.GanbenchError` raised before
+anything is written.
 
 The files come from ``templates/`` (package data, read with :mod:`importlib.resources`):
 ``pyproject.toml``, ``README.md``, ``gitignore`` (written as ``.gitignore``), and per kind the
-starter ``modules/<kind>.py`` and its tests ``tests/<kind>.py``. The templates are complete files
+starter ``modules/<kind>.py`` and its tests ``tests/<kind>.py``; only the several-kind
+``__init__.py`` is written from code (:func:`package_init`). The templates are complete files
 that ruff lints with the settings of ``templates/pyproject.toml``, i.e. those of the package they
 become. Their placeholders are plain text that keeps them valid Python and TOML, replaced by
 :func:`render` with ``str.replace``: ``PLUGIN-SLUG`` (the slug, so ``ganbench-PLUGIN-SLUG`` is the
 distribution), ``PLUGIN_SLUG`` (the slug with underscores, so ``ganbench_PLUGIN_SLUG`` is the
-module), and in the README and pyproject ``PLUGIN-KIND`` and ``PLUGIN-GRID-KEY``.
+module; in a several-kind package's test files ``<slug>.<kind>``, the component's module),
+``PLUGIN-NAME`` (a component's name), and in the README and pyproject ``PLUGIN-KIND`` (``loss``,
+``loss and a regularizer``), ``PLUGIN-COMPONENTS``, ``PLUGIN-LISTING``, ``PLUGIN-GRID-KEY`` and
+``PLUGIN-LAYOUT`` (``py-modules`` or ``packages``).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,13 +45,15 @@ KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 PREFIX = "ganbench-"
 TEMPLATES = resources.files(__name__) / "templates"
+VERSION = "0.1.0"  # the version templates/pyproject.toml gives the package
+LINE_LENGTH = 100  # its ruff line-length
 
 
 @dataclass(frozen=True)
 class PluginNames:
-    slug: str  # the component's name in grids, and the entry-point name
+    slug: str  # the (first) component's name in grids, and the entry-point name
     distribution: str  # ganbench-<slug>
-    module: str  # ganbench_<slug with underscores>
+    module: str  # ganbench_<slug with underscores>: the module, or the package of several kinds
 
 
 def plugin_names(name: str) -> PluginNames:
@@ -50,30 +67,50 @@ def plugin_names(name: str) -> PluginNames:
     return PluginNames(slug, PREFIX + slug, "ganbench_" + slug.replace("-", "_"))
 
 
-def _check_free(kind: str, slug: str) -> None:
-    """The component name must not be taken: a duplicate would break every ganbench command."""
+def check_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
+    """The kinds of ``--kind`` (one, or several in order), each known and given once."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not kinds:
+        raise GanbenchError(f"give at least one --kind; kinds: {', '.join(KINDS)}")
+    for i, kind in enumerate(kinds):
+        if kind not in KINDS:
+            raise GanbenchError(f"--kind {kind!r} is not a kind a plugin can start from;"
+                                f" kinds: {', '.join(KINDS)}")
+        if kind in kinds[:i]:
+            raise GanbenchError(f"--kind {kind!r} is given twice: a package holds one component"
+                                " per kind; give each kind once")
+    return kinds
+
+
+def component_names(slug: str, kinds: Sequence[str]) -> dict[str, str]:
+    """Kind -> component name: ``slug`` for the first kind, ``<slug>-<kind>`` for the others."""
+    return {kind: slug if i == 0 else f"{slug}-{kind}" for i, kind in enumerate(kinds)}
+
+
+def _check_free(components: dict[str, str]) -> None:
+    """No component name may be taken: a duplicate would break every ganbench command."""
     try:
         registry = get_registry()
     except GanbenchError:  # an installed plugin is broken already; check the built-ins only
         registry = get_registry(autoload=False)
-    if slug in registry.names(kind):
-        owner = registry.get(kind, slug)
-        raise GanbenchError(f"{kind} {slug!r} already exists (from {owner.distribution});"
-                            " choose another name")
+    for kind, name in components.items():
+        if name in registry.names(kind):
+            owner = registry.get(kind, name)
+            raise GanbenchError(f"{kind} {name!r} already exists (from {owner.distribution});"
+                                " choose another name")
 
 
-def create_plugin(name: str, kind: str = "loss", parent: str | Path = ".") -> Path:
-    """Write the package ``parent/ganbench-<slug>/``; returns its path."""
-    if kind not in KINDS:
-        raise GanbenchError(f"--kind {kind!r} is not a kind a plugin can start from;"
-                            f" kinds: {', '.join(KINDS)}")
+def create_plugin(name: str, kind: str | Sequence[str] = "loss", parent: str | Path = ".") -> Path:
+    """Write the package ``parent/ganbench-<slug>/`` with a component of each ``kind`` (a kind, or
+    several); returns its path."""
+    kinds = check_kinds(kind)
     names = plugin_names(name)
     parent = Path(parent)
     if not parent.is_dir():
         raise GanbenchError(f"--dir {parent}: no such directory")
-    _check_free(kind, names.slug)
+    _check_free(component_names(names.slug, kinds))
     root = parent / names.distribution
-    files = render(names, kind)
+    files = render(names, kinds)
     existing = [path for path in files if (root / path).exists()]
     if existing:
         raise GanbenchError(f"{root / existing[0]} already exists; new-plugin never overwrites"
@@ -90,36 +127,118 @@ def create_plugin(name: str, kind: str = "loss", parent: str | Path = ".") -> Pa
 
 
 # --------------------------------------------------------------------------- rendering
-def render(names: PluginNames, kind: str) -> dict[str, str]:
-    """Relative path -> file text for the package."""
-    values = {  # replaced in this order: the grid key holds PLUGIN-SLUG
-        "PLUGIN-GRID-KEY": GRID_KEYS[kind],
-        "PLUGIN-KIND": kind,
-        "PLUGIN-SLUG": names.slug,
-        "PLUGIN_SLUG": names.slug.replace("-", "_"),
+def render(names: PluginNames, kind: str | Sequence[str]) -> dict[str, str]:
+    """Relative path -> file text for the package with a component of each ``kind``."""
+    kinds = check_kinds(kind)
+    components = component_names(names.slug, kinds)
+    slug_ = names.slug.replace("-", "_")
+    common = {"PLUGIN-SLUG": names.slug, "PLUGIN_SLUG": slug_}
+    described = {
+        **common,
+        "PLUGIN-KIND": _a_list(kinds),
+        "PLUGIN-COMPONENTS": _listed(components),
+        "PLUGIN-LISTING": _listing(names, components),
+        "PLUGIN-GRID-KEY": "\n".join(_grid_lines(components)),
+        "PLUGIN-LAYOUT": "py-modules" if len(kinds) == 1 else "packages",
     }
+    files = {"pyproject.toml": fill("pyproject.toml", described)}
+    if len(kinds) == 1:
+        values = {**common, "PLUGIN-NAME": names.slug}
+        files[f"{names.module}.py"] = fill(f"modules/{kinds[0]}.py", values)
+    else:
+        files[f"{names.module}/__init__.py"] = package_init(names, components)
+        for kind, component in components.items():
+            files[f"{names.module}/{kind}.py"] = fill(
+                f"modules/{kind}.py", {**common, "PLUGIN-NAME": component})
+    files["README.md"] = fill("README.md", described)
+    for kind, component in components.items():
+        if len(kinds) == 1:
+            path, values = f"tests/test_{names.module}.py", {**common, "PLUGIN-NAME": component}
+        else:  # the test imports the kind's module, ganbench_<slug>.<kind>
+            path = f"tests/test_{names.module}_{kind}.py"
+            values = {**common, "PLUGIN_SLUG": f"{slug_}.{kind}", "PLUGIN-NAME": component}
+        files[path] = fill(f"tests/{kind}.py", values)
+    files[".gitignore"] = fill("gitignore", common)
+    return files
 
-    def fill(template: str) -> str:
-        text = (TEMPLATES / template).read_text(encoding="utf-8")
-        for placeholder, value in values.items():
-            text = text.replace(placeholder, value)
-        return text
 
-    return {
-        "pyproject.toml": fill("pyproject.toml"),
-        f"{names.module}.py": fill(f"modules/{kind}.py"),
-        "README.md": fill("README.md"),
-        f"tests/test_{names.module}.py": fill(f"tests/{kind}.py"),
-        ".gitignore": fill("gitignore"),
-    }
+def fill(template: str, values: dict[str, str]) -> str:
+    """The text of ``templates/<template>`` with each placeholder replaced by its value."""
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
-#: How a grid uses the component (the README's example).
+def package_init(names: PluginNames, components: dict[str, str]) -> str:
+    """``__init__.py`` of a several-kind package: the module the entry point names, importing
+    the registration hook of each kind's module."""
+    summary = (f'"""{names.distribution}: a {_a_list(list(components))} for ganbench, one module'
+               " per kind.")
+    detail = ("The entry point (pyproject.toml) names this package, so ganbench calls the hooks"
+              " imported here: a module added for another kind needs its hook imported here too."
+              " Each module names its component (NAME) and registers it.")
+    doc = [*_wrap(summary), "", *_wrap(detail)]
+    imports = []
+    for kind in sorted(components):  # isort's order
+        line = f"from {names.module}.{kind} import {_hook(kind)}"
+        if len(line) > LINE_LENGTH:
+            line = f"from {names.module}.{kind} import (\n    {_hook(kind)},\n)"
+        imports.append(line)
+    exported = "".join(f'    "{_hook(kind)}",\n' for kind in components)
+    return ("\n".join(doc) + '\n"""\n\nfrom __future__ import annotations\n\n'
+            + "\n".join(imports) + f"\n\n__all__ = [\n{exported}]\n")
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, width=LINE_LENGTH, break_long_words=False, break_on_hyphens=False)
+
+
+def _hook(kind: str) -> str:
+    """The registration hook ``modules/<kind>.py`` implements, e.g. ``ganbench_register_losses``."""
+    found = re.findall(r"^def (ganbench_register_\w+)\(", fill(f"modules/{kind}.py", {}), re.M)
+    if len(found) != 1:  # a template edited wrongly: say so, rather than write a broken package
+        raise GanbenchError(f"templates/modules/{kind}.py must define one ganbench_register_*"
+                            f" hook, found {found}")
+    return found[0]
+
+
+def _a_list(kinds: Sequence[str]) -> str:
+    """``loss``; ``loss and a regularizer``; ``loss, a regularizer and a metric``."""
+    if len(kinds) == 1:
+        return kinds[0]
+    return ", a ".join(kinds[:-1]) + f" and a {kinds[-1]}"
+
+
+def _listed(components: dict[str, str]) -> str:
+    """``\\`my-loss\\```; or ``\\`x\\` (loss) and \\`x-metric\\` (metric)``."""
+    if len(components) == 1:
+        return f"`{next(iter(components.values()))}`"
+    items = [f"`{name}` ({kind})" for kind, name in components.items()]
+    return ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+def _listing(names: PluginNames, components: dict[str, str]) -> str:
+    """The README's ``ganbench plugins`` arguments and what they list."""
+    provided = f"provided by {names.distribution} {VERSION}"
+    if len(components) == 1:
+        [(kind, name)] = components.items()
+        return f"--kind {kind}   # lists {name}, {provided}"
+    return f"  # lists its {len(components)} components, {provided}"
+
+
+#: How a grid uses a component of each kind (the README's example).
 GRID_KEYS = {
-    "loss": 'loss = "PLUGIN-SLUG"',
-    "regularizer": 'regularizer = "PLUGIN-SLUG"',
-    "generator": 'generator = "PLUGIN-SLUG"',
-    "discriminator": 'discriminator = "PLUGIN-SLUG"',
-    "dataset": 'dataset = "PLUGIN-SLUG"',
-    "metric": 'evaluation = { metrics = ["PLUGIN-SLUG"] }',
+    "loss": 'loss = "{}"',
+    "regularizer": 'regularizer = "{}"',
+    "generator": 'generator = "{}"',
+    "discriminator": 'discriminator = "{}"',
+    "dataset": 'dataset = "{}"',
+    "metric": 'evaluation = {{ metrics = ["{}"] }}',
 }
+
+
+def _grid_lines(components: dict[str, str]) -> list[str]:
+    """The README grid's lines for the components, after a dataset (ring8 unless one of them)."""
+    lines = [GRID_KEYS[kind].format(name) for kind, name in components.items()]
+    return lines if "dataset" in components else ['dataset = "ring8"', *lines]

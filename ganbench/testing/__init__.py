@@ -19,8 +19,13 @@ of this machine (``cpu``, and ``cuda`` when available) for parametrising a test 
 Checks fix their own random seeds and leave the global random state as they found it.
 
 Each rule has an id (``RULES``) that the guide lists under the component's kind.
+
+:func:`check_bundle_form` (``kind``, registered ``name``) is the oracle of a bundle form: a few
+tiny runs trained solo and as one bundle must agree to float32 rounding (its rules are in the
+guide's section on bundles).
 """
 
+from ganbench.testing.bundles import check_bundle_form
 from ganbench.testing.data import HISTORY_COLUMNS as HISTORY_COLUMNS
 from ganbench.testing.data import check_dataset, check_diagnostic, check_metric
 from ganbench.testing.networks import check_discriminator, check_generator
@@ -47,6 +52,7 @@ __all__ = [
     "TinyGenerator",
     "ToyDataset",
     "available_devices",
+    "check_bundle_form",
     "check_dataset",
     "check_diagnostic",
     "check_discriminator",

@@ -30,13 +30,13 @@ def build_metrics(spec_metrics: str | list[dict[str, Any]], registry: Registry,
         metrics = {}
         for component in registry.components("metric"):
             if component.metadata.get("auto"):
-                metric = component.factory()
+                metric = component.build()
                 if metric.supports(dataset.spec):
                     metrics[component.name] = metric
         return metrics
     metrics = {}
     for ref in spec_metrics:
-        metric = registry.get("metric", ref["name"]).factory(**ref["params"])
+        metric = registry.build("metric", ref["name"], **ref["params"])
         if not metric.supports(dataset.spec):
             raise ConfigError(f"metric {ref['name']!r} does not apply to this dataset"
                               f" ({dataset.spec.kind}, shape {dataset.spec.shape})")

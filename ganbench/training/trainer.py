@@ -88,10 +88,12 @@ def resolve_device(requested: str | None) -> torch.device:
 def build(registry: Registry, kind: str, ref: ComponentRef | Mapping[str, Any],
           **trainer_args: Any) -> Any:
     """Call the factory of the component ``ref`` names with the trainer's and the grid's args
-    (``ref``: a :class:`ComponentRef` or its ``{"name", "params"}`` dict)."""
+    (``ref``: a :class:`ComponentRef` or its ``{"name", "params"}`` dict); a factory that
+    raises is a :class:`~ganbench.errors.ComponentError` naming the component
+    (:meth:`Registry.build`)."""
     if not isinstance(ref, ComponentRef):
         ref = ComponentRef.from_dict(ref, kind)
-    return registry.get(kind, ref.name).factory(**trainer_args, **ref.params)
+    return registry.build(kind, ref.name, **trainer_args, **ref.params)
 
 
 def make_optimizer(params, side: dict[str, Any]) -> torch.optim.Optimizer:

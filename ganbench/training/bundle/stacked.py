@@ -1,5 +1,5 @@
-"""The batched building blocks of a bundle: stacked networks, one Adam over stacked leaves, and
-per-member loss and regularizer rules.
+"""The batched building blocks of a bundle: stacked networks, one Adam over stacked leaves,
+per-member loss rules, and which components have a bundle form.
 
 A bundle of ``B`` members stores each network's parameters and buffers as tensors with a leading
 member dimension (:func:`torch.func.stack_module_state`) and calls the architecture once for all
@@ -11,28 +11,25 @@ bundle mates untouched.
 Everything here is written to reproduce a solo run's arithmetic (same random draws from the
 member's own generator, same order of floating-point operations in the optimiser), so that a
 member matches a solo run of its configuration to float32 rounding.
+
+Bundle forms are registration metadata (:func:`bundle_problem`): networks registered with
+``bundle=True``, every loss but those registered ``batched=False`` (vmapped), and regularizers
+that register their batched form (``batched=``, a :class:`ganbench.batching.BatchedRegularizer`;
+the built-ins' are in :mod:`ganbench.builtins.regularizers`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ganbench.builtins.losses import Hinge, Minimax, NonSaturating, Wasserstein
-from ganbench.builtins.regularizers import R1, GradientPenalty, NoRegularizer, WeightClipping
-from ganbench.contracts import Loss, Regularizer
-
-
-def per_member(values: Sequence[float], like: Tensor) -> Tensor:
-    """``values`` (one per member) as a float32 tensor shaped to broadcast against ``like``,
-    whose first dimension is the member dimension."""
-    shape = (len(values),) + (1,) * (like.dim() - 1)
-    return torch.tensor(values, dtype=torch.float64).to(like.device, torch.float32).view(shape)
+from ganbench.batching import BatchedRegularizer
+from ganbench.contracts import Loss
+from ganbench.registry import Registry
 
 
 class StackedModule:
@@ -144,105 +141,47 @@ class BatchedAdam:
         return steps
 
 
+# ----------------------------------------------------------------------------- forms
+def bundle_problem(registry: Registry, kind: str, name: str) -> str | None:
+    """Why the registered component ``kind``/``name`` has no bundle form (registration
+    metadata), or None: a generator or discriminator needs ``bundle=True``; a loss bundles
+    unless ``batched=False``; a regularizer needs ``batched=<a BatchedRegularizer subclass>``.
+    Other kinds take no part in the step."""
+    metadata = registry.get(kind, name).metadata
+    if kind in ("generator", "discriminator"):
+        if metadata.get("bundle") is not True:
+            return f"{kind} {name!r} has no bundle form (not registered with bundle=True)"
+    elif kind == "loss":
+        batched = metadata.get("batched", True)
+        if batched is False:
+            return f"loss {name!r} has no bundle form (registered batched=False)"
+        if batched is not True:
+            return f"loss {name!r} registered batched={batched!r}; a loss takes batched=False or nothing"
+    elif kind == "regularizer":
+        batched = metadata.get("batched")
+        if batched is None:
+            return f"regularizer {name!r} has no bundle form (no batched= form registered)"
+        if not (isinstance(batched, type) and issubclass(batched, BatchedRegularizer)):
+            return (f"regularizer {name!r} registered batched={batched!r}, which is not a"
+                    " ganbench.BatchedRegularizer subclass")
+    return None
+
+
+def batched_regularizer(registry: Registry, name: str) -> type[BatchedRegularizer]:
+    """The bundle form the regularizer ``name`` registered; a ``ValueError`` if it has none."""
+    problem = bundle_problem(registry, "regularizer", name)
+    if problem is not None:
+        raise ValueError(f"{problem}; it trains solo")
+    return registry.get("regularizer", name).metadata["batched"]
+
+
 # ----------------------------------------------------------------------------- losses
-#: Losses whose two functions are pure tensor expressions of the logits: vmap computes each
-#: member's loss by its own rule.
-BATCHED_LOSSES = (Minimax, NonSaturating, Wasserstein, Hinge)
-
-
 def batched_loss(loss: Loss, name: str, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """``loss.<name>`` for each member of ``(b, N)`` logits, shape ``(b,)``."""
+    """``loss.<name>`` for each member of ``(b, N)`` logits, shape ``(b,)``: vmap computes each
+    member's loss by the rule its solo run uses (a pure tensor function of the logits)."""
     return vmap(getattr(loss, name))(real_logits, fake_logits)
 
 
 def batched_output(loss: Loss, logits: Tensor) -> Tensor:
     """Mean logged D output per member of ``(b, N)`` logits, shape ``(b,)``."""
     return loss.discriminator_output(logits).mean(dim=1)
-
-
-# ----------------------------------------------------------------------------- regularizers
-@dataclass
-class PenaltyBatch:
-    """What a batched penalty sees for one segment of members (``members`` slices the bundle)."""
-
-    discriminator: StackedModule
-    members: slice
-    real: Tensor  # (b, N, ...)
-    fake: Tensor  # (b, N, ...), detached
-    generators: list[torch.Generator]
-
-
-def input_gradients(batch: PenaltyBatch, inputs: Tensor) -> Tensor:
-    """Per-member, per-sample input gradients of D, ``(b, N, numel)``, kept in the graph."""
-    inputs = inputs.detach().requires_grad_(True)
-    outputs = batch.discriminator(inputs, batch.members)
-    (grads,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
-    return grads.flatten(2)
-
-
-class BatchedRegularizer:
-    """The bundle form of one regularizer kind; ``regularizers`` are the members' objects."""
-
-    def __init__(self, regularizers: Sequence[Regularizer]):
-        self.regularizers = list(regularizers)
-        self._values: dict[tuple, Tensor] = {}
-
-    def values(self, attribute: str, like: Tensor) -> Tensor:
-        """Each member's ``attribute`` (a weight, a bound) shaped to broadcast against ``like``;
-        made once per shape and device, so the step copies nothing from the host."""
-        key = (attribute, like.dim(), like.device)
-        if key not in self._values:
-            self._values[key] = per_member([getattr(r, attribute) for r in self.regularizers], like)
-        return self._values[key]
-
-    def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor | None:
-        return None
-
-    def after_discriminator_step(self, discriminator: StackedModule, members: slice) -> None:
-        return None
-
-
-class BatchedGradientPenalty(BatchedRegularizer):
-    """:class:`~ganbench.builtins.regularizers.GradientPenalty`, a weight per member.
-
-    One ``alpha`` per sample: right for the bundled networks (``mlp``, ``dcgan``), which judge one
-    sample per decision. A packing D (``samples_per_decision > 1``, one ``alpha`` per pack in the
-    solo penalty) never reaches a bundle: :class:`~ganbench.training.bundle.trainer.BundleTrainer` refuses it.
-    There is no bundled DRAGAN (``dragan`` trains solo, whatever its ``noise``)."""
-
-    def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
-        real, fake = batch.real, batch.fake
-        shape = (real.shape[1],) + (1,) * (real.dim() - 2)
-        alpha = torch.stack([torch.rand(shape, generator=g, device=real.device, dtype=real.dtype)
-                             for g in batch.generators])
-        grads = input_gradients(batch, alpha * real + (1 - alpha) * fake)
-        weight = self.values("weight", grads[:, 0, 0])
-        return weight * ((grads.norm(2, dim=2) - 1) ** 2).mean(dim=1)
-
-
-class BatchedR1(BatchedRegularizer):
-    """:class:`~ganbench.builtins.regularizers.R1`, a gamma per member."""
-
-    def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
-        grads = input_gradients(batch, batch.real)
-        gamma = self.values("gamma", grads[:, 0, 0])
-        return 0.5 * gamma * grads.pow(2).sum(dim=2).mean(dim=1)
-
-
-class BatchedWeightClipping(BatchedRegularizer):
-    """:class:`~ganbench.builtins.regularizers.WeightClipping`, a clip bound per member."""
-
-    @torch.no_grad()
-    def after_discriminator_step(self, discriminator: StackedModule, members: slice) -> None:
-        for p in discriminator.leaves():
-            clip = self.values("clip", p[members])
-            p[members] = torch.minimum(torch.maximum(p[members], -clip), clip)
-
-
-#: Regularizer class -> its bundle form. A member whose regularizer is not here trains solo.
-BATCHED_REGULARIZERS: dict[type, type[BatchedRegularizer]] = {
-    NoRegularizer: BatchedRegularizer,
-    GradientPenalty: BatchedGradientPenalty,
-    R1: BatchedR1,
-    WeightClipping: BatchedWeightClipping,
-}

@@ -17,6 +17,7 @@ on with the others (its numbers never reach them).
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -24,14 +25,16 @@ from dataclasses import fields
 import torch
 from torch import Tensor
 
-from ganbench.config.run_config import optimizer_name
+from ganbench.batching import PenaltyBatch
+from ganbench.config.run_config import ComponentRef, optimizer_name
+from ganbench.registry import Registry
 from ganbench.training.bundle.stacked import (
-    BATCHED_REGULARIZERS,
     BatchedAdam,
-    PenaltyBatch,
     StackedModule,
     batched_loss,
     batched_output,
+    batched_regularizer,
+    bundle_problem,
 )
 from ganbench.training.threads import intra_op_threads
 from ganbench.training.trainer import (
@@ -64,10 +67,21 @@ class BatchedStep(StepOutput):
                              for f in fields(StepOutput)})
 
 
-class BundleTrainer:
-    """Trains ``members`` (trainers at the same step, sharing architecture, data and schedule)."""
+def reference_key(ref: ComponentRef) -> str:
+    """A component reference (name and resolved parameters) as one string: members whose
+    loss has the same key share one loss object in the step."""
+    return json.dumps(ref.to_dict(), sort_keys=True, default=repr)
 
-    def __init__(self, members: Sequence[Trainer], resumed: Sequence[bool] = ()):
+
+class BundleTrainer:
+    """Trains ``members`` (trainers at the same step, sharing architecture, data and schedule).
+
+    ``registry`` is where the members' components were registered: it says which have a bundle
+    form (:func:`~ganbench.training.bundle.stacked.bundle_problem`). A member without one is a
+    ``ValueError`` (the caller trains the members solo)."""
+
+    def __init__(self, members: Sequence[Trainer], resumed: Sequence[bool] = (), *,
+                 registry: Registry):
         self.members = list(members)
         self.resumed = list(resumed) or [False] * len(self.members)
         first = self.members[0]
@@ -76,14 +90,19 @@ class BundleTrainer:
         if packing:
             # a packing D takes m * batch_size samples per step and its gradient penalties draw
             # one weight per pack; the bundle step does neither, so such runs train solo
-            # (bundle.py bundles only mlp and dcgan, which judge one sample per decision)
+            # (a network registered with bundle=True judges one sample per decision)
             raise ValueError(f"a bundle cannot train a discriminator that judges several samples"
                              f" per decision (samples_per_decision {packing[0]}); it trains solo")
+        for t in self.members:
+            for kind in ("generator", "discriminator", "loss", "regularizer"):
+                problem = bundle_problem(registry, kind, getattr(t.config, kind).name)
+                if problem is not None:
+                    raise ValueError(f"{problem}; it trains solo")
         self.G = StackedModule([t.G for t in self.members])
         self.D = StackedModule([t.D for t in self.members])
         configs = [t.config.optimizer for t in self.members]
         others = sorted({optimizer_name(c[s]) for c in configs for s in ("g", "d")} - {"adam"})
-        if others:  # an Adam side has no "name"; bundle.unsupported() keeps the rest solo
+        if others:  # an Adam side has no "name"; units.unsupported() keeps the rest solo
             raise ValueError(f"optimizer {others[0]!r} has no bundle form; it trains solo")
         self.opt_g = BatchedAdam(self.G, [c["g"]["lr"] for c in configs], [c["g"]["betas"] for c in configs])
         self.opt_d = BatchedAdam(self.D, [c["d"]["lr"] for c in configs], [c["d"]["betas"] for c in configs])
@@ -93,16 +112,31 @@ class BundleTrainer:
             if len(counts) != 1:
                 raise ValueError(f"bundle members' {network} optimisers are at different steps {counts}")
             opt.steps = counts.pop()
+        # members with the same loss and parameters share the first one's loss object; members
+        # with the same regularizer share one batched form, over each member's own object
         self.loss_segments = [(s, self.members[s.start].loss)
-                              for s in segments([type(t.loss) for t in self.members])]
-        reg_types = [type(t.regularizers[0]) for t in self.members]
+                              for s in segments([reference_key(t.config.loss) for t in self.members])]
+        reg_names = [t.config.regularizer.name for t in self.members]
         self.reg_segments = [
-            (s, BATCHED_REGULARIZERS[reg_types[s.start]]([t.regularizers[0] for t in self.members[s]]))
-            for s in segments(reg_types)]
+            (s, batched_regularizer(registry, reg_names[s.start])(
+                [t.regularizers[0] for t in self.members[s]]))
+            for s in segments(reg_names)]
+        self.step = self.members[0].state.step
 
     # ------------------------------------------------------------------ one step
     def _per_loss(self, fn: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
         return torch.cat([fn(loss, *(t[s] for t in tensors)) for s, loss in self.loss_segments])
+
+    def _penalties(self, name: str, real: Tensor, fake: Tensor, real_logits: Tensor,
+                   fake_logits: Tensor) -> Tensor:
+        """Each member's ``name`` penalty from its segment's batched form, shape ``(B,)``."""
+        terms = []
+        for s, rule in self.reg_segments:
+            batch = PenaltyBatch(self.D, s, real[s], fake[s], [t.rng for t in self.members[s]],
+                                 real_logits[s], fake_logits[s], self.step)
+            term = getattr(rule, name)(batch)
+            terms.append(term if term is not None else torch.zeros(s.stop - s.start, device=self.device))
+        return torch.cat(terms)
 
     def _latents(self) -> Tensor:
         return torch.stack([t.latents(self.config.batch_size) for t in self.members])
@@ -116,12 +150,7 @@ class BundleTrainer:
         real_logits, fake_logits = self.D(real), self.D(fake)
         loss = self._per_loss(lambda lo, r, f: batched_loss(lo, "discriminator_loss", r, f),
                               real_logits, fake_logits)
-        terms = []
-        for s, rule in self.reg_segments:
-            term = rule.discriminator_penalty(PenaltyBatch(self.D, s, real[s], fake[s],
-                                                           [t.rng for t in self.members[s]]))
-            terms.append(term if term is not None else torch.zeros(s.stop - s.start, device=self.device))
-        penalty = torch.cat(terms)
+        penalty = self._penalties("discriminator_penalty", real, fake, real_logits, fake_logits)
         self.opt_d.zero_grad()
         (loss + penalty).sum().backward()
         norm = self.D.grad_norms() if measure else None
@@ -139,15 +168,16 @@ class BundleTrainer:
         return out
 
     def generator_step(self, d_out: BatchedStep, measure: bool) -> BatchedStep:
-        fake_logits = self.D(self.G(self._latents()))
+        fake = self.G(self._latents())
+        fake_logits = self.D(fake)
         loss = self._per_loss(lambda lo, f, r: batched_loss(lo, "generator_loss", f, r),
                               fake_logits, d_out.real_logits)
-        penalty = torch.zeros_like(loss)  # no regularizer with a bundle form penalises G
+        penalty = self._penalties("generator_penalty", d_out.real, fake, d_out.real_logits, fake_logits)
         self.opt_g.zero_grad()
         (loss + penalty).sum().backward()
         norm = self.G.grad_norms() if measure else None
         self.opt_g.step()
-        return BatchedStep(loss.detach(), penalty, grad_norm=norm)
+        return BatchedStep(loss.detach(), penalty.detach(), grad_norm=norm)
 
     # ------------------------------------------------------------------ the loop
     def sync(self, indices: Sequence[int]) -> None:
@@ -176,6 +206,7 @@ class BundleTrainer:
         active = list(range(len(members)))
         step = first.state.step
         for step in range(first.state.step + 1, steps + 1):
+            self.step = step
             is_eval, is_checkpoint, measure = first.schedule(step)
             d_out, g_out, trace[step - 1] = adversarial_step(
                 self.config.n_critic, self.discriminator_step, self.generator_step, measure)

@@ -13,7 +13,7 @@ import torch
 from ganbench import ConfigError, DataSpec, Modes, hookimpl
 from torch import Tensor
 
-NAME = "PLUGIN-SLUG"  # the name grids use
+NAME = "PLUGIN-NAME"  # the name grids use
 
 
 class MyDataset:

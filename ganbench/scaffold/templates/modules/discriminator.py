@@ -9,7 +9,7 @@ from __future__ import annotations
 from ganbench import ConfigError, DataSpec, hookimpl
 from torch import Tensor, nn
 
-NAME = "PLUGIN-SLUG"  # the name grids use
+NAME = "PLUGIN-NAME"  # the name grids use
 
 
 class MyDiscriminator(nn.Module):

@@ -10,7 +10,7 @@ import torch
 from ganbench import ConfigError, DataSpec, hookimpl
 from torch import Tensor, nn
 
-NAME = "PLUGIN-SLUG"  # the name grids use
+NAME = "PLUGIN-NAME"  # the name grids use
 
 
 class MyGenerator(nn.Module):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ganbench import ConfigError, Loss, hookimpl
 from torch import Tensor
 
-NAME = "PLUGIN-SLUG"  # the name grids use
+NAME = "PLUGIN-NAME"  # the name grids use
 
 
 class MyLoss(Loss):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from ganbench import ConfigError, DataSpec, EvalContext, Metric, hookimpl
 
-NAME = "PLUGIN-SLUG"  # the name grids use
+NAME = "PLUGIN-NAME"  # the name grids use
 
 
 class MyMetric(Metric):

@@ -12,7 +12,7 @@ from ganbench.testing import check_generator, image_spec, points_spec
 
 import ganbench_PLUGIN_SLUG as plugin
 
-NAME = "PLUGIN-SLUG"
+NAME = "PLUGIN-NAME"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from ganbench.testing import check_metric, image_spec, toy_dataset
 
 import ganbench_PLUGIN_SLUG as plugin
 
-NAME = "PLUGIN-SLUG"
+NAME = "PLUGIN-NAME"
 
 
 @pytest.fixture

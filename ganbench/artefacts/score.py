@@ -1,0 +1,284 @@
+"""``ganbench evaluate``: score samples, a generator or a run with the metric protocol of a grid run.
+
+The dataset and the metrics are resolved exactly as a grid's would be (a one-run grid goes
+through :func:`ganbench.config.grid.expand`: defaults, parameter completion, protocols, the
+metrics' own checks), and the metrics run through the trainer's
+:class:`~ganbench.training.evaluator.Evaluator`, so a number printed here and one in a
+``table.csv`` rest on the same protocol. Given a run's own ``samples.pt`` and dataset, it
+reproduces the run's recorded final metrics exactly: those are the samples they were computed
+from.
+
+Sources of samples:
+
+- a file (``.pt``: a tensor; ``.npz``: its ``samples`` array, else its only array) or a folder of
+  PNG/JPEG images (scaled to [-1, 1], resized to the dataset's size);
+- ``module:callable`` that returns an ``nn.Module`` with ``latent_dim`` (sampled from seeded
+  standard-normal latents), or a function ``n -> Tensor``;
+- a run or export folder (its generator, as ``ganbench sample`` draws it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ganbench.artefacts.generator import draw, load
+from ganbench.config.grid import RunSpec, expand, parse_grid
+from ganbench.contracts import DataSpec
+from ganbench.errors import ConfigError, GanbenchError
+from ganbench.paths import data_root as default_data_root
+from ganbench.registry import Registry
+from ganbench.training.evaluator import Evaluator, build_metrics
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class Scores:
+    """What :func:`score` measured, and the protocol behind each number."""
+
+    metrics: dict[str, float]
+    protocols: dict[str, dict]
+    unavailable: dict[str, str]
+    n: int
+    dataset: dict[str, Any]
+    source: str
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "n": self.n, "dataset": self.dataset,
+                "metrics": self.metrics, "protocols": self.protocols,
+                "unavailable": self.unavailable, "environment": self.environment}
+
+
+def parse_dataset(text: str) -> dict[str, Any]:
+    """``--dataset``: a name, or JSON ``{"name": ..., <params>}`` (or ``{"name", "params"}``)."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return {"name": text}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--dataset {text!r} is not JSON ({exc}); give a name or"
+                          ' \'{"name": "grid25", "scale": 0.05}\'') from None
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ConfigError(f"--dataset {text!r}: a JSON object with a \"name\" is needed")
+    return value
+
+
+def parse_metric(text: str) -> str | dict[str, Any]:
+    """``--metrics``: a name, or JSON as in a grid's ``metrics`` list
+    (``{"name": "fidelity", "features": "domain"}``)."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--metrics {text!r} is not JSON ({exc}); give a name or"
+                          ' \'{"name": "fidelity", "features": "domain"}\'') from None
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ConfigError(f"--metrics {text!r}: a JSON object with a \"name\" is needed")
+    return value
+
+
+def resolve(dataset: dict[str, Any], metrics: list[str | dict[str, Any]] | None, registry: Registry,
+            samples: int | None = None, settings: dict[str, Any] | None = None) -> RunSpec:
+    """A one-run grid on ``dataset`` with ``metrics`` (and other ``[evaluation]`` ``settings``),
+    resolved like any grid (one-line errors)."""
+    if isinstance(dataset.get("params"), dict):  # {"name", "params"}: a resolved reference
+        dataset = {"name": dataset["name"], **dataset["params"]}
+    evaluation: dict[str, Any] = {**(settings or {}), "metrics": metrics or "auto"}
+    if samples is not None:
+        evaluation["samples"] = samples
+    raw = {"name": "evaluate", "dataset": dataset, "seeds": [0], "evaluation": evaluation}
+    [spec] = expand(parse_grid(raw, "ganbench evaluate"), registry)
+    return spec
+
+
+def _tensor_of(path: Path) -> Tensor:
+    if not path.exists():
+        raise GanbenchError(f"--samples {path}: no such file or folder")
+    if path.is_dir():
+        return _images_of(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pt":
+        try:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a file that is not a tensor file
+            raise GanbenchError(f"--samples {path}: not a tensor file ({type(exc).__name__})") from None
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            names = list(arrays.keys())
+            key = "samples" if "samples" in names else (names[0] if len(names) == 1 else None)
+            if key is None:
+                raise GanbenchError(f"--samples {path}: holds {names}; name the array 'samples'")
+            value = torch.from_numpy(arrays[key].copy())
+    else:
+        raise GanbenchError(f"--samples {path}: give a .pt or .npz file, or a folder of PNG/JPEG images")
+    if not isinstance(value, Tensor):
+        raise GanbenchError(f"--samples {path} holds a {type(value).__name__}, not a tensor")
+    return value.float()
+
+
+def _images_of(folder: Path) -> Tensor:
+    from PIL import Image  # torchvision's dependency
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GanbenchError(f"--samples {folder}: no .png, .jpg or .jpeg files in it")
+    arrays = []
+    for file in files:
+        with Image.open(file) as image:
+            arrays.append(np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB")
+                                     else image))
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise GanbenchError(f"--samples {folder}: images of different sizes {sorted(shapes)[:3]}")
+    batch = torch.from_numpy(np.stack(arrays)).float()
+    batch = batch.unsqueeze(1) if batch.dim() == 3 else batch.permute(0, 3, 1, 2)
+    return batch / 127.5 - 1.0
+
+
+def _fit(samples: Tensor, spec: DataSpec, where: str) -> Tensor:
+    """``samples`` in the dataset's shape: images resized and their channels matched where that is
+    unambiguous, anything else exactly ``(N, *spec.shape)``."""
+    if spec.kind == "image" and samples.dim() == 4 and tuple(samples.shape[1:]) != spec.shape:
+        channels, size = spec.shape[0], spec.shape[1:]
+        if samples.shape[1] != channels and {int(samples.shape[1]), channels} == {1, 3}:
+            samples = samples.mean(1, keepdim=True) if channels == 1 else samples.expand(-1, 3, -1, -1)
+        if tuple(samples.shape[2:]) != tuple(size):
+            samples = torch.nn.functional.interpolate(samples, size=tuple(size), mode="bilinear",
+                                                      antialias=True, align_corners=False)
+    if tuple(samples.shape[1:]) != spec.shape:
+        raise GanbenchError(f"{where}: samples of shape {tuple(samples.shape[1:])}, the dataset's are"
+                            f" {spec.shape}")
+    return samples
+
+
+def _callable(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise GanbenchError(f"--generator {target!r}: give module:callable, e.g. mygan.models:make")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the current folder, as `python -m` would
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to fix
+        raise GanbenchError(f"--generator {target!r} cannot be imported: {type(exc).__name__}:"
+                            f" {exc}") from None
+    if not callable(found):
+        raise GanbenchError(f"--generator {target!r} is a {type(found).__name__}, not a callable")
+    return found
+
+
+class _Replay(Evaluator):
+    """An Evaluator whose samples come from ``source(n)`` instead of a generator's latents."""
+
+    def __init__(self, source: Callable[[int], Tensor], spec: DataSpec, where: str, **kwargs: Any):
+        super().__init__(generator=cast(nn.Module, None), **kwargs)
+        self.source, self.spec, self.where = source, spec, where
+
+    def generate(self, n: int) -> Tensor:
+        samples = _fit(self.source(n), self.spec, self.where)
+        if len(samples) < n:
+            raise GanbenchError(f"{self.where} has {len(samples)} samples; a metric asks for {n}"
+                                " (lower --n or the metric's samples)")
+        return samples.to(self.device)
+
+
+def _sample_source(samples: Path | None, generator: str | None, run: Path | None, seed: int,
+                   ) -> tuple[Callable[[int], Tensor], str]:
+    given = [x for x in (samples, generator, run) if x is not None]
+    if len(given) != 1:
+        raise GanbenchError("give exactly one of --samples FILE, --generator module:callable"
+                            " and --run RUN")
+    if samples is not None:
+        tensor = _tensor_of(samples)
+
+        def from_file(n: int) -> Tensor:
+            return tensor[:n]  # fewer than n: _Replay says so, after checking their shape
+
+        return from_file, str(samples)
+    if run is not None:
+        loaded = load(run)
+        return (lambda n: draw(loaded.module, n, seed, loaded.info.latent_dim)), str(run)
+    return _generator_source(cast(str, generator), seed), str(generator)
+
+
+def _takes_n(function: Any) -> bool:
+    """Whether ``function`` is called with one argument (``n``) rather than none."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in parameters if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 1
+
+
+def _generator_source(target: str, seed: int) -> Callable[[int], Tensor]:
+    """``--generator``: a module, a factory of one, a function ``n -> Tensor``, or a factory of
+    such a function; what it raises is one line naming it."""
+    found = _callable(target)
+
+    def calling(function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except GanbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's code
+            raise GanbenchError(f"--generator {target!r} raised {type(exc).__name__}: {exc}") from None
+
+    made = found if isinstance(found, nn.Module) or _takes_n(found) else calling(found)
+    if isinstance(made, nn.Module):
+        if not isinstance(getattr(made, "latent_dim", None), int):
+            raise GanbenchError(f"--generator {target!r}: its module has no int latent_dim")
+        return lambda n: draw(made, n, seed)
+    if callable(made):
+        return lambda n: torch.as_tensor(calling(made, n)).float().cpu()
+    raise GanbenchError(f"--generator {target!r} gave a {type(made).__name__}; give an nn.Module"
+                        " with latent_dim, a function n -> Tensor, or a callable returning either")
+
+
+def score(registry: Registry, dataset: dict[str, Any], metrics: list[str | dict[str, Any]] | None, *,
+          samples: Path | None = None, generator: str | None = None, run: Path | None = None,
+          n: int | None = None, seed: int = 0, data_root: Path | None = None,
+          environment: dict[str, Any] | None = None) -> Scores:
+    """Every metric on the samples of one source, with the grid protocol for ``dataset``."""
+    spec = resolve(dataset, metrics, registry, n)
+    config = spec.run_config
+    source, where = _sample_source(samples, generator, run, seed)
+    root = data_root or default_data_root()
+    data = registry.build("dataset", config.dataset.name, root=root, device=torch.device("cpu"),
+                          **config.dataset.params)
+    evaluation = config.evaluation
+    evaluator = _Replay(source, data.spec, where,
+                        metrics=build_metrics(evaluation["metrics"], registry, data), dataset=data,
+                        device=torch.device("cpu"), seed=seed, samples=evaluation["samples"],
+                        options={**evaluation, "dataset": config.dataset.to_dict(),
+                                 "data_root": str(root)})
+    result = evaluator.evaluate(0)
+    return Scores(metrics=result.metrics, protocols=dict(evaluator.protocols),
+                  unavailable=dict(evaluator.unavailable), n=evaluation["samples"],
+                  dataset=config.dataset.to_dict(), source=where, environment=environment or {})
+
+
+def scores_text(found: Scores) -> list[str]:
+    lines = [f"{found.source} on {json.dumps(found.dataset, sort_keys=True)}, {found.n} samples:"]
+    lines += [f"  {name} = {value:.6g}" for name, value in sorted(found.metrics.items())]
+    lines += [f"  {name}: unavailable ({why})" for name, why in sorted(found.unavailable.items())]
+    return lines
+
