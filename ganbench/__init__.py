@@ -24,6 +24,8 @@ from ganbench.contracts import (
     Modes,
     PenaltyContext,
     Regularizer,
+    RunAware,
+    RunInfo,
 )
 from ganbench.errors import (
     ConfigError,
@@ -73,6 +75,8 @@ __all__ = [
     "Modes",
     "PenaltyContext",
     "Regularizer",
+    "RunAware",
+    "RunInfo",
     "BatchedRegularizer",
     "PenaltyBatch",
     "StackedNetwork",

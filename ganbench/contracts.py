@@ -66,13 +66,61 @@ class Dataset(Protocol):
     def sample(self, n: int, generator: torch.Generator) -> Tensor: ...
 
 
-class Loss(ABC):
+@dataclass(frozen=True)
+class RunInfo:
+    """What a loss or regularizer may know of the run it is part of (given to ``start``).
+
+    ``rng`` is the run's own ``torch.Generator`` on the training device, the one that draws its
+    data, latents and penalty randomness: what a component draws from it is part of the run's
+    checkpointed state, so a resumed run draws the same numbers. ``step`` numbers passed to
+    ``begin_step`` run from 1 to ``steps``.
+    """
+
+    seed: int
+    steps: int
+    n_critic: int
+    batch_size: int
+    device: torch.device
+    rng: torch.Generator
+
+
+class RunAware:
+    """The optional lifecycle of a loss or regularizer; the defaults do nothing.
+
+    - ``start(run: RunInfo)``: called once when the run is built, before
+      ``prepare_discriminator`` (a resumed run is built again, so it is called again; the run's
+      RNG then continues from its checkpoint);
+    - ``begin_step(step)``: called at the start of every training step, before its D updates,
+      with the step number (1 to ``run.steps``): for schedules over the run (annealing).
+
+    A component that overrides either trains solo, never in a bundle.
+    """
+
+    def start(self, run: RunInfo) -> None:
+        return None
+
+    def begin_step(self, step: int) -> None:
+        return None
+
+
+def is_run_aware(component: object) -> bool:
+    """Whether ``component`` overrides :class:`RunAware`'s ``start`` or ``begin_step``."""
+    kind = type(component)
+    return any(getattr(kind, name, None) not in (None, getattr(RunAware, name))
+               for name in ("start", "begin_step"))
+
+
+class Loss(RunAware, ABC):
     """An adversarial loss. Subclasses implement the two losses; both return scalar tensors.
 
     ``discriminator_loss(real_logits, fake_logits)`` is minimised by D;
     ``generator_loss(fake_logits, real_logits)`` is minimised by G (``real_logits`` are detached
     and given for relativistic losses). ``discriminator_output`` maps logits to the value logged
     as D(x): probabilities for logistic losses (the default), raw values for critics.
+    ``decision(real_logits, fake_logits)`` says, per logit, whether D got it right (a real
+    sample judged real, a fake one judged fake): the logged ``d_acc_real``/``d_acc_fake`` and the
+    diagnostics read it. The default judges a logit real when it is positive; a relativistic
+    or critic loss, whose logits mean something only against each other, overrides it.
     """
 
     @abstractmethod
@@ -83,6 +131,10 @@ class Loss(ABC):
 
     def discriminator_output(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits)
+
+    def decision(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """``(real judged real, fake judged fake)``, boolean tensors shaped like the logits."""
+        return real_logits > 0, fake_logits <= 0
 
 
 @dataclass
@@ -104,8 +156,9 @@ class PenaltyContext:
     generator: torch.Generator
 
 
-class Regularizer:
-    """A regularizer overrides any of these four methods; the defaults do nothing.
+class Regularizer(RunAware):
+    """A regularizer overrides any of these four methods (and ``start``/``begin_step`` of
+    :class:`RunAware`); the defaults do nothing.
 
     - ``prepare_discriminator(D) -> D``: called once before training (e.g. spectral norm).
     - ``discriminator_penalty(ctx) -> Tensor | None``: added to D's loss at every D step.

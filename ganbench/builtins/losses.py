@@ -53,6 +53,12 @@ class Wasserstein(Loss):
     def discriminator_output(self, logits: Tensor) -> Tensor:
         return logits
 
+    def decision(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """A critic's values mean something only against each other (adding a constant changes
+        neither loss): a real sample is judged real when it scores above the fake batch's mean,
+        a fake one judged fake when it scores below the real batch's mean."""
+        return real_logits > fake_logits.mean(), fake_logits < real_logits.mean()
+
 
 class Hinge(Loss):
     """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 17): D minimises

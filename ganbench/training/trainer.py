@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganbench.config.run_config import ComponentRef, RunConfig, optimizer_name
-from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer
+from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer, RunInfo, is_run_aware
 from ganbench.errors import ConfigError
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
@@ -189,6 +189,13 @@ class Trainer:
         self.samples_per_step = samples_per_decision(self.D) * config.batch_size
         self.loss: Loss = build(registry, "loss", config.loss)
         self.regularizers: list[Regularizer] = [build(registry, "regularizer", config.regularizer)]
+        #: what the loss and the regularizers may know of the run (``RunAware.start``)
+        self.info = RunInfo(seed=seed, steps=config.steps, n_critic=config.n_critic,
+                            batch_size=config.batch_size, device=device, rng=self.rng)
+        #: the components with a per-step schedule (``RunAware.begin_step``)
+        self.run_aware = [c for c in (self.loss, *self.regularizers) if is_run_aware(c)]
+        for component in self.run_aware:
+            component.start(self.info)
         for regularizer in self.regularizers:
             self.D = regularizer.prepare_discriminator(self.D)
         opt = config.optimizer
@@ -253,9 +260,10 @@ class Trainer:
             real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
             out.real_out = self.loss.discriminator_output(real_logits).mean()
             out.fake_out = self.loss.discriminator_output(fake_logits).mean()
-            # accuracy of the decision "logit > 0 means real"
-            out.real_acc = (real_logits > 0).float().mean()
-            out.fake_acc = (fake_logits <= 0).float().mean()
+            # how often D got it right, by the loss's own decision rule (``Loss.decision``)
+            right_real, right_fake = self.loss.decision(real_logits, fake_logits)
+            out.real_acc = right_real.float().mean()
+            out.fake_acc = right_fake.float().mean()
         return out
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
@@ -405,6 +413,8 @@ class Trainer:
             if state.diverged_at is not None:
                 break
             is_eval, is_checkpoint, measure = self.schedule(step)
+            for component in self.run_aware:
+                component.begin_step(step)
             d_out, g_out, trace[step - 1] = adversarial_step(
                 self.config.n_critic, lambda m, s=step: self.discriminator_step(s, m),
                 lambda d, m, s=step: self.generator_step(s, d, m), measure)

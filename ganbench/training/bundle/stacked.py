@@ -182,6 +182,16 @@ def batched_loss(loss: Loss, name: str, real_logits: Tensor, fake_logits: Tensor
     return vmap(getattr(loss, name))(real_logits, fake_logits)
 
 
+def batched_accuracy(loss: Loss, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Per member of ``(b, N)`` logits, how often D got real and fake right by the loss's own
+    ``decision`` rule, shape ``(b, 2)``."""
+    def accuracy(real: Tensor, fake: Tensor) -> Tensor:
+        right_real, right_fake = loss.decision(real, fake)
+        return torch.stack([right_real.float().mean(), right_fake.float().mean()])
+
+    return vmap(accuracy)(real_logits, fake_logits)
+
+
 def batched_output(loss: Loss, logits: Tensor) -> Tensor:
     """Mean logged D output per member of ``(b, N)`` logits, shape ``(b,)``."""
     return loss.discriminator_output(logits).mean(dim=1)

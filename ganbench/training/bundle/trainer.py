@@ -31,6 +31,7 @@ from ganbench.registry import Registry
 from ganbench.training.bundle.stacked import (
     BatchedAdam,
     StackedModule,
+    batched_accuracy,
     batched_loss,
     batched_output,
     batched_regularizer,
@@ -93,6 +94,11 @@ class BundleTrainer:
             # (a network registered with bundle=True judges one sample per decision)
             raise ValueError(f"a bundle cannot train a discriminator that judges several samples"
                              f" per decision (samples_per_decision {packing[0]}); it trains solo")
+        aware = sorted({type(c).__name__ for t in self.members for c in t.run_aware})
+        if aware:
+            # start/begin_step may change a component's state per run (a schedule, draws from the
+            # run's RNG), which one batched step shared by the members cannot follow
+            raise ValueError(f"{aware[0]} has a per-run lifecycle (start/begin_step); it trains solo")
         for t in self.members:
             for kind in ("generator", "discriminator", "loss", "regularizer"):
                 problem = bundle_problem(registry, kind, getattr(t.config, kind).name)
@@ -163,8 +169,8 @@ class BundleTrainer:
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             out.real_out = self._per_loss(batched_output, real_logits)
             out.fake_out = self._per_loss(batched_output, fake_logits)
-            out.real_acc = (real_logits > 0).float().mean(dim=1)
-            out.fake_acc = (fake_logits <= 0).float().mean(dim=1)
+            accuracy = self._per_loss(batched_accuracy, real_logits, fake_logits)
+            out.real_acc, out.fake_acc = accuracy[:, 0], accuracy[:, 1]
         return out
 
     def generator_step(self, d_out: BatchedStep, measure: bool) -> BatchedStep:
