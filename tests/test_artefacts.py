@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from ganbench.artefacts.generator import load, sample
+from ganbench.results import ResultsDir
 from tests.conftest import run_with
 
 
@@ -241,3 +243,34 @@ def test_reevaluate_adds_domain_fid_to_a_finished_digits_run(tmp_path, cli, ganb
     [record] = [json.loads(line) for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()][1:]
     assert record["metrics"]["fid"] > 0 and "classes_covered" in record["metrics"]
     assert record["metric_protocols"]["fidelity"]["extractor"]["name"].startswith("ganbench-domain")
+
+
+@pytest.mark.parametrize("bundle", ["off", pytest.param("on", marks=pytest.mark.slow)])
+def test_snapshots_give_metric_curves_after_the_fact(tiny_grid, tmp_path, cli, bundle):
+    """``snapshot_every`` keeps G every N steps (solo and bundled alike) without changing the
+    run_id; ``reevaluate --step all`` evaluates each snapshot into the history."""
+    plain = dict(tiny_grid, seeds=[0, 1])
+    specs_plain, _ = run_with(plain, tmp_path / "plain")
+    snapped = dict(plain, snapshot_every=5)
+    specs, _ = run_with(snapped, tmp_path / "r", bundle=bundle)
+    assert [s.run_id for s in specs] == [s.run_id for s in specs_plain]  # not part of the run_id
+    assert "snapshot_every" not in json.loads(
+        (tmp_path / "plain" / "runs" / specs[0].run_id / "config.json").read_text())
+    for spec in specs:
+        run = tmp_path / "r" / "runs" / spec.run_id
+        assert sorted(p.name for p in (run / "snapshots").iterdir()) == [
+            "G_10.safetensors", "G_15.safetensors", "G_20.safetensors", "G_5.safetensors"]
+        assert not (tmp_path / "plain" / "runs" / spec.run_id / "snapshots").exists()
+    if bundle == "on":
+        assert {r["bundle_size"] for r in ResultsDir(tmp_path / "r").records().values()} == {2}
+    done = cli("reevaluate", str(tmp_path / "r"), "--step", "all", "--no-report")
+    assert done.returncode == 0, done.stderr
+    for spec in specs:
+        run = tmp_path / "r" / "runs" / spec.run_id
+        history = pd.read_csv(run / "history.csv").set_index("step")
+        assert history["modes_covered"].notna().all()  # every snapshot step evaluated
+        assert history.loc[20, "high_quality_fraction"] == recorded(run)["metrics"]["high_quality_fraction"]
+        [entry] = [json.loads(line) for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()
+                   if json.loads(line)["run_id"] == spec.run_id][-1]["reevaluated"]
+        assert entry["steps"] == [5, 10, 15, 20]
+    assert cli("reevaluate", str(tmp_path / "r"), "--step", "some").returncode == 2

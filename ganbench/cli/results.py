@@ -179,12 +179,16 @@ def reevaluate(
                                              " [default: each run's own metrics]."),
     samples: int | None = typer.Option(None, "--samples", min=1, help="Samples per metric [default:"
                                        " each run's evaluation.samples]."),
+    step: str = typer.Option("last", "--step", help="last: the last checkpoint; all: also every"
+                             " snapshot (grid key snapshot_every), merged into history.csv."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not rewrite report.html/report.md."),
 ) -> None:
     """Compute metrics for finished runs from their last checkpoints; no training."""
+    if step not in ("last", "all"):
+        raise GanbenchError(f"--step {step!r}: choose last or all")
     done = reevaluate_runs(results_dir, get_registry(), [parse_metric(m) for m in metrics or []] or None,
-                           samples, data_root)
+                           samples, data_root, every_snapshot=step == "all")
     for line in done.lines():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if done.values and not no_report:

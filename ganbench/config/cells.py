@@ -13,6 +13,7 @@ from ganbench.config.schema import (
     COMPONENT_KINDS,
     DEFAULTS,
     EVALUATION_DEFAULTS,
+    OPTIONAL_DEFAULTS,
     RESERVED_PARAMS,
     WEIGHTS_KEYS,
     check_optimizer_keys,
@@ -78,6 +79,9 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
                 "ema", "precision", "compile", "diagnostics", "executor"):
         config[key] = merged[key]
+    for key, default in OPTIONAL_DEFAULTS.items():
+        if merged.get(key, default) != default:
+            config[key] = merged[key]
     try:
         check_optimizer_keys(merged["optimizer"])
     except ConfigError as exc:

@@ -25,6 +25,7 @@ from ganbench.config.schema import (
     DEFAULT_OPTIMIZER,
     DEFAULTS,
     EVALUATION_DEFAULTS,
+    OPTIONAL_DEFAULTS,
     _check_keys,
     resolve_optimizer,
 )
@@ -95,6 +96,8 @@ class RunConfig:
     executor: Mapping[str, Any]
     #: threshold overrides (``ganbench.diagnostics.thresholds``)
     diagnostics: Mapping[str, Any]
+    #: keep the generator's weights every this many steps (0: never); optional, see ``to_dict``
+    snapshot_every: int = 0
 
     # ------------------------------------------------------------------ dict <-> RunConfig
     @classmethod
@@ -130,6 +133,8 @@ class RunConfig:
         out: dict[str, Any] = {}
         for key in sorted(_FIELDS):
             value = getattr(self, key)
+            if key in OPTIONAL_DEFAULTS and value == OPTIONAL_DEFAULTS[key]:
+                continue  # an optional setting at its default is not in a resolved config
             out[key] = value.to_dict() if isinstance(value, ComponentRef) else copy.deepcopy(value)
         return out
 
@@ -162,4 +167,6 @@ def _default(key: str) -> Any:
         return resolve_optimizer({})
     if key in COMPONENT_KINDS:  # a name: the factory's own parameter defaults apply
         return {"name": DEFAULTS[key], "params": {}}
+    if key in OPTIONAL_DEFAULTS:
+        return OPTIONAL_DEFAULTS[key]
     return copy.deepcopy(DEFAULTS[key])

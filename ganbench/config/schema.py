@@ -26,7 +26,10 @@ COMPONENT_KINDS = {
 }
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
-UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile"})
+UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile", "snapshot_every"})
+#: Settings a resolved config holds only when a grid sets them (to something but their default),
+#: so the configs (and config.json files) of grids that do not use them stay as they were.
+OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0}
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -303,6 +306,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "n_critic": positive_int,
     "log_every": positive_int,
     "checkpoint_every": non_negative_int,
+    "snapshot_every": non_negative_int,
     "ema": ema_decay,
     "precision": precision,
     "compile": flag,

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+from safetensors.torch import load_file
 
 from ganbench.artefacts.generator import load
 from ganbench.artefacts.score import resolve
@@ -29,6 +31,7 @@ from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.results import DONE_STATUSES, FolderLock, ResultsDir, atomic_write_text, dumps
 from ganbench.results.tables import label_columns
+from ganbench.training.checkpoint import snapshot_path, snapshot_steps
 from ganbench.training.evaluator import Evaluator, build_metrics
 
 #: Evaluation settings a run's config carries that a re-evaluation keeps.
@@ -52,7 +55,10 @@ class Reevaluated:
 
 
 def _values_of(folder: Path, config: RunConfig, registry: Registry, metrics: list[Any] | None,
-               samples: int | None, data_root: Path) -> tuple[dict[str, float], Evaluator]:
+               samples: int | None, data_root: Path, every_snapshot: bool = False
+               ) -> tuple[dict[str, float], Evaluator]:
+    """The metrics at the last checkpoint; with ``every_snapshot``, also at every snapshot
+    (``snapshot_every``), merged into the run's history."""
     own = config.evaluation
     settings = {key: own[key] for key in KEPT_SETTINGS if own.get(key) not in (None, "")}
     names = metrics or (None if own["metrics"] == "auto" else
@@ -67,12 +73,41 @@ def _values_of(folder: Path, config: RunConfig, registry: Registry, metrics: lis
                           loaded.module, torch.device("cpu"), config.seed, evaluation["samples"],
                           options={**evaluation, "dataset": config.dataset.to_dict(),
                                    "data_root": str(data_root)})
-    return evaluator.evaluate(loaded.info.step or 0).metrics, evaluator
+    final = evaluator.evaluate(loaded.info.step or 0).metrics
+    if every_snapshot:
+        curve = []
+        for step in snapshot_steps(folder):
+            loaded.module.load_state_dict(load_file(str(snapshot_path(folder, step))))
+            curve.append({"step": step, **evaluator.evaluate(step).metrics})
+        _merge_into_history(folder, curve)
+    return final, evaluator
+
+
+def _merge_into_history(folder: Path, curve: list[dict[str, Any]]) -> None:
+    """The values at each snapshot step into ``history.csv``'s row of that step (the report draws
+    metric-versus-step curves from the history), the file rewritten atomically."""
+    if not curve:
+        return
+    path = folder / "history.csv"
+    history = pd.read_csv(path)
+    for row in curve:
+        at = history.index[history["step"] == row["step"]]
+        for key, value in row.items():
+            if key != "step":
+                history.loc[at, key] = value
+    atomic_write_text(path, history.to_csv(index=False))
+
+
+def evaluator_step(record: dict[str, Any]) -> int | None:
+    """The step of a run's final evaluation (its last checkpoint)."""
+    return record.get("steps_done")
 
 
 def reevaluate(results_dir: Path, registry: Registry, metrics: list[Any] | None = None,
-               samples: int | None = None, data_root: Path | None = None) -> Reevaluated:
-    """Evaluate ``metrics`` (default: each run's own) on every finished run of ``results_dir``."""
+               samples: int | None = None, data_root: Path | None = None,
+               every_snapshot: bool = False) -> Reevaluated:
+    """Evaluate ``metrics`` (default: each run's own) on every finished run of ``results_dir``;
+    with ``every_snapshot``, at each of its snapshots too."""
     results = ResultsDir(results_dir)
     if not (results.path / "runs.jsonl").exists():
         raise ResultsError(f"{results.path} has no runs.jsonl: not a results folder, or nothing ran")
@@ -86,7 +121,8 @@ def reevaluate(results_dir: Path, registry: Registry, metrics: list[Any] | None 
             folder = results.run_dir(run_id)
             try:
                 config = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
-                values, evaluator = _values_of(folder, config, registry, metrics, samples, root)
+                values, evaluator = _values_of(folder, config, registry, metrics, samples, root,
+                                               every_snapshot)
             except Exception as exc:  # noqa: BLE001 - one run's problem must not stop the others
                 done.failed[run_id] = short_reason(exc)
                 continue
@@ -100,7 +136,8 @@ def reevaluate(results_dir: Path, registry: Registry, metrics: list[Any] | None 
                                         **evaluator.unavailable},
                 "reevaluated": [*(record.get("reevaluated") or []), {
                     "at": datetime.now(UTC).isoformat(), "metrics": sorted(values),
-                    "samples": evaluator.samples}],
+                    "samples": evaluator.samples,
+                    "steps": snapshot_steps(folder) if every_snapshot else [evaluator_step(record)]}],
             }
             atomic_write_text(folder / "summary.json", dumps(updated) + "\n")
             results.append_record(updated)

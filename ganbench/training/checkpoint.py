@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from ganbench.errors import ResultsError
 from ganbench.results import atomic_write_bytes
@@ -24,6 +25,32 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT_VERSION, **state}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+#: A run folder's G-only snapshots (``snapshot_every``): ``snapshots/G_<step>.safetensors``.
+SNAPSHOTS_DIR = "snapshots"
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return run_dir / SNAPSHOTS_DIR / f"G_{step}.safetensors"
+
+
+def save_snapshot(run_dir: Path | None, step: int, generator: torch.nn.Module) -> None:
+    """The weights the run evaluates (the EMA generator's when it keeps one) at ``step``, as
+    safetensors (no pickle), atomically."""
+    if run_dir is None:
+        return
+    weights = {k: v.detach().cpu().contiguous().clone() for k, v in generator.state_dict().items()}
+    path = snapshot_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, safetensors_bytes(weights))
+
+
+def snapshot_steps(run_dir: Path) -> list[int]:
+    """The steps of a run folder's snapshots, in order."""
+    folder = run_dir / SNAPSHOTS_DIR
+    found = [p.stem.removeprefix("G_") for p in folder.glob("G_*.safetensors")] if folder.is_dir() else []
+    return sorted(int(s) for s in found if s.isdigit())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

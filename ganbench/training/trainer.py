@@ -28,7 +28,7 @@ from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer, RunIn
 from ganbench.errors import ConfigError
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
-from ganbench.training.checkpoint import load_checkpoint, save_checkpoint
+from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
 from ganbench.training.compiling import compile_forwards
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
@@ -337,8 +337,15 @@ class Trainer:
         checkpoint_every = self.config.checkpoint_every
         is_eval = bool(eval_every) and step % eval_every == 0 and step < steps
         is_checkpoint = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
-        measure = step % log_every == 0 or step == steps or is_eval or is_checkpoint
+        measure = (step % log_every == 0 or step == steps or is_eval or is_checkpoint
+                   or self.is_snapshot(step))
         return is_eval, is_checkpoint, measure
+
+    def is_snapshot(self, step: int) -> bool:
+        """Whether ``step`` keeps a snapshot of G (``snapshot_every``; a log point, so the bundle
+        hands the member its weights first)."""
+        every = self.config.snapshot_every
+        return bool(every) and step % every == 0 and self.run_dir is not None
 
     def log_point(self, step: int, d_out: StepOutput, g_out: StepOutput, trace: Tensor,
                   is_eval: bool, is_checkpoint: bool, started: float) -> None:
@@ -372,6 +379,8 @@ class Trainer:
         state.step, state.elapsed_s = step, time.perf_counter() - started
         if is_checkpoint and state.diverged_at is None:
             self.save_checkpoint()
+        if self.is_snapshot(step) and state.diverged_at is None:
+            save_snapshot(self.run_dir, step, self.evaluator.generator)
 
     def finish(self, step: int, started: float, resumed: bool) -> TrainResult:
         """The end of the run at ``step``: final checkpoint and evaluation, the result."""

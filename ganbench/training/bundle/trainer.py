@@ -218,7 +218,7 @@ class BundleTrainer:
                 self.config.n_critic, self.discriminator_step, self.generator_step, measure)
             if not measure:
                 continue
-            if is_eval or is_checkpoint:
+            if is_eval or is_checkpoint or first.is_snapshot(step):
                 self.sync(active)
             for i in list(active):
                 member = members[i]
