@@ -19,6 +19,9 @@ Seed-to-seed spread in GANs is often as large as the gap between methods (Lucic 
   and every such variant whose difference from it is not significant after the correction.
   Nobody is marked when fewer than two variants have :data:`MIN_N` values; when no difference
   is significant, every ranked variant is in the group.
+- **Best of k trials.** The expected best score of k hyperparameter trials drawn from those run,
+  in closed form from the order statistics (Dodge et al. 2019), with a seeded percentile
+  bootstrap band over the trials: the budget curves of a search (Lucic et al. 2018).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 #: Below this many finite values there is no interval, no test and no rank.
 MIN_N = 3
@@ -192,3 +195,98 @@ def best_group(groups: Sequence[Sequence[float | None]], higher_is_better: bool,
         if not comparisons[key].p_adjusted < alpha:
             group.add(i)
     return group
+
+
+def _budget_weights(n: int, ks: Sequence[int], replace: bool) -> np.ndarray:
+    """(n, len(ks)) weights w[i, j]: the probability that the best of ``ks[j]`` draws from n
+    trials is the (i + 1)-th smallest (a tie counts its trials as distinct, which leaves the
+    expectation unchanged). Without replacement, a column with k > n is NaN."""
+    i = np.arange(1, n + 1, dtype=float)[:, None]
+    k = np.asarray(ks, dtype=float)[None, :]
+    if replace:
+        return (i / n) ** k - ((i - 1) / n) ** k
+    # C(i - 1, k - 1) / C(n, k) through log-gamma: exact binomials overflow floats past n ~ 1000
+    possible = (i >= k) & (k <= n)
+    top = np.where(possible, i - 1, 0.0)
+    chosen = np.where(possible, k - 1, 0.0)
+    log_w = (special.gammaln(top + 1) - special.gammaln(chosen + 1) - special.gammaln(top - chosen + 1)
+             - (special.gammaln(n + 1) - special.gammaln(np.minimum(k, n) + 1)
+                - special.gammaln(n - np.minimum(k, n) + 1)))
+    weights = np.where(possible, np.exp(log_w), 0.0)
+    return np.where(k <= n, weights, math.nan)
+
+
+def _check_budgets(ks: Sequence[int]) -> list[int]:
+    bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1]
+    if bad:
+        raise ValueError(f"budget k={bad[0]!r}: give whole numbers of trials, 1 or more")
+    return [int(k) for k in ks]
+
+
+def expected_max(scores: Sequence[float | None], k: int, *, replace: bool = True) -> float:
+    """The expected maximum of ``k`` trials drawn at random from the observed trial ``scores``
+    (Dodge et al. 2019, "Show Your Work: Improved Reporting of Experimental Results", expected
+    validation performance). Over the N finite scores sorted ascending, v_(1) <= ... <= v_(N):
+
+    - with replacement (any k >= 1): sum_i v_(i) [(i/N)^k - ((i-1)/N)^k], Dodge et al.'s form;
+    - without replacement (k <= N): sum_i v_(i) C(i-1, k-1) / C(N, k).
+
+    Non-finite scores (None, NaN, inf: a trial that gave no number) drop out first, as in
+    :func:`finite`; with none left the result is NaN. k = 1 is the mean; k = N without replacement
+    is the maximum. ``ValueError`` for k < 1, or k > N without replacement.
+    """
+    (k,) = _check_budgets([k])
+    x = np.sort(finite(scores))
+    if len(x) == 0:
+        return math.nan
+    if not replace and k > len(x):
+        raise ValueError(f"k={k} trials cannot be drawn without replacement from {len(x)} finite scores")
+    return float(x @ _budget_weights(len(x), [k], replace)[:, 0])
+
+
+@dataclass(frozen=True)
+class BudgetCurve:
+    """The expected best of k trials at each budget in ``ks`` (:func:`expected_max_curve`), with
+    a percentile bootstrap band over resampled trials (NaN without a bootstrap, or from no
+    finite score; NaN too at k > n without replacement)."""
+
+    ks: tuple[int, ...]
+    expected: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    n: int  # the finite trial scores the curve is drawn from
+    higher_is_better: bool
+    replace: bool
+    confidence: float
+
+
+def expected_max_curve(scores: Sequence[float | None], ks: Sequence[int] | None = None, *,
+                       higher_is_better: bool = True, replace: bool = True, bootstrap: int = 1000,
+                       seed: int = 0, confidence: float = 0.95) -> BudgetCurve:
+    """:func:`expected_max` at each budget in ``ks`` (default 1..N), the expected *best*: for a
+    lower-is-better metric, the expected minimum (the scores negated, and the result back).
+
+    The band: ``bootstrap`` resamples of the N finite trial scores with replacement (seeded by
+    ``seed``: the same scores give the same band), the curve of each, and the central
+    ``confidence`` percentiles at each k. It says how much the curve owes to which trials
+    happened to be drawn; ``bootstrap=0`` gives no band.
+    """
+    x = finite(scores)
+    n = len(x)
+    budgets = _check_budgets(list(range(1, n + 1)) if ks is None else list(ks))
+    nans = tuple(math.nan for _ in budgets)
+    if n == 0 or not budgets:
+        return BudgetCurve(tuple(budgets), nans, nans, nans, n, higher_is_better, replace, confidence)
+    sign = 1.0 if higher_is_better else -1.0
+    weights = _budget_weights(n, budgets, replace)
+    curve = sign * (np.sort(sign * x) @ weights)
+    low, high = nans, nans
+    if bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        resampled = np.sort(sign * x[rng.integers(0, n, size=(bootstrap, n))], axis=1)
+        curves = sign * (resampled @ weights)
+        tail = 50 * (1 - confidence)
+        lower, upper = np.percentile(curves, [tail, 100 - tail], axis=0)
+        low, high = tuple(float(v) for v in lower), tuple(float(v) for v in upper)
+    return BudgetCurve(tuple(budgets), tuple(float(v) for v in curve), low, high, n, higher_is_better,
+                       replace, confidence)

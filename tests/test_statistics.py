@@ -236,3 +236,67 @@ def test_with_two_seeds_compare_says_how_many_pairs_it_could_not_test():
     assert not any(" vs " in line for line in lines)  # counted, not listed one by one
     few = compare_variants(pd.DataFrame(rows[:4]), {"modes_covered": True})  # 2 variants: 1 pair
     assert "  loss=a  vs  loss=b: not tested (n < 3)" in text_lines(few, 0.05)
+
+
+# --------------------------------------------------------------------------- expected best of k trials
+def test_expected_max_of_a_tiny_case_by_hand():
+    # with replacement, k=2 of [1, 2, 3, 4]: P(max = v_i) = (i^2 - (i-1)^2) / 16 = 1, 3, 5, 7 / 16
+    assert st.expected_max([4.0, 2.0, 1.0, 3.0], 2) == pytest.approx((1 + 6 + 15 + 28) / 16)
+    # without replacement: the 6 pairs have maxima 2, 3, 3, 4, 4, 4
+    assert st.expected_max([4.0, 2.0, 1.0, 3.0], 2, replace=False) == pytest.approx(20 / 6)
+    # ties: [1, 1, 3], k=2 with replacement (1 + 3 + 5 * 3) / 9; without: pairs (1,1) (1,3) (1,3)
+    assert st.expected_max([1.0, 1.0, 3.0], 2) == pytest.approx(19 / 9)
+    assert st.expected_max([1.0, 1.0, 3.0], 2, replace=False) == pytest.approx(7 / 3)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_expected_max_agrees_with_brute_force_draws_of_random_subsets(replace):
+    rng = np.random.default_rng(7)
+    scores = np.concatenate([rng.integers(0, 4, size=6).astype(float), rng.normal(2, 1, size=7)])  # ties
+    n, draws = len(scores), 20_000
+    for k in (1, 2, 3, 5, 8, 13) + ((30,) if replace else ()):
+        if replace:
+            picks = rng.integers(0, n, size=(draws, k))
+        else:
+            picks = np.argsort(rng.random((draws, n)), axis=1)[:, :k]  # k distinct trials a draw
+        maxima = scores[picks].max(axis=1)
+        standard_error = maxima.std(ddof=1) / math.sqrt(draws)
+        closed = st.expected_max(list(scores), k, replace=replace)
+        assert abs(closed - maxima.mean()) <= 4.5 * standard_error + 1e-12, (k, closed, maxima.mean())
+        if not replace:  # repeated draws are wasted ones: with replacement is never higher
+            assert st.expected_max(list(scores), k) <= closed + 1e-12
+
+
+def test_one_trial_is_the_mean_all_trials_without_replacement_the_max_and_non_finite_drop_out():
+    x = [0.3, 1.7, -2.0, 0.3, 5.5]
+    for replace in (True, False):
+        assert st.expected_max(x, 1, replace=replace) == pytest.approx(np.mean(x))
+    assert st.expected_max(x, len(x), replace=False) == pytest.approx(5.5)
+    assert st.expected_max(x, 10_000) == pytest.approx(5.5)  # many draws with replacement: the max
+    assert st.expected_max([*x, math.nan, math.inf, None], 3) == st.expected_max(x, 3)
+    assert math.isnan(st.expected_max([math.nan, None], 2))
+    with pytest.raises(ValueError, match="without replacement"):
+        st.expected_max(x, 6, replace=False)
+    with pytest.raises(ValueError, match="k=0"):
+        st.expected_max(x, 0)
+
+
+def test_the_curve_gives_the_expected_best_with_a_seeded_band_that_contains_it():
+    scores = list(np.random.default_rng(3).lognormal(size=16))
+    curve = st.expected_max_curve(scores, [1, 2, 4, 8, 16], bootstrap=500)
+    assert curve.expected == tuple(pytest.approx(st.expected_max(scores, k)) for k in curve.ks)
+    assert all(lo <= e <= hi for lo, e, hi in zip(curve.low, curve.expected, curve.high, strict=True))
+    assert list(curve.expected) == sorted(curve.expected) and curve.n == 16
+    assert st.expected_max_curve(scores, [1, 2, 4, 8, 16], bootstrap=500) == curve  # seeded
+    assert st.expected_max_curve(scores, [1, 2, 4, 8, 16], bootstrap=500, seed=1).low != curve.low
+    lower = st.expected_max_curve(scores, [1, 4], higher_is_better=False, bootstrap=500)
+    assert lower.expected == tuple(pytest.approx(-st.expected_max([-s for s in scores], k)) for k in (1, 4))
+    assert lower.expected[1] < lower.expected[0]  # best of 4 is lower than one draw's
+    assert all(lo <= e <= hi for lo, e, hi in zip(lower.low, lower.expected, lower.high, strict=True))
+    default = st.expected_max_curve(scores[:5], bootstrap=0, replace=False)
+    assert default.ks == (1, 2, 3, 4, 5) and default.expected[-1] == pytest.approx(max(scores[:5]))
+    assert all(math.isnan(v) for v in default.low + default.high)  # no bootstrap, no band
+    beyond = st.expected_max_curve(scores[:5], [5, 6], replace=False, bootstrap=50)
+    assert not math.isnan(beyond.expected[0]) and math.isnan(beyond.expected[1])
+    empty = st.expected_max_curve([math.nan], [1, 2])
+    assert empty.n == 0 and all(math.isnan(v) for v in empty.expected)

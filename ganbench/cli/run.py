@@ -81,6 +81,19 @@ def validate(
     cells = len({spec.labels for spec in specs})
     console.print(f"grid {grid.name!r}: {cells} cells x {len(specs) // max(cells, 1)} seeds"
                   f" = {len(specs)} runs")
+    if grid.search is not None:
+        search = grid.search
+        console.print(f"search: {len(search.trials)} trials ({search.method}, seed {search.seed}),"
+                      f" the same in each of the {cells // len(search.trials)} cells of [axes]:",
+                      markup=False, highlight=False, soft_wrap=True)
+        header, *rows = search.table()
+        drawn = Table(*header, box=None)
+        for row in rows:
+            drawn.add_row(*row)
+        console.print(drawn)
+        if "n_critic" in search.keys:
+            console.print("note: n_critic is searched, and runs with different n_critic train in"
+                          " different bundles", markup=False, highlight=False, soft_wrap=True)
     device = resolve_device(None)
     for line in plan_units(specs, registry, device, "auto").reasons:
         console.print(f"--bundle auto on {device.type}: {line}", markup=False, highlight=False,

@@ -16,6 +16,7 @@ import json
 import math
 import stat
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from ganbench.config.schema import (
     text,
     thread_count,
 )
+from ganbench.config.search import Search, parse_search
 from ganbench.errors import ConfigError, GanbenchError
 from ganbench.registry import Registry
 
@@ -87,6 +89,8 @@ class GridSpec:
     axes: dict[str, list[Any]]
     exclude: list[dict[str, Any]]
     source: str = ""
+    #: the ``[search]`` table's draws (they are also the zipped axis ``search.axis_key``)
+    search: Search | None = None
 
 
 def component_label(ref: dict[str, Any]) -> str:
@@ -162,6 +166,11 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str)
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"name: {name!r} must be usable as a folder name (letters, digits, . _ -)")
     settings = {k: SETTINGS[k](k, v) for k, v in raw.items() if k in SETTINGS}
+    search = None
+    if "search" in raw:  # the draws become one more (zipped) axis, checked like any other
+        search = parse_search(raw["search"], axes_raw, axis_keys)
+        draws = [list(row) if len(search.keys) > 1 else row[0] for row in search.trials]
+        axes_raw = {**axes_raw, search.axis_key: draws}
     _check_swept_once(axes_raw)
     axes: dict[str, list[Any]] = {}
     # Whole settings before dotted ones (as expand does), so that "dataset.scale" is checked
@@ -169,6 +178,8 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str)
     for key in sorted(axes_raw, key=lambda k: "." in k):
         values = axes_raw[key]
         where_axis = f"axes.{key}"
+        if search is not None and key == search.axis_key:
+            where_axis = f"search ({key})"  # a drawn value (or a key) that does not fit a setting
         subkeys = axis_keys(key)
         for subkey in subkeys:
             _check_axis_key(where_axis, subkey)
@@ -199,7 +210,7 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str)
             if not any(_matches(value, axis_value) for axis_value in columns[key]):
                 raise ConfigError(f"exclude[{i}].{key}: {value!r} is not a value of axis {key!r}")
     return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
-                    source=source)
+                    source=source, search=search)
 
 
 def axis_keys(key: str) -> list[str]:
@@ -303,17 +314,15 @@ def with_command_line(grid: GridSpec, *, protocol_name: str | None = None,
             raise ConfigError(f"--inception-weights {inception_weights}: no such file")
         evaluation["inception_weights"] = str(path.resolve())
     settings = {**grid.settings, "evaluation": evaluation, "executor": executor}
-    return GridSpec(grid.name, grid.path, settings, grid.axes, grid.exclude, grid.source)
+    return GridSpec(grid.name, grid.path, settings, grid.axes, grid.exclude, grid.source, grid.search)
 
 
-def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
-    """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
-    _check_run_count(grid)
+def cells(grid: GridSpec) -> Iterator[tuple[dict[str, Any], dict[str, Any], tuple[tuple[str, str], ...]]]:
+    """Every cell of the grid (cartesian product of the axes, minus excludes), before any name
+    is resolved: ``(cell, settings, labels)``: the axis values by setting, the grid's settings
+    with them applied, and the cell's labels (the table's label columns)."""
     rows_per_axis = [[_axis_row(key, axis_keys(key), v) for v in values]
                      for key, values in grid.axes.items()]
-    seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
-    runs: list[RunSpec] = []
-    seen: set[str] = set()
     for rows in itertools.product(*rows_per_axis):
         cell = {key: value for row in rows for key, value in row.items()}
         if _excluded(cell, grid.exclude):
@@ -322,11 +331,20 @@ def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
         # Component names first, so that "loss.margin" lands on the chosen loss.
         for key in sorted(cell, key=lambda k: "." in k):
             settings = _with_value(settings, key, cell[key], f"axes.{key}")
+        yield cell, settings, _labels(settings, cell)
+
+
+def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
+    """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
+    _check_run_count(grid)
+    seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
+    runs: list[RunSpec] = []
+    seen: set[str] = set()
+    for cell, settings, labels in cells(grid):
         where = grid.path
         if cell:
             where += f": cell {' '.join(f'{k}={value_label(v)}' for k, v in cell.items())}"
         config = resolve_cell(settings, registry, where)
-        labels = _labels(settings, cell)
         for seed in seeds_:
             config_json = json.dumps({**config, "seed": seed}, sort_keys=True)
             spec = RunSpec(grid_name=grid.name, config_json=config_json, labels=labels)

@@ -321,7 +321,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
                             "vgg16_weights": text}),
     "executor": table_of({"num_gpus": gpu_share, "threads": thread_count}),
 }
-GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None}
+GRID_KEYS = {**SETTINGS, "axes": None, "exclude": None, "search": None}
 #: Keys of optimizer / evaluation (and optimizer.g / .d) that hold values, never tables.
 _VALUE_KEYS = {*_OPTIMIZER_SIDE, "every", "samples", "metrics", "features", "protocol",
                *WEIGHTS_KEYS}
