@@ -4,6 +4,7 @@ cells of [axes], ordinary runs, and one-line errors."""
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -147,3 +148,13 @@ def test_promote_writes_a_grid_that_validates_and_runs(searched_results, tmp_pat
     assert "4 ok" in ran.stdout
     again = cli("promote", str(searched_results), "--out", str(out))
     assert again.returncode == 2 and "exists; choose a new file" in again.stderr
+
+
+def test_the_report_of_a_search_draws_the_budget_curves(searched_results, tmp_path):
+    from ganbench.report import build_report
+
+    folder = tmp_path / "copy"
+    shutil.copytree(searched_results, folder)
+    [html] = build_report(folder, fmt="html")
+    assert (folder / "figures" / "budget-all.png").read_bytes()[:4] == b"\x89PNG"
+    assert "expected best" in html.read_text() and "against the budget of trials" in html.read_text()

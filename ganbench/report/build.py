@@ -8,7 +8,7 @@ from typing import Any
 
 from ganbench.errors import GanbenchError, ResultsError
 from ganbench.registry import get_registry
-from ganbench.report import compare_figures, figures, html, markdown
+from ganbench.report import budget, compare_figures, figures, html, markdown
 from ganbench.report.header import distinct, header_rows
 from ganbench.report.model import (
     FIGURES_DIR,
@@ -84,6 +84,7 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, fmt: st
         raise ResultsError(f"cannot write the report to {base}: {exc.strerror or exc}") from None
     samples = figures.draw_all(report, base / FIGURES_DIR, registry)
     compare_figures.draw_all(report, base / FIGURES_DIR, samples)
+    budget.draw(report, Path(results_dir), base / FIGURES_DIR)
     writers = {"html": html.render, "md": markdown.render}
     for kind, path in outputs.items():
         atomic_write_text(path, writers[kind](report))

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from ganbench import statistics
 from ganbench.report.figures import DPI, RC, Samples, label_colour, plt, slug, view
@@ -32,6 +32,9 @@ CONTACT_COLUMNS = 8
 CONTACT_ROWS = 40
 #: A varying axis gets a sensitivity figure when its values parse as this many distinct numbers.
 SENSITIVITY_FROM = 3
+#: From this many values of the axis (a [search]'s draws), points without lines, and tick
+#: positions of matplotlib's own.
+DENSE_FROM = 8
 BAND = ("line: mean over seeds; band: 95 % t interval of the mean where >= 3 seeds are finite at a"
         " step, else the seeds' min-max range")
 BARS = ("line: mean over seeds; bars: 95 % t interval of the mean where >= 3 seeds are finite,"
@@ -315,6 +318,7 @@ def sensitivity(folder: Path, dataset: str, variants: Sequence[Variant], axis: s
         return None
     fig, ax = plt.subplots(figsize=(8.5, 3.8), dpi=DPI)
     colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
+    dense = len(xs) > DENSE_FROM
     for i, (setting, points) in enumerate(groups.items()):
         colour = colours[i % len(colours)]
         rows = [(x, *interval(points[x])) for x in sorted(points)]
@@ -323,16 +327,21 @@ def sensitivity(folder: Path, dataset: str, variants: Sequence[Variant], axis: s
             continue
         x, mean = np.array([r[0] for r in rows]), np.array([r[2] for r in rows])
         errors = np.array([[r[2] - r[3] for r in rows], [r[4] - r[2] for r in rows]])
-        ax.errorbar(x, mean, yerr=errors, color=colour, lw=1.4, marker="o", ms=4, capsize=3,
-                    label=_wrap(setting, 34))
+        # many values (a [search]'s draws): points, since a line between random draws means nothing
+        ax.errorbar(x, mean, yerr=errors, color=colour, lw=0 if dense else 1.4, elinewidth=1,
+                    marker="o", ms=4, capsize=3, label=_wrap(setting, 34))
         for value, seeds in points.items():
             seeds = statistics.finite(seeds)
             ax.scatter(np.full(len(seeds), value), seeds, s=10, color=colour, alpha=0.3, linewidths=0)
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
-    # ticks at the axis's values, as plain numbers (RC turns mathtext, so 10^x labels, off)
+    # ticks as plain numbers (RC turns mathtext, so 10^x labels, off): at the axis's values, or
+    # matplotlib's own positions where there are too many values to label
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    if dense:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    else:
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel(axis, fontsize=8)
     ax.set_ylabel(f"{metric} (final)", fontsize=8)
     ax.tick_params(labelsize=7)

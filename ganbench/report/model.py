@@ -96,7 +96,7 @@ class CompareFigure:
     """One figure of the "Across variants" section (:mod:`ganbench.report.compare_figures`)."""
 
     key: str  # its file's stem, also its key in Report.figures
-    kind: str  # "overlay", "contact" or "sensitivity"
+    kind: str  # "overlay", "contact", "sensitivity" or "budget" (ganbench.report.budget)
     title: str
     caption: str  # one line: what the lines, bands or bars are
     path: str  # relative to the report
