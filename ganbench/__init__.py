@@ -2,9 +2,9 @@
 
 This module is the public face for plugin authors: the hook marker, the contracts, the base
 classes of a regularizer's bundle form (:mod:`ganbench.batching`) and the errors; and for
-everyone, ``load_results``, ``load_generator`` and ``sample``. Everything in ``__all__`` is stable
-API. The last three import what they need when called, so ``import ganbench`` (which every
-plugin does) stays light.
+everyone, ``run``, ``load_results``, ``load_history``, ``load_generator`` and ``sample``.
+Everything in ``__all__`` is stable API. These five import what they need when called, so
+``import ganbench`` (which every plugin does) stays light.
 """
 
 from __future__ import annotations
@@ -45,6 +45,24 @@ def load_results(path):
     from ganbench.results import load_results as _load
 
     return _load(path)
+
+
+def load_history(path):
+    """Every run's training history in a results directory as one long pandas DataFrame: one
+    row per log point, with the run's ``run_id``, labels, ``seed``, ``status`` and
+    ``failure_mode`` (docs/python-api.md)."""
+    from ganbench.results import load_history as _load
+
+    return _load(path)
+
+
+def run(grid, out=None, **options):
+    """Train a grid file's runs as ``ganbench run`` does (same resume, bundling, checks and
+    report) and return its results; ``table`` is the table as a DataFrame. Options mirror the
+    command's (docs/python-api.md); errors are raised as :class:`GanbenchError`\\ s."""
+    from ganbench.api import run as _run
+
+    return _run(grid, out, **options)
 
 
 def load_generator(path, *, ema=None, device="cpu"):
@@ -89,6 +107,8 @@ __all__ = [
     "ResultsError",
     "UnknownComponentError",
     "load_results",
+    "load_history",
+    "run",
     "load_generator",
     "sample",
 ]

@@ -8,12 +8,20 @@ escapes is a bug and is shown in full.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 
 class GanbenchError(Exception):
     """Base class: the message is one line that says what was wrong and how to fix it."""
 
     exit_code = 2
+
+    @property
+    def lines(self) -> list[str]:
+        """The lines the CLI prints, each after ``error: ``: the message (several for
+        :class:`ConfigErrors`)."""
+        return [str(self)]
 
 
 class ConfigError(GanbenchError):
@@ -22,6 +30,59 @@ class ConfigError(GanbenchError):
 
 class UnknownComponentError(ConfigError):
     """A component name is not registered by any installed plugin."""
+
+
+class ConfigErrors(ConfigError):
+    """Several problems found in one pass over a grid: ``str`` is their lines joined by
+    newlines, and the CLI prints ``error: `` before each line. Raised only for two or more:
+    one problem is raised as itself (see :class:`ErrorList`)."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors: list[ConfigError] = []
+        for error in errors:
+            self.errors += error.errors if isinstance(error, ConfigErrors) else [error]
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
+
+
+class ErrorList:
+    """Collects :class:`ConfigError` s so that one pass reports every problem at once::
+
+        errors = ErrorList()
+        for key in table:
+            with errors.collect():
+                check(key)
+        errors.raise_any()  # nothing, the one error as it is, or ConfigErrors
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def add(self, error: ConfigError) -> None:
+        self.errors += error.errors if isinstance(error, ConfigErrors) else [error]
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        """Run the block; a ConfigError it raises is kept (and the block ends there)."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.add(exc)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
 
 class PluginError(GanbenchError):

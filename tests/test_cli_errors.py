@@ -115,7 +115,8 @@ def test_run_bad_bundle_mode_is_one_line_and_writes_nothing(ganbench, tmp_path, 
     grid.write_text(GOOD)
     before = snapshot(tmp_path)
     proc = ganbench("run", grid, "--out", results_dir, "--bundle", "sometimes", cwd=tmp_path)
-    assert_one_error_line(proc, "--bundle 'sometimes': choose auto, on, off")
+    assert_one_error_line(proc, "Invalid value for '--bundle': 'sometimes' is not one of 'auto', 'on',"
+                                " 'off'. (see ganbench run --help)")
     assert snapshot(tmp_path) == before
 
 

@@ -229,6 +229,7 @@ def numeric_results(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # reports a 4-value grid (about 5 s)
 def test_a_numeric_axis_gets_a_sensitivity_figure_per_dataset(tmp_path):
     folder = numeric_results(tmp_path / "lr")
     paths = build_report(folder)

@@ -229,13 +229,14 @@ def test_cli_makes_one_package_of_several_kinds(monkeypatch, capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["new-plugin", "Bad_Name"], "error: invalid plugin name 'Bad_Name'"),
-    (["new-plugin", "x", "--kind", "optimizer"], "error: --kind 'optimizer' is not a kind"),
+    (["new-plugin", "x", "--kind", "optimizer"], "error: Invalid value for '--kind': 'optimizer' is not"
+                                                 " one of 'loss', 'regularizer', 'generator',"),
     (["new-plugin", "hinge", "--kind", "loss"], "error: loss 'hinge' already exists"),
     (["new-plugin", "x", "--kind", "loss", "--kind", "regularizer", "--kind", "loss"],
      "error: --kind 'loss' is given twice: a package holds one component per kind;"
      " give each kind once"),
     (["new-plugin", "x", "--kind", "loss", "--kind", "optimizer"],
-     "error: --kind 'optimizer' is not a kind a plugin can start from; kinds: loss,"),
+     "error: Invalid value for '--kind': 'optimizer' is not one of 'loss', 'regularizer',"),
     (["new-plugin", "hinge", "--kind", "loss", "--kind", "regularizer"],
      "error: loss 'hinge' already exists (from ganbench); choose another name"),
 ])

@@ -119,6 +119,7 @@ def searched_results(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # trains the module's searched grid (12 runs)
 def test_study_prints_budget_curves_and_robustness_per_variant(searched_results, cli):
     done = cli("study", str(searched_results), "--metric", "modes_covered")
     assert done.returncode == 0, done.stderr
@@ -132,6 +133,7 @@ def test_study_prints_budget_curves_and_robustness_per_variant(searched_results,
     assert unsearched.returncode == 2 and unsearched.stderr.startswith("error: ")
 
 
+@pytest.mark.slow  # trains the module's searched grid (12 runs)
 def test_promote_writes_a_grid_that_validates_and_runs(searched_results, tmp_path, cli):
     out = tmp_path / "best.toml"
     done = cli("promote", str(searched_results), "--top", "1", "--seeds", "3-4",
@@ -150,6 +152,7 @@ def test_promote_writes_a_grid_that_validates_and_runs(searched_results, tmp_pat
     assert again.returncode == 2 and "exists; choose a new file" in again.stderr
 
 
+@pytest.mark.slow  # trains the module's searched grid (12 runs)
 def test_the_report_of_a_search_draws_the_budget_curves(searched_results, tmp_path):
     from ganbench.report import build_report
 

@@ -220,7 +220,9 @@ def test_table_shows_n_and_intervals_in_every_format(shared_results, cli):
     latex = cli("table", str(shared_results), "--format", "latex").stdout
     assert "\\begin{tabular}" in latex and "modes\\_covered" in latex
     bad = cli("table", str(shared_results), "--format", "pdf")
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: --format 'pdf': choose text, csv, md, latex"
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "error: Invalid value for '--format': 'pdf' is not one of 'text', 'csv', 'md', 'latex'."
+        " (see ganbench table --help)")
 
 
 def test_with_two_seeds_compare_says_how_many_pairs_it_could_not_test():

@@ -15,7 +15,7 @@ Importing this package registers every command on ``app``. Commands import the r
 
 from __future__ import annotations
 
-from ganbench.cli import artefacts, plugins, results, run, study  # noqa: F401  (each registers its commands on app)
+from ganbench.cli import artefacts, doctor, plugins, results, run, schema, study  # noqa: F401  (each registers its commands on app)
 from ganbench.cli.app import _state, app, main
 
 __all__ = ["_state", "app", "main"]

@@ -72,7 +72,8 @@ def sample(
     ema: bool | None = _ema_option(),
     out: Path = typer.Option(..., "--out", help="PNG (an image grid, or 2-D points over the mode"
                              " centres), .pt or .npz (a tensor (N, *sample shape), the data's range)."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
+                                          " [default: ~/.cache/ganbench/data]."),
 ) -> None:
     """Draw samples from the generator of a finished run (or an export folder)."""
     if out.suffix.lower() not in SAMPLE_FORMS:
@@ -121,7 +122,8 @@ def evaluate(
     n: int | None = typer.Option(None, "--n", min=1, help="Samples per metric [default: the"
                                  " evaluation default, 2500]."),
     seed: int = typer.Option(0, "--seed", help="Seed of a generator's latents."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
+                                          " [default: ~/.cache/ganbench/data]."),
     as_json: bool = typer.Option(False, "--json", help="The values and their protocol as JSON."),
 ) -> None:
     """Score samples, a generator or a run with the metrics and protocol of a grid run."""

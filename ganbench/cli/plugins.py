@@ -6,28 +6,49 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from ganbench.cli.app import app, console, err_console
-from ganbench.errors import GanbenchError
 from ganbench.evaluation.inception import convert_fid_helper
 from ganbench.registry import KINDS, get_registry
 from ganbench.scaffold import component_names, create_plugin, plugin_names
 
 
+class Kind(StrEnum):
+    """``plugins --kind``: :data:`ganbench.registry.KINDS`."""
+
+    dataset = "dataset"
+    generator = "generator"
+    discriminator = "discriminator"
+    loss = "loss"
+    regularizer = "regularizer"
+    metric = "metric"
+    diagnostic = "diagnostic"
+
+
+class NewPluginKind(StrEnum):
+    """``new-plugin --kind``: :data:`ganbench.scaffold.KINDS`."""
+
+    loss = "loss"
+    regularizer = "regularizer"
+    generator = "generator"
+    discriminator = "discriminator"
+    dataset = "dataset"
+    metric = "metric"
+
+
 @app.command()
 def plugins(
-    kind: str | None = typer.Option(None, "--kind", help=f"Only this kind: {', '.join(KINDS)}."),
+    kind: Kind | None = typer.Option(None, "--kind", help="Only this kind."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List installed components by kind, with the plugin that provides each."""
     registry = get_registry()
-    if kind is not None and kind not in KINDS:
-        raise GanbenchError(f"--kind {kind!r} is not a kind; kinds: {', '.join(KINDS)}")
-    kinds = [kind] if kind else list(KINDS)
+    kinds = [kind.value] if kind else list(KINDS)
     rows = [
         {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.distribution,
          "version": c.version, "summary": c.summary}
@@ -50,20 +71,19 @@ def plugins(
 def new_plugin(
     name: str = typer.Argument(..., metavar="NAME",
                                help="A slug like 'my-loss' or 'ganbench-my-loss'."),
-    kinds: list[str] | None = typer.Option(
-        None, "--kind", metavar="KIND",
-        help="loss (default), regularizer, generator, discriminator, dataset or metric; repeat it"
-        " for one package with a component of each kind (the first named NAME, the others"
-        " NAME-KIND)."),
+    kinds: list[NewPluginKind] | None = typer.Option(
+        None, "--kind",
+        help="The component's kind; repeat it for one package with a component of each kind (the"
+        " first named NAME, the others NAME-KIND) [default: loss]."),
     parent: Path = typer.Option(Path("."), "--dir", help="Folder to create the package in."),
 ) -> None:
     """Write a plugin package ganbench-NAME/ that installs, passes its tests and trains."""
-    kinds = list(kinds or ["loss"])
-    root = create_plugin(name, kind=kinds, parent=parent)
+    chosen = [kind.value for kind in kinds or [NewPluginKind.loss]]
+    root = create_plugin(name, kind=chosen, parent=parent)
     names = plugin_names(name)
     made = ", ".join(f"{kind} {component!r}"
-                     for kind, component in component_names(names.slug, kinds).items())
-    layout = "module" if len(kinds) == 1 else "package"
+                     for kind, component in component_names(names.slug, chosen).items())
+    layout = "module" if len(chosen) == 1 else "package"
     console.print(f"created {root}/ ({made}, distribution {names.distribution},"
                   f" {layout} {names.module})", markup=False, highlight=False, soft_wrap=True)
     python = _shell_path(sys.executable or "python")

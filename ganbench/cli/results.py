@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -81,18 +82,42 @@ def variant_comparison(folder: Path, metrics: list[str] | None, by: str | None, 
     return comparison_json(found, alpha) if as_json else text_lines(found, alpha)
 
 
+class ReportFormat(StrEnum):
+    """``report --format``."""
+
+    html = "html"
+    md = "md"
+    both = "both"
+
+
+class TableFormat(StrEnum):
+    """``table --format``."""
+
+    text = "text"
+    csv = "csv"
+    md = "md"
+    latex = "latex"
+
+
+class Snapshots(StrEnum):
+    """``reevaluate --step``."""
+
+    last = "last"
+    all = "all"
+
+
 @app.command()
 def report(
     results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR", help="A results folder."),
     out: Path | None = typer.Option(None, "--out", help="Report file [default: RESULTS_DIR/report.html"
                                     " and .md]; figures go to figures/ beside it."),
-    fmt: str = typer.Option("both", "--format", help="html, md or both."),
+    fmt: ReportFormat = typer.Option(ReportFormat.both, "--format", help="The report's formats."),
 ) -> None:
     """Write an HTML and/or Markdown report comparing the variants and failure modes of a grid."""
     from ganbench.report import build_report
 
     with naming(out.parent if out is not None else results_dir, unnamed_only=True):  # savefig's
-        paths = build_report(results_dir, out, fmt)  # failed writes name no file
+        paths = build_report(results_dir, out, fmt.value)  # failed writes name no file
     for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
@@ -141,12 +166,13 @@ def table(
                                   help="Print the failure-mode matrix: one axis against another."),
     rows: str | None = typer.Option(None, "--rows", help="With --failures: the row axis."),
     cols: str | None = typer.Option(None, "--cols", help="With --failures: the column axis."),
-    fmt: str = typer.Option("text", "--format",
-                            help="text, csv (numbers: n, mean, std, ci_low, ci_high), md or latex."),
+    fmt: TableFormat = typer.Option(TableFormat.text, "--format",
+                                    help="csv: numbers (n, mean, std, ci_low, ci_high); md, latex:"
+                                         " for a paper."),
 ) -> None:
     """Print per variant each metric's mean, 95 % interval and n over seeds, or (--failures)
     failure-mode counts."""
-    shown = results_table(results_dir, by, failures, rows, cols, fmt)
+    shown = results_table(results_dir, by, failures, rows, cols, fmt.value)
     if isinstance(shown, str):
         sys.stdout.write(shown)
     else:
@@ -179,16 +205,16 @@ def reevaluate(
                                              " [default: each run's own metrics]."),
     samples: int | None = typer.Option(None, "--samples", min=1, help="Samples per metric [default:"
                                        " each run's evaluation.samples]."),
-    step: str = typer.Option("last", "--step", help="last: the last checkpoint; all: also every"
-                             " snapshot (grid key snapshot_every), merged into history.csv."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    step: Snapshots = typer.Option(Snapshots.last, "--step", help="last: the last checkpoint; all:"
+                                   " also every snapshot (grid key snapshot_every), merged into"
+                                   " history.csv."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
+                                          " [default: ~/.cache/ganbench/data]."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not rewrite report.html/report.md."),
 ) -> None:
     """Compute metrics for finished runs from their last checkpoints; no training."""
-    if step not in ("last", "all"):
-        raise GanbenchError(f"--step {step!r}: choose last or all")
     done = reevaluate_runs(results_dir, get_registry(), [parse_metric(m) for m in metrics or []] or None,
-                           samples, data_root, every_snapshot=step == "all")
+                           samples, data_root, every_snapshot=step is Snapshots.all)
     for line in done.lines():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if done.values and not no_report:

@@ -3,7 +3,7 @@ grid file."""
 
 from __future__ import annotations
 
-import contextlib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,22 @@ def _cells_table(specs: list[RunSpec]) -> tuple[Table, int]:
     return table, max(len(cells) - SHOWN_CELLS, 0)
 
 
+class BundleMode(StrEnum):
+    """``--bundle``: :data:`ganbench.running.units.BUNDLE_MODES`."""
+
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+class ExecutorName(StrEnum):
+    """``--executor``: :data:`ganbench.running.executors.EXECUTORS`."""
+
+    local = "local"
+    process = "process"
+    ray = "ray"
+
+
 _PROTOCOL_HELP = ("Evaluation protocol for every run, replacing evaluation.protocol: "
                   + ", ".join(PROTOCOLS) + " (docs/metrics.md).")
 
@@ -63,7 +79,7 @@ def _inception_weights_option() -> Any:
     return typer.Option(None, "--inception-weights", envvar=WEIGHTS_ENV,
                         help="Local Inception weights for FID/IS/KID where the grid sets no"
                              " evaluation.inception_weights; recorded, and its SHA-256 is part of"
-                             f" run_id [env: {WEIGHTS_ENV}].")
+                             " run_id.")
 
 
 @app.command()
@@ -107,15 +123,16 @@ def run(
     device: str | None = typer.Option(None, "--device",
                                       help="cpu, cuda or cuda:N [default: cuda if available]."),
     fresh: bool = typer.Option(False, "--fresh", help="Re-train every cell, even those already done."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
+                                          " [default: ~/.cache/ganbench/data]."),
     inception_weights: Path | None = _inception_weights_option(),
     protocol: str | None = typer.Option(None, "--protocol", help=_PROTOCOL_HELP),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html/report.md."),
-    bundle: str = typer.Option("auto", "--bundle",
+    bundle: BundleMode = typer.Option(BundleMode.auto, "--bundle",
                                help="auto: train compatible cells together where that was measured"
                                     " faster on this kind of device; on: wherever possible; off:"
                                     " every cell alone (docs/grid-format.md)."),
-    executor: str = typer.Option("local", "--executor",
+    executor: ExecutorName = typer.Option(ExecutorName.local, "--executor",
                                  help="local (one cell after another), process (a pool of workers)"
                                       " or ray (Ray tasks; docs/scaling.md)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
@@ -131,18 +148,17 @@ def run(
                                             " or ray://HOST:PORT) [default: start a local one]."),
 ) -> None:
     """Train every cell x seed of a grid; re-running skips the runs already done."""
-    cell_executor = make_executor(executor, workers, address, start_early=True)
-    check_mode(bundle)
+    cell_executor = make_executor(executor.value, workers, address, start_early=True)
+    check_mode(bundle.value)
     grid, registry, specs = _load(grid_path, protocol, inception_weights, threads)
     torch_device = resolve_device(device)
     check_device_support(specs, torch_device)
     results = ResultsDir(out if out is not None else Path("results") / grid.name)
-    progress = progress_display()
     with results.writing(grid.name, grid.source):  # one `ganbench run` per folder at a time
-        with progress if progress is not None else contextlib.nullcontext():
+        with ProgressEvents(progress_display(), specs) as events:
             outcome = run_grid(specs, registry, results, torch_device, fresh=fresh,
-                               data_root=data_root, events=ProgressEvents(progress),
-                               executor=cell_executor, bundle=bundle)
+                               data_root=data_root, events=events,
+                               executor=cell_executor, bundle=bundle.value)
         counts = (", ".join(f"{n} {status}" for status, n in sorted(outcome.statuses.items()))
                   or "nothing to do")
         console.print(f"{counts} in {outcome.wall_time_s:.0f}s on {torch_device};"
@@ -175,7 +191,8 @@ def _write_report(folder: Path) -> None:
 @app.command()
 def prefetch(
     grid_path: Path = typer.Argument(..., metavar="GRID", help="A grid .toml file."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
+                                          " [default: ~/.cache/ganbench/data]."),
     protocol: str | None = typer.Option(None, "--protocol", help=_PROTOCOL_HELP),
 ) -> None:
     """Download every dataset and weights file a grid needs (for compute nodes without internet)."""

@@ -20,7 +20,7 @@ from ganbench.config.schema import (
     component_ref,
     resolve_optimizer,
 )
-from ganbench.errors import ComponentError, ConfigError, GanbenchError, short_reason
+from ganbench.errors import ComponentError, ConfigError, ErrorList, GanbenchError, short_reason
 from ganbench.evaluation.inception import file_sha256
 from ganbench.registry import Component, Registry
 
@@ -70,12 +70,16 @@ def _weights_digests(evaluation: dict[str, Any], where: str) -> None:
 
 
 def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> dict[str, Any]:
-    """Defaults filled, components looked up and their parameters completed."""
+    """Defaults filled, components looked up and their parameters completed. Every component
+    with a problem is reported (a :class:`ConfigErrors` for two or more), each line starting
+    with ``where``; the checks that need every component (the metrics' warnings) come after."""
     merged = {**copy.deepcopy(DEFAULTS), **settings}
     config: dict[str, Any] = {}
+    errors = ErrorList()
     for key in COMPONENT_KINDS:
         ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
-        config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
+        with errors.collect():
+            config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
                 "ema", "precision", "compile", "diagnostics", "executor"):
         config[key] = merged[key]
@@ -84,16 +88,20 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
             config[key] = merged[key]
     try:
         check_optimizer_keys(merged["optimizer"])
+        config["optimizer"] = resolve_optimizer(merged["optimizer"])
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    config["optimizer"] = resolve_optimizer(merged["optimizer"])
+        errors.add(ConfigError(f"{where}: {exc}"))
     evaluation = {**EVALUATION_DEFAULTS, **merged["evaluation"]}
     if evaluation["metrics"] != "auto":
-        evaluation["metrics"] = [
-            _resolve_component(registry, "metric", ref, f"{where}: evaluation.metrics")
-            for ref in evaluation["metrics"]
-        ]
-    _weights_digests(evaluation, where)
+        metrics = []
+        for ref in evaluation["metrics"]:
+            with errors.collect():
+                metrics.append(_resolve_component(registry, "metric", ref,
+                                                  f"{where}: evaluation.metrics"))
+        evaluation["metrics"] = metrics
+    with errors.collect():
+        _weights_digests(evaluation, where)
+    errors.raise_any()
     config["evaluation"] = evaluation
     metric_warnings(config, registry, where)
     return config

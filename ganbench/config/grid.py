@@ -41,8 +41,8 @@ from ganbench.config.schema import (
     thread_count,
 )
 from ganbench.config.search import Search, parse_search
-from ganbench.errors import ConfigError, GanbenchError
-from ganbench.registry import Registry
+from ganbench.errors import ConfigError, ConfigErrors, ErrorList, GanbenchError
+from ganbench.registry import Registry, get_registry
 
 
 # --------------------------------------------------------------------------- specs
@@ -144,73 +144,165 @@ def _read_grid_file(path: Path) -> str:
 
 
 def parse_grid(raw: dict[str, Any], where: str, default_name: str = "grid",
-               source: str = "") -> GridSpec:
-    """Type-check a grid given as a dict (what ``tomllib`` returns)."""
+               source: str = "", registry: Registry | None = None) -> GridSpec:
+    """Type-check a grid given as a dict (what ``tomllib`` returns).
+
+    Every problem is reported at once: one :class:`ConfigError` line each (a
+    :class:`ConfigErrors` for two or more), each line starting with ``where``. Where there are
+    problems, the component names the grid gives are also looked up in ``registry`` (the
+    installed plugins' when None), so that an unknown name is among them: a grid that parses
+    has its names resolved, with their parameters, by :func:`expand`."""
+    errors = ErrorList()
     try:
-        return _parse_grid(raw, where, default_name, source)
+        grid = _parse_grid(raw, where, default_name, source, errors)
+        if errors:
+            _check_names(grid, registry if registry is not None else get_registry(), errors)
+        errors.raise_any()
     except GanbenchError as exc:
-        if str(exc).startswith(where):
-            raise
-        raise type(exc)(f"{where}: {exc}") from None
+        raise _prefixed(exc, where) from None
+    return grid
 
 
-def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str) -> GridSpec:
-    _check_keys("grid", raw, GRID_KEYS)
-    check_finite("", raw)
+def _prefixed(exc: GanbenchError, where: str) -> GanbenchError:
+    """``exc`` with each line starting ``where: `` (lines that start with it already kept)."""
+    if isinstance(exc, ConfigErrors):
+        return ConfigErrors([_prefixed_config(e, where) for e in exc.errors])
+    if str(exc).startswith(where):
+        return exc
+    return type(exc)(f"{where}: {exc}")
+
+
+def _prefixed_config(exc: ConfigError, where: str) -> ConfigError:
+    return exc if str(exc).startswith(where) else type(exc)(f"{where}: {exc}")
+
+
+def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
+                errors: ErrorList) -> GridSpec:
+    """The grid as far as it parses: each problem is added to ``errors`` (per top-level key,
+    axis, search key and exclude rule), and what has one is left out of the spec."""
+    with errors.collect():
+        _check_keys("grid", raw, GRID_KEYS)
+    infinite = set()
+    for key, value in raw.items():
+        try:
+            check_finite(key, value)
+        except ConfigError as exc:
+            errors.add(exc)
+            infinite.add(key)
     axes_raw = raw.get("axes", {})
-    if not isinstance(axes_raw, dict):
-        raise _type_error("axes", "a table of lists", axes_raw)
+    if not isinstance(axes_raw, dict) or "axes" in infinite:
+        if "axes" not in infinite:
+            errors.add(_type_error("axes", "a table of lists", axes_raw))
+        axes_raw = {}
     if "dataset" not in raw and "dataset" not in axes_raw:
-        raise ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis")
-    name = text("name", raw.get("name", default_name))
-    if not NAME_PATTERN.fullmatch(name):
-        raise ConfigError(f"name: {name!r} must be usable as a folder name (letters, digits, . _ -)")
-    settings = {k: SETTINGS[k](k, v) for k, v in raw.items() if k in SETTINGS}
+        errors.add(ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis"))
+    name = default_name
+    with errors.collect():
+        given = text("name", raw.get("name", default_name))
+        if not NAME_PATTERN.fullmatch(given):
+            raise ConfigError(f"name: {given!r} must be usable as a folder name (letters, digits,"
+                              " . _ -)")
+        name = given
+    settings = {}
+    for key, value in raw.items():
+        if key in SETTINGS and key not in infinite:
+            with errors.collect():
+                settings[key] = SETTINGS[key](key, value)
     search = None
-    if "search" in raw:  # the draws become one more (zipped) axis, checked like any other
-        search = parse_search(raw["search"], axes_raw, axis_keys)
-        draws = [list(row) if len(search.keys) > 1 else row[0] for row in search.trials]
-        axes_raw = {**axes_raw, search.axis_key: draws}
-    _check_swept_once(axes_raw)
+    if "search" in raw and "search" not in infinite:  # the draws become one more (zipped)
+        with errors.collect():  # axis, checked like any other
+            search = parse_search(raw["search"], axes_raw, axis_keys)
+            draws = [list(row) if len(search.keys) > 1 else row[0] for row in search.trials]
+            axes_raw = {**axes_raw, search.axis_key: draws}
+    with errors.collect():
+        _check_swept_once(axes_raw)
     axes: dict[str, list[Any]] = {}
+    failed: set[str] = set()  # the settings of the axes with a problem (left out of ``axes``)
     # Whole settings before dotted ones (as expand does), so that "dataset.scale" is checked
     # on the dataset its "dataset" axis sets.
     for key in sorted(axes_raw, key=lambda k: "." in k):
-        values = axes_raw[key]
-        where_axis = f"axes.{key}"
-        if search is not None and key == search.axis_key:
-            where_axis = f"search ({key})"  # a drawn value (or a key) that does not fit a setting
-        subkeys = axis_keys(key)
-        for subkey in subkeys:
-            _check_axis_key(where_axis, subkey)
-        if not isinstance(values, list):
-            raise _type_error(where_axis, "a list of values", values)
-        if not values:
-            raise ConfigError(f"{where_axis}: an axis needs at least one value")
-        for i, value in enumerate(values):  # type-check each value where it would land
-            row = _axis_row(f"{where_axis}[{i}]", subkeys, value)
-            for subkey, v in row.items():
-                head = subkey.partition(".")[0]
-                base = settings
-                if head != subkey and head in axes:
-                    base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
-                _with_value(base, subkey, v, f"{where_axis}[{i}]")
-        axes[key] = values
-    axes = {key: axes[key] for key in axes_raw}  # the file's order: cells and labels follow it
+        try:
+            axes[key] = _check_axis(key, axes_raw[key], settings, axes, search)
+        except ConfigError as exc:
+            errors.add(exc)
+            failed.update(axis_keys(key))
+    axes = {key: axes[key] for key in axes_raw if key in axes}  # the file's order: cells and
+    # labels follow it
     columns = {sub: [_axis_row("", axis_keys(k), v)[sub] for v in vs]
                for k, vs in axes.items() for sub in axis_keys(k)}
     exclude = raw.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
-        raise _type_error("exclude", "[[exclude]] tables", exclude)
+        errors.add(_type_error("exclude", "[[exclude]] tables", exclude))
+        exclude = []
     for i, rule in enumerate(exclude):
-        for key, value in rule.items():
-            if key not in columns:
-                raise ConfigError(f"exclude[{i}]: {key!r} is not an axis;"
-                                  f" axes: {', '.join(columns) or 'none'}")
-            if not any(_matches(value, axis_value) for axis_value in columns[key]):
-                raise ConfigError(f"exclude[{i}].{key}: {value!r} is not a value of axis {key!r}")
+        with errors.collect():
+            _check_exclude(i, rule, columns, failed)
     return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
                     source=source, search=search)
+
+
+def _check_axis(key: str, values: Any, settings: dict[str, Any], axes: dict[str, list[Any]],
+                search: Search | None) -> list[Any]:
+    """One axis's values, each type-checked where it would land (``axes``: the axes checked
+    so far, whole settings first)."""
+    where_axis = f"axes.{key}"
+    if search is not None and key == search.axis_key:
+        where_axis = f"search ({key})"  # a drawn value (or a key) that does not fit a setting
+    subkeys = axis_keys(key)
+    for subkey in subkeys:
+        _check_axis_key(where_axis, subkey)
+    if not isinstance(values, list):
+        raise _type_error(where_axis, "a list of values", values)
+    if not values:
+        raise ConfigError(f"{where_axis}: an axis needs at least one value")
+    for i, value in enumerate(values):  # type-check each value where it would land
+        row = _axis_row(f"{where_axis}[{i}]", subkeys, value)
+        for subkey, v in row.items():
+            head = subkey.partition(".")[0]
+            base = settings
+            if head != subkey and head in axes:
+                base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
+            _with_value(base, subkey, v, f"{where_axis}[{i}]")
+    return values
+
+
+def _check_exclude(i: int, rule: dict[str, Any], columns: dict[str, list[Any]],
+                   failed: set[str]) -> None:
+    """An ``[[exclude]]`` rule names axes, and values of them (an axis with a problem of its
+    own is not checked again)."""
+    for key, value in rule.items():
+        if key in failed:
+            continue
+        if key not in columns:
+            raise ConfigError(f"exclude[{i}]: {key!r} is not an axis;"
+                              f" axes: {', '.join(columns) or 'none'}")
+        if not any(_matches(value, axis_value) for axis_value in columns[key]):
+            raise ConfigError(f"exclude[{i}].{key}: {value!r} is not a value of axis {key!r}")
+
+
+def _check_names(grid: GridSpec, registry: Registry, errors: ErrorList) -> None:
+    """Each component name of a grid with other problems that the registry does not know: one
+    error per distinct name (a grid that parses has its components resolved by :func:`expand`)."""
+    found: list[tuple[str, str, Any]] = [(key, key, grid.settings[key]) for key in COMPONENT_KINDS
+                                         if key in grid.settings]
+    metrics = (grid.settings.get("evaluation") or {}).get("metrics")
+    if isinstance(metrics, list):
+        found += [("evaluation.metrics", "metric", ref) for ref in metrics]
+    for key, values in grid.axes.items():
+        for value in values:
+            for sub, v in _axis_row("", axis_keys(key), value).items():
+                if sub in COMPONENT_KINDS:
+                    found.append((f"axes.{key}", sub, v))
+    seen: set[tuple[str, str]] = set()
+    for where, kind, value in found:
+        name = value.get("name") if isinstance(value, dict) else value
+        if not isinstance(name, str) or (kind, name) in seen:
+            continue
+        seen.add((kind, name))
+        try:
+            registry.get(COMPONENT_KINDS.get(kind, kind), name)
+        except ConfigError as exc:
+            errors.add(ConfigError(f"{where}: {exc}"))
 
 
 def axis_keys(key: str) -> list[str]:
@@ -221,16 +313,19 @@ def axis_keys(key: str) -> list[str]:
 def _check_swept_once(axes_raw: dict[str, Any]) -> None:
     """A setting in two axes (or twice in one zipped axis) would have one value win silently."""
     owner: dict[str, str] = {}
+    errors = ErrorList()
     for key in axes_raw:
         for subkey in axis_keys(key):
             if subkey in owner:
                 if owner[subkey] == key:
-                    raise ConfigError(f"axes.{key}: {subkey!r} is swept twice in this zipped axis;"
-                                      " name each setting once")
-                raise ConfigError(f"axes.{key}: {subkey!r} is swept twice (also by axis"
-                                  f" {owner[subkey]!r}); sweep each setting in one axis only,"
-                                  " zipped there with the settings that move with it")
+                    errors.add(ConfigError(f"axes.{key}: {subkey!r} is swept twice in this zipped"
+                                           " axis; name each setting once"))
+                else:
+                    errors.add(ConfigError(f"axes.{key}: {subkey!r} is swept twice (also by axis"
+                                           f" {owner[subkey]!r}); sweep each setting in one axis"
+                                           " only, zipped there with the settings that move with it"))
             owner[subkey] = key
+    errors.raise_any()
 
 
 def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
@@ -242,15 +337,20 @@ def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
     return dict(zip(subkeys, value, strict=True))
 
 
+#: Keys that cannot be an axis, and the settings an axis may name a sub-key of ("loss.margin").
+NOT_AXES = ("seeds", "seed", "name", "description", "max_runs")
+DOTTED_SETTINGS = (*COMPONENT_KINDS, "optimizer", "evaluation")
+
+
 def _check_axis_key(where: str, key: str) -> None:
     head, _, rest = key.partition(".")
-    if key in ("seeds", "seed", "name", "description", "max_runs"):
+    if key in NOT_AXES:
         raise ConfigError(f"{where}: {key!r} cannot be an axis (list seeds in 'seeds')")
     if head not in SETTINGS:
         close = difflib.get_close_matches(head, list(SETTINGS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{where}: unknown setting {head!r}{hint}")
-    if rest and head not in COMPONENT_KINDS and head not in ("optimizer", "evaluation"):
+    if rest and head not in DOTTED_SETTINGS:
         raise ConfigError(f"{where}: {head!r} has no sub-keys")
 
 
@@ -335,24 +435,39 @@ def cells(grid: GridSpec) -> Iterator[tuple[dict[str, Any], dict[str, Any], tupl
 
 
 def expand(grid: GridSpec, registry: Registry) -> list[RunSpec]:
-    """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed."""
+    """Every cell of the grid (cartesian product of the axes, minus excludes) x every seed.
+
+    Every cell's problems are reported at once, each distinct one once (an unknown name in
+    every cell is one line, naming the first cell it is found in)."""
     _check_run_count(grid)
     seeds_ = grid.settings.get("seeds", DEFAULTS["seeds"])
     runs: list[RunSpec] = []
     seen: set[str] = set()
+    errors = ErrorList()
+    problems: set[str] = set()  # each problem once, in the first cell it is found in
     for cell, settings, labels in cells(grid):
         where = grid.path
         if cell:
             where += f": cell {' '.join(f'{k}={value_label(v)}' for k, v in cell.items())}"
-        config = resolve_cell(settings, registry, where)
+        try:
+            config = resolve_cell(settings, registry, where)
+        except ConfigError as exc:
+            for error in exc.errors if isinstance(exc, ConfigErrors) else [exc]:
+                problem = str(error).removeprefix(where)
+                if problem not in problems:
+                    problems.add(problem)
+                    errors.add(error)
+            continue
         for seed in seeds_:
             config_json = json.dumps({**config, "seed": seed}, sort_keys=True)
             spec = RunSpec(grid_name=grid.name, config_json=config_json, labels=labels)
             if spec.run_id in seen:
-                raise ConfigError(f"{grid.path}: two cells resolve to the same configuration"
-                                  f" ({spec.describe()}); remove the duplicate axis value")
+                errors.add(ConfigError(f"{grid.path}: two cells resolve to the same configuration"
+                                       f" ({spec.describe()}); remove the duplicate axis value"))
+                break
             seen.add(spec.run_id)
             runs.append(spec)
+    errors.raise_any()
     if not runs:
         raise ConfigError(f"{grid.path}: every cell is excluded; nothing to run")
     return runs

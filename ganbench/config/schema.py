@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ganbench.diagnostics.thresholds import check_overrides
-from ganbench.errors import ConfigError
+from ganbench.errors import ConfigError, ErrorList
 from ganbench.evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 #: The component settings: grid key -> registry kind.
@@ -236,19 +236,31 @@ def component_ref(where: str, value: Any) -> dict[str, Any]:
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
+    """Every key of ``table`` not in ``allowed``: one error each (a :class:`ConfigErrors`)."""
+    errors = ErrorList()
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(allowed)}"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+            errors.add(ConfigError(f"{where}: unknown key {key!r}{hint}"))
+    errors.raise_any()
 
 
 def table_of(checks: Mapping[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], dict]:
+    """A table's check (its keys' checks are ``checks``): every bad key of it reported."""
     def check(where: str, value: Any) -> dict:
         if not isinstance(value, dict):
             raise _type_error(where, "a table", value)
-        _check_keys(where, value, checks)
-        return {k: checks[k](f"{where}.{k}", v) for k, v in value.items()}
+        errors = ErrorList()
+        with errors.collect():
+            _check_keys(where, value, checks)
+        out = {}
+        for k, v in value.items():
+            if k in checks:
+                with errors.collect():
+                    out[k] = checks[k](f"{where}.{k}", v)
+        errors.raise_any()
+        return out
 
     return check
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from ganbench.errors import ConfigError
+from ganbench.errors import ConfigError, ErrorList
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 METHODS = ("random", "sobol")
@@ -114,29 +114,34 @@ def parse_search(raw: Any, axes: dict[str, Any], axis_keys: Any) -> Search:
     zipped axis key into its settings."""
     if not isinstance(raw, dict):
         raise ConfigError(f"search: expected a table, got {raw!r}")
+    errors = ErrorList()  # every bad key of the table at once
     trials = raw.get("trials")
     if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
-        raise ConfigError(f"search.trials: an integer from 1 to {MAX_TRIALS:,} (settings drawn per"
-                          f" cell), got {trials!r}")
+        errors.add(ConfigError(f"search.trials: an integer from 1 to {MAX_TRIALS:,} (settings drawn"
+                               f" per cell), got {trials!r}"))
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"search.seed: a non-negative integer, got {seed!r}")
+        errors.add(ConfigError(f"search.seed: a non-negative integer, got {seed!r}"))
     method = raw.get("method", "random")
     if method not in METHODS:
-        raise ConfigError(f"search.method: {method!r}; choose {' or '.join(METHODS)}")
+        errors.add(ConfigError(f"search.method: {method!r}; choose {' or '.join(METHODS)}"))
     swept = {sub for key in axes for sub in axis_keys(key)}
     keys = [key for key in raw if key not in OPTIONS]
     if not keys:
-        raise ConfigError("search: no setting to search; add e.g. \"optimizer.lr\" ="
-                          " { log_uniform = [1e-5, 1e-2] }")
+        errors.add(ConfigError("search: no setting to search; add e.g. \"optimizer.lr\" ="
+                               " { log_uniform = [1e-5, 1e-2] }"))
     distributions = []
     for key in keys:
         if "," in key:
-            raise ConfigError(f"search.{key}: search one setting per key")
-        if key in swept:
-            raise ConfigError(f"search.{key}: {key!r} is also an axis; a setting is either swept"
-                              " by [axes] or searched, not both")
-        distributions.append(_distribution(f"search.{key}", raw[key]))
+            errors.add(ConfigError(f"search.{key}: search one setting per key"))
+        elif key in swept:
+            errors.add(ConfigError(f"search.{key}: {key!r} is also an axis; a setting is either"
+                                   " swept by [axes] or searched, not both"))
+        else:
+            with errors.collect():
+                distributions.append(_distribution(f"search.{key}", raw[key]))
+    errors.raise_any()
+    assert isinstance(trials, int)  # checked above
     draws = uniforms(method, trials, len(keys), seed)
     rows = tuple(tuple(_draw(name, args, float(u)) for (name, args), u in zip(distributions, row,
                                                                                strict=True))

@@ -3,20 +3,23 @@
 - :mod:`ganbench.results.store`: ``ResultsDir`` (atomic files, append-only ``runs.jsonl``,
   ``table.csv``), ``load_results``, the file names (``GRID_FILE``, ``TABLE_FILE``, ...);
 - :mod:`ganbench.results.lock`: ``FolderLock``, one writer per results folder;
+- :mod:`ganbench.results.history`: ``load_history``, every run's ``history.csv`` as one long
+  DataFrame with its run's labels;
 - :mod:`ganbench.results.tables`: pandas views of ``table.csv`` (seed aggregates, failure matrix);
 - :mod:`ganbench.results.variants`: which variants differ, metric by metric (tests over seeds,
   Holm's correction; ``ganbench compare DIR``);
 - :mod:`ganbench.results.compare`: whether two results folders hold the same runs, executed
   alike, with the same numbers (``ganbench compare A B``).
 
-Only the names of :mod:`ganbench.results.store` and :mod:`ganbench.results.lock` are re-exported;
-import the other modules' names from them.
+Only the names of :mod:`ganbench.results.store`, :mod:`ganbench.results.lock` and
+``load_history`` are re-exported; import the other modules' names from them.
 
 ``from ganbench.results import ResultsDir`` works as it did when this package was one module.
 """
 
 from __future__ import annotations
 
+from ganbench.results.history import load_history
 from ganbench.results.lock import LOCK_FILE, FolderLock
 from ganbench.results.store import (
     DONE_STATUSES,
@@ -53,6 +56,7 @@ __all__ = [
     "atomic_write_text",
     "check_run_id",
     "dumps",
+    "load_history",
     "load_results",
     "naming",
     "table_frame",
