@@ -35,7 +35,7 @@ from ganbench.running.executors import make_executor
 from ganbench.running.grid_run import run_grid
 from ganbench.running.preflight import preflight
 from ganbench.running.units import check_mode
-from ganbench.training.trainer import resolve_device
+from ganbench.training.setup import resolve_device
 
 
 class GanbenchWarning(UserWarning):

@@ -8,7 +8,8 @@ import torch
 from ganbench import ConfigError, Regularizer, hookimpl
 from ganbench.config.schema import DEFAULTS
 from ganbench.paths import data_root as default_data_root
-from ganbench.training.trainer import Trainer, resolve_device, train
+from ganbench.training.setup import resolve_device
+from ganbench.training.trainer import Trainer, train
 from tests.conftest import specs_of
 
 HISTORY_COLUMNS = {"step", "d_loss", "d_penalty", "g_loss", "d_real", "d_fake",
@@ -262,7 +263,7 @@ def test_bf16_on_the_cpu_is_a_clear_error_not_a_silent_ignore(tiny_grid):
 
 def test_memory_format_is_channels_last_only_for_images_on_cuda():
     from ganbench import DataSpec
-    from ganbench.training.trainer import memory_format_for
+    from ganbench.training.setup import memory_format_for
 
     image, points = DataSpec("image", (3, 8, 8)), DataSpec("points", (2,))
     assert memory_format_for(torch.device("cuda"), image) == torch.channels_last

@@ -23,7 +23,7 @@ from ganbench.running.grid_run import run_grid
 from ganbench.running.prefetch import prefetch as prefetch_grid
 from ganbench.running.preflight import preflight
 from ganbench.running.units import check_mode, plan_units
-from ganbench.training.trainer import resolve_device
+from ganbench.training.setup import resolve_device
 
 
 def _load(grid_path: Path, protocol: str | None = None, inception_weights: Path | None = None,

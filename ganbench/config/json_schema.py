@@ -19,8 +19,8 @@ from dataclasses import fields
 from typing import Any
 
 from ganbench.config import schema as s
-from ganbench.config.grid import DOTTED_SETTINGS as DOTTED
-from ganbench.config.grid import NOT_AXES
+from ganbench.config.axes import DOTTED_SETTINGS as DOTTED
+from ganbench.config.axes import NOT_AXES
 from ganbench.config.search import DISTRIBUTIONS, MAX_TRIALS, METHODS, OPTIONS
 from ganbench.diagnostics.thresholds import Thresholds, check_overrides
 from ganbench.evaluation.protocols import PROTOCOLS

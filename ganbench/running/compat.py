@@ -16,7 +16,7 @@ from ganbench.config.grid import RunSpec
 from ganbench.config.run_config import ComponentRef
 from ganbench.errors import ConfigError
 from ganbench.registry import Registry
-from ganbench.training.trainer import autocast_dtype
+from ganbench.training.setup import autocast_dtype
 
 
 def _batch_statistics(registry: Registry, ref: ComponentRef) -> bool:

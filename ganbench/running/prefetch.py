@@ -22,7 +22,7 @@ from ganbench.evaluation.inception import ensure_default_weights, resolve_vgg16_
 from ganbench.evaluation.protocols import get_protocol
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
-from ganbench.training.trainer import build
+from ganbench.training.setup import build
 
 
 def _fidelity_metrics(spec: RunSpec) -> list[tuple[dict, str]]:

@@ -37,6 +37,7 @@ from ganbench.training.bundle.stacked import (
     batched_regularizer,
     bundle_problem,
 )
+from ganbench.training.setup import samples_per_decision
 from ganbench.training.threads import intra_op_threads
 from ganbench.training.trainer import (
     ProgressCallback,
@@ -44,7 +45,6 @@ from ganbench.training.trainer import (
     Trainer,
     TrainResult,
     adversarial_step,
-    samples_per_decision,
 )
 
 

@@ -1,0 +1,93 @@
+"""What a run is built from: its device and precision, components called through the registry,
+optimisers, and the small helpers the trainer and the bundle trainer share."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganbench.config.run_config import ComponentRef, optimizer_name
+from ganbench.errors import ConfigError
+from ganbench.registry import Registry
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision``; bf16 is a CUDA feature and says so elsewhere."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type != "cuda":
+            raise ConfigError(f'precision = "bf16" needs a CUDA device; this run is on {device}.'
+                              ' Use precision = "fp32" on the CPU')
+        return torch.bfloat16
+    raise ConfigError(f'precision must be "fp32" or "bf16", got {precision!r}')
+
+
+def memory_format_for(device: torch.device, spec) -> torch.memory_format:
+    """channels_last for image models on CUDA (faster convolutions), the default elsewhere."""
+    if device.type == "cuda" and spec.kind == "image":
+        return torch.channels_last
+    return torch.preserve_format
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU; anything else as given, checked."""
+    if requested in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ConfigError(f"--device {requested!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def build(registry: Registry, kind: str, ref: ComponentRef | Mapping[str, Any],
+          **trainer_args: Any) -> Any:
+    """Call the factory of the component ``ref`` names with the trainer's and the grid's args
+    (``ref``: a :class:`ComponentRef` or its ``{"name", "params"}`` dict); a factory that
+    raises is a :class:`~ganbench.errors.ComponentError` naming the component
+    (:meth:`Registry.build`)."""
+    if not isinstance(ref, ComponentRef):
+        ref = ComponentRef.from_dict(ref, kind)
+    return registry.build(kind, ref.name, **trainer_args, **ref.params)
+
+
+def make_optimizer(params, side: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimiser one side's resolved settings name (``config.optimizer["g"]`` or
+    ``["d"]``): Adam when there is no ``name`` (``lr``, ``betas``), else ``"rmsprop"``
+    (``lr``, ``alpha``) or ``"sgd"`` (``lr``, ``momentum``)."""
+    name = optimizer_name(side)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=side["lr"], betas=tuple(side["betas"]))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=side["lr"], alpha=side["alpha"])
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=side["lr"], momentum=side["momentum"])
+    raise ConfigError(f"unknown optimizer {name!r}; choose adam, rmsprop or sgd")
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """L2 norm of all of ``module``'s gradients together, as a tensor (no sync)."""
+    norms = [p.grad.detach().norm(2) for p in module.parameters() if p.grad is not None]
+    return torch.stack(norms).norm(2) if norms else torch.zeros(())
+
+
+def samples_per_decision(discriminator: nn.Module) -> int:
+    """How many samples D consumes per logit (1 for ordinary discriminators; m for PacGAN-style
+    packing). Declared by the module as the attribute ``samples_per_decision``; anything but an
+    integer >= 1 is a :class:`ConfigError`."""
+    m = getattr(discriminator, "samples_per_decision", 1)
+    try:
+        value = operator.index(m)
+    except TypeError:
+        value = 0
+    if isinstance(m, bool) or value < 1:
+        raise ConfigError(f"the discriminator's samples_per_decision must be an integer >= 1,"
+                          f" got {m!r}")
+    return value
