@@ -61,35 +61,30 @@ class Scores:
                 "unavailable": self.unavailable, "environment": self.environment}
 
 
-def parse_dataset(text: str) -> dict[str, Any]:
-    """``--dataset``: a name, or JSON ``{"name": ..., <params>}`` (or ``{"name", "params"}``)."""
-    text = text.strip()
-    if not text.startswith("{"):
-        return {"name": text}
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"--dataset {text!r} is not JSON ({exc}); give a name or"
-                          ' \'{"name": "grid25", "scale": 0.05}\'') from None
-    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-        raise ConfigError(f"--dataset {text!r}: a JSON object with a \"name\" is needed")
-    return value
-
-
-def parse_metric(text: str) -> str | dict[str, Any]:
-    """``--metrics``: a name, or JSON as in a grid's ``metrics`` list
-    (``{"name": "fidelity", "features": "domain"}``)."""
+def _name_or_json(option: str, text: str, example: str) -> str | dict[str, Any]:
+    """An option's value: a name, or a JSON object with a ``"name"``; one-line errors."""
     text = text.strip()
     if not text.startswith("{"):
         return text
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(f"--metrics {text!r} is not JSON ({exc}); give a name or"
-                          ' \'{"name": "fidelity", "features": "domain"}\'') from None
+        raise ConfigError(f"{option} {text!r} is not JSON ({exc}); give a name or '{example}'") from None
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-        raise ConfigError(f"--metrics {text!r}: a JSON object with a \"name\" is needed")
+        raise ConfigError(f"{option} {text!r}: a JSON object with a \"name\" is needed")
     return value
+
+
+def parse_dataset(text: str) -> dict[str, Any]:
+    """``--dataset``: a name, or JSON ``{"name": ..., <params>}`` (or ``{"name", "params"}``)."""
+    value = _name_or_json("--dataset", text, '{"name": "grid25", "scale": 0.05}')
+    return {"name": value} if isinstance(value, str) else value
+
+
+def parse_metric(text: str) -> str | dict[str, Any]:
+    """``--metrics``: a name, or JSON as in a grid's ``metrics`` list
+    (``{"name": "fidelity", "features": "domain"}``)."""
+    return _name_or_json("--metrics", text, '{"name": "fidelity", "features": "domain"}')
 
 
 def resolve(dataset: dict[str, Any], metrics: list[str | dict[str, Any]] | None, registry: Registry,

@@ -195,6 +195,12 @@ class ResultsDir:
         """Whether a run's folder was deleted (or emptied) after its record was written."""
         return not (self.run_dir(run_id) / "summary.json").exists()
 
+    def amend(self, record: dict[str, Any]) -> None:
+        """A finished run's newer record: its ``summary.json`` rewritten, then the record appended
+        to runs.jsonl (the newest record of a run_id wins; the old one stays)."""
+        atomic_write_text(self.run_dir(record["run_id"]) / "summary.json", dumps(record) + "\n")
+        self.append_record(record)
+
     def append_record(self, record: dict[str, Any]) -> None:
         line = (dumps({**record, "finished_at": datetime.now(UTC).isoformat()}) + "\n").encode()
         path = self.path / RUNS_FILE

@@ -6,7 +6,7 @@ import pandas as pd
 
 from ganbench import statistics
 from ganbench.errors import ConfigError
-from ganbench.results.store import RUN_COLUMNS, SIGNAL_PREFIX
+from ganbench.results.store import RUN_COLUMNS, SIGNAL_PREFIX, ResultsDir
 
 NON_METRIC_COLUMNS = {"run_id", "reason", "failure_evidence", *RUN_COLUMNS}
 
@@ -104,3 +104,11 @@ def failure_matrix(frame: pd.DataFrame, rows: str | None = None, columns: str | 
     keys = [rows] if columns is None else [rows, columns]
     grouped = frame.groupby(keys, sort=False)["failure_mode"].agg(counts)
     return grouped.to_frame() if columns is None else grouped.unstack(columns).fillna("")
+
+
+def rewrite_table(results: ResultsDir) -> None:
+    """``table.csv`` again from the newest records, in its current order (after records were
+    appended to finished runs: ``ganbench relabel``, ``reevaluate``)."""
+    table = results.read_table()
+    if not table.empty:
+        results.write_table(list(table["run_id"]), label_columns(table))

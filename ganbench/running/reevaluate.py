@@ -29,8 +29,8 @@ from ganbench.config.run_config import RunConfig
 from ganbench.errors import ResultsError, short_reason
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
-from ganbench.results import DONE_STATUSES, FolderLock, ResultsDir, atomic_write_text, dumps
-from ganbench.results.tables import label_columns
+from ganbench.results import DONE_STATUSES, FolderLock, ResultsDir, atomic_write_text
+from ganbench.results.tables import rewrite_table
 from ganbench.training.checkpoint import snapshot_path, snapshot_steps
 from ganbench.training.evaluator import Evaluator, build_metrics
 
@@ -139,9 +139,6 @@ def reevaluate(results_dir: Path, registry: Registry, metrics: list[Any] | None 
                     "samples": evaluator.samples,
                     "steps": snapshot_steps(folder) if every_snapshot else [evaluator_step(record)]}],
             }
-            atomic_write_text(folder / "summary.json", dumps(updated) + "\n")
-            results.append_record(updated)
-        table = results.read_table()
-        if not table.empty:
-            results.write_table(list(table["run_id"]), label_columns(table))
+            results.amend(updated)
+        rewrite_table(results)
     return done

@@ -25,8 +25,8 @@ from ganbench.diagnostics.signals import classify, compute_signals
 from ganbench.diagnostics.thresholds import Thresholds, check_overrides
 from ganbench.errors import ConfigError, ResultsError
 from ganbench.registry import Registry
-from ganbench.results import DONE_STATUSES, FolderLock, ResultsDir, atomic_write_text, dumps
-from ganbench.results.tables import label_columns
+from ganbench.results import DONE_STATUSES, FolderLock, ResultsDir
+from ganbench.results.tables import rewrite_table
 
 
 @dataclass
@@ -109,9 +109,6 @@ def relabel(results_dir: Path, registry: Registry, overrides: dict[str, float] |
             updated = {**base, "signals": signals, "signal_errors": errors,
                        "failure_mode": label.mode, "failure_evidence": label.evidence,
                        "relabelled": {"at": datetime.now(UTC).isoformat(), "thresholds": source}}
-            atomic_write_text(folder / "summary.json", dumps(updated) + "\n")
-            results.append_record(updated)
-        table = results.read_table()
-        if not table.empty:
-            results.write_table(list(table["run_id"]), label_columns(table))
+            results.amend(updated)
+        rewrite_table(results)
     return done
