@@ -324,3 +324,23 @@ def test_a_finished_run_whose_folder_was_deleted_trains_again(tmp_path, shared_r
     assert report.returncode == 0, report.stderr
     text = (out / "report.md").read_text()
     assert text.count(f'<a id="run-{lost}"></a>') == 1 and "x 2 seeds (0, 1) = 4 runs" in text
+
+
+def test_a_table_written_before_newer_records_shows_the_newer_records(shared_results, tmp_path):
+    """While a grid runs again in its folder, table.csv is the last run's: reading the results
+    gives the table's runs with their newest records, then the runs finished since."""
+    folder = tmp_path / "r"
+    shutil.copytree(shared_results, folder)
+    results = ResultsDir(folder)
+    before = results.read_table()
+    first = dict(results.records()[before["run_id"][0]])
+    time.sleep(0.01)  # a record appended after the table was written
+    results.append_record({**first, "metrics": {**first["metrics"], "modes_covered": 99.0}})
+    extra = {**first, "run_id": "f" * 16, "seed": 7}
+    results.append_record(extra)
+    now = results.read_table()
+    assert list(now["run_id"]) == [*before["run_id"], "f" * 16]
+    assert now["modes_covered"].iloc[0] == 99.0
+    assert list(now.columns[:3]) == list(before.columns[:3])  # the table's label order
+    results.write_table(list(now["run_id"]), ["loss"])
+    assert results.read_table()["modes_covered"].iloc[0] == 99.0  # table.csv again, up to date

@@ -253,14 +253,37 @@ class ResultsDir:
         if not records and not (self.path / TABLE_FILE).exists() and (self.path / GRID_FILE).exists():
             raise ResultsError(f"{self.path} has no finished runs yet (a run stopped before its first"
                                " cell finished); run its grid again to train them")
+        order, label_order = list(records), []
         if (self.path / TABLE_FILE).exists() or not records:
             try:
-                return load_results(self.path)
+                table = load_results(self.path)
             except ResultsError as exc:
                 if not records or isinstance(exc, ForeignResultsError):
                     raise
-        csv = table_frame(records, list(records)).to_csv(index=False)  # the column types that
-        return pd.read_csv(io.StringIO(csv), dtype={"run_id": str})  # table.csv would give
+            else:
+                newer = self._finished_since_table(records)
+                if not newer:
+                    return table
+                # a grid running again in this folder: the table's runs (their newest records)
+                # and the runs finished since it was written
+                order = [*table["run_id"], *(rid for rid in newer if rid not in set(table["run_id"]))]
+                label_order = list(table.columns[1:list(table.columns).index("seed")]) \
+                    if "seed" in table.columns else []
+        csv = table_frame(records, order, label_order).to_csv(index=False)  # the column types
+        return pd.read_csv(io.StringIO(csv), dtype={"run_id": str})  # that table.csv would give
+
+    def _finished_since_table(self, records: dict[str, dict[str, Any]]) -> list[str]:
+        """The run_ids whose newest record was appended after table.csv was last written."""
+        written = datetime.fromtimestamp((self.path / TABLE_FILE).stat().st_mtime, UTC)
+        newer = []
+        for run_id, record in records.items():
+            try:
+                finished = datetime.fromisoformat(str(record.get("finished_at")))
+            except ValueError:
+                continue
+            if finished > written:
+                newer.append(run_id)
+        return newer
 
 
 def table_row(record: dict[str, Any], label_order: Sequence[str] = ()) -> dict[str, Any]:
