@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import torch
@@ -177,6 +178,50 @@ class Regularizer(RunAware):
 
     def generator_penalty(self, ctx: PenaltyContext) -> Tensor | None:
         return None
+
+
+class Augmentation(nn.Module):
+    """A differentiable augmentation of D's inputs (Zhao et al. 2020; Karras et al. 2020).
+
+    - ``forward(x, generator) -> Tensor``: the augmented batch, differentiable with respect to
+      ``x`` and shaped like it, drawing all randomness from ``generator`` (the run's own, so a
+      resumed run draws the same numbers). The trainer applies it to every batch D sees: real
+      and fake, in D and G steps, and inside penalties that call D.
+    - ``observe(real_logits)``: called after every D step with D's logits on the augmented real
+      batch (ADA's overfitting heuristic); must not synchronise with the host.
+    - ``log_values() -> dict[str, Tensor]``: scalars for the history at log points (ADA's ``p``
+      and ``r_t``).
+
+    State that must survive a resume (ADA's ``p``) lives in buffers: checkpoints carry them.
+    """
+
+    def forward(self, x: Tensor, generator: torch.Generator) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def observe(self, real_logits: Tensor) -> None:
+        return None
+
+    def log_values(self) -> dict[str, Tensor]:
+        return {}
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """The run a logger hears about (``ganbench.hookspecs.ganbench_run_started`` and the rest).
+
+    ``config`` is the resolved configuration (``config.json``), ``labels`` the grid's axis
+    values of the run, ``run_dir`` its results folder (None when it trains without one),
+    ``grid`` the grid's name, ``start_step`` 0 or the checkpoint's step when ``resumed``.
+    """
+
+    run_id: str
+    grid: str
+    labels: dict[str, object]
+    config: dict[str, object]
+    run_dir: Path | None
+    steps: int
+    resumed: bool = False
+    start_step: int = 0
 
 
 @dataclass

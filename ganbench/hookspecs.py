@@ -92,6 +92,30 @@ def ganbench_register_diagnostics(register):
     """
 
 
+@hookspec
+def ganbench_register_augmentations(register):
+    """Register differentiable augmentations of D's inputs (grid key ``augmentation``).
+
+    Factory contract: ``factory(**params) -> Augmentation`` (see
+    ``ganbench.contracts.Augmentation``): an ``nn.Module`` whose ``forward(x, generator)``
+    returns an augmented batch, differentiably, drawing all randomness from ``generator`` (the
+    run's own ``torch.Generator``). The trainer applies it to every input of D: real and fake,
+    in D and G steps, and so inside penalties that call D. Its buffers are checkpointed.
+    """
+
+
+@hookspec
+def ganbench_register_loggers(register):
+    """Register experiment loggers (grid key ``loggers``; not part of a run's identity).
+
+    Factory contract: ``factory(**params) -> object`` that implements any of the lifecycle
+    hooks below as methods marked ``@ganbench.hookimpl`` (``ganbench_run_started``,
+    ``ganbench_log``, ``ganbench_evaluated``, ``ganbench_run_finished``). Each run builds its
+    own loggers; a logger that raises gets one warning and is switched off for that run, which
+    goes on.
+    """
+
+
 @hookspec(firstresult=True)
 def ganbench_classify_failure(record, signals, history, thresholds):
     """Label a finished run with its failure mode.
@@ -104,3 +128,32 @@ def ganbench_classify_failure(record, signals, history, thresholds):
     decide, or None to let the next implementation decide. The first non-None answer wins; the
     built-in classifier is ``trylast``, so any plugin can add a label or override one.
     """
+
+
+# ----------------------------------------------------------------------------- logger lifecycle
+# Called on the logger objects a run's ``loggers`` setting names (never on plugins as such),
+# in the process that trains the run. ``run`` is a ``ganbench.contracts.LoggedRun``.
+
+
+@hookspec
+def ganbench_run_started(run):
+    """The run starts training (again, when ``run.resumed``: from its checkpoint at
+    ``run.start_step``)."""
+
+
+@hookspec
+def ganbench_log(run, step, values):
+    """A log point: ``values`` maps history columns (losses, D outputs, gradient norms, wall
+    time; ``ganbench.training.trainer.Trainer.log_point``) to floats."""
+
+
+@hookspec
+def ganbench_evaluated(run, step, metrics, samples):
+    """An evaluation: ``metrics`` maps metric names to floats, ``samples`` is a CPU tensor of
+    generated samples (images in [-1, 1] for image data, points otherwise)."""
+
+
+@hookspec
+def ganbench_run_finished(run, record):
+    """The run ended: ``record`` is its summary as written to ``runs.jsonl`` (status, metrics,
+    failure mode and its evidence)."""

@@ -39,6 +39,8 @@ KIND_HOOKS: dict[str, str] = {
     "regularizer": "ganbench_register_regularizers",
     "metric": "ganbench_register_metrics",
     "diagnostic": "ganbench_register_diagnostics",
+    "augmentation": "ganbench_register_augmentations",
+    "logger": "ganbench_register_loggers",
 }
 KINDS = tuple(KIND_HOOKS)
 

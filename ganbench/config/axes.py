@@ -92,7 +92,7 @@ def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
 
 
 #: Keys that cannot be an axis, and the settings an axis may name a sub-key of ("loss.margin").
-NOT_AXES = ("seeds", "seed", "name", "description", "max_runs")
+NOT_AXES = ("seeds", "seed", "name", "description", "max_runs", "loggers")
 DOTTED_SETTINGS = (*COMPONENT_KINDS, "optimizer", "evaluation")
 
 

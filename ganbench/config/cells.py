@@ -26,7 +26,7 @@ from ganbench.registry import Component, Registry
 
 #: Kinds whose factories are cheap and take only their parameters: built once at validation
 #: so that a bad parameter value fails before anything trains.
-CHEAP_KINDS = ("loss", "regularizer", "metric")
+CHEAP_KINDS = ("loss", "regularizer", "metric", "logger")
 
 
 def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where: str) -> dict:
@@ -86,6 +86,12 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     for key, default in OPTIONAL_DEFAULTS.items():
         if merged.get(key, default) != default:
             config[key] = merged[key]
+    if "loggers" in config:
+        loggers = []
+        for ref in config["loggers"]:
+            with errors.collect():
+                loggers.append(_resolve_component(registry, "logger", ref, f"{where}: loggers"))
+        config["loggers"] = loggers
     try:
         check_optimizer_keys(merged["optimizer"])
         config["optimizer"] = resolve_optimizer(merged["optimizer"])

@@ -252,6 +252,8 @@ def _check_names(grid: GridSpec, registry: Registry, errors: ErrorList) -> None:
     error per distinct name (a grid that parses has its components resolved by :func:`expand`)."""
     found: list[tuple[str, str, Any]] = [(key, key, grid.settings[key]) for key in COMPONENT_KINDS
                                          if key in grid.settings]
+    loggers = grid.settings.get("loggers")
+    found += [("loggers", "logger", ref) for ref in (loggers if isinstance(loggers, list) else [])]
     metrics = (grid.settings.get("evaluation") or {}).get("metrics")
     if isinstance(metrics, list):
         found += [("evaluation.metrics", "metric", ref) for ref in metrics]

@@ -48,6 +48,8 @@ _FRAGMENTS: dict[Callable[..., Any], dict[str, Any]] = {
     s.optimizer_name: {"enum": list(s.OPTIMIZER_DEFAULTS)},
     s.seeds: {"type": "array", "minItems": 1, "uniqueItems": True,
               "items": {"type": "integer", "minimum": 0, "maximum": s.MAX_SEED}},
+    s.logger_list: {"anyOf": [{"$ref": "#/$defs/logger"},
+                              {"type": "array", "items": {"$ref": "#/$defs/logger"}}]},
     s.metric_list: {"anyOf": [{"const": "auto"},
                               {"type": "array", "items": {"$ref": "#/$defs/metric"}}]},
 }
@@ -178,5 +180,5 @@ def grid_schema(registry: Registry) -> dict[str, Any]:
         "anyOf": [{"required": ["dataset"]},
                   {"required": ["axes"], "properties": {"axes": {"required": ["dataset"]}}}],
         "$defs": {kind: _component(registry, kind)
-                  for kind in (*s.COMPONENT_KINDS.values(), "metric")},
+                  for kind in (*s.COMPONENT_KINDS.values(), "metric", "logger")},
     }

@@ -98,6 +98,8 @@ class RunConfig:
     diagnostics: Mapping[str, Any]
     #: keep the generator's weights every this many steps (0: never); optional, see ``to_dict``
     snapshot_every: int = 0
+    #: experiment loggers, ``[{"name", "params"}]`` (none by default; not part of run_id)
+    loggers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     # ------------------------------------------------------------------ dict <-> RunConfig
     @classmethod

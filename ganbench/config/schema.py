@@ -26,10 +26,11 @@ COMPONENT_KINDS = {
 }
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
-UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile", "snapshot_every"})
+UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile", "snapshot_every",
+                           "loggers"})
 #: Settings a resolved config holds only when a grid sets them (to something but their default),
 #: so the configs (and config.json files) of grids that do not use them stay as they were.
-OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0}
+OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0, "loggers": []}
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -235,6 +236,19 @@ def component_ref(where: str, value: Any) -> dict[str, Any]:
     raise _type_error(where, "a component name or an inline table with 'name'", value)
 
 
+def logger_list(where: str, value: Any) -> list[dict[str, Any]]:
+    """Experiment loggers (off when empty): a logger name, an inline table ``{ name = ...,
+    parameter = value }``, or a list of them."""
+    values = value if isinstance(value, list) else [value]
+    refs = [component_ref(f"{where}[{i}]" if isinstance(value, list) else where, v)
+            for i, v in enumerate(values)]
+    names = [ref["name"] for ref in refs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"{where}: {', '.join(map(repr, twice))} listed twice; name each logger once")
+    return refs
+
+
 def _check_keys(where: str, table: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
     """Every key of ``table`` not in ``allowed``: one error each (a :class:`ConfigErrors`)."""
     errors = ErrorList()
@@ -319,6 +333,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "log_every": positive_int,
     "checkpoint_every": non_negative_int,
     "snapshot_every": non_negative_int,
+    "loggers": logger_list,
     "ema": ema_decay,
     "precision": precision,
     "compile": flag,

@@ -16,12 +16,14 @@ from typing import Any
 import torch
 
 from ganbench.config.grid import RunSpec
+from ganbench.contracts import LoggedRun
 from ganbench.diagnostics.signals import classify, compute_signals
 from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.errors import ComponentError
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
 from ganbench.running.events import RunEvents
+from ganbench.training.loggers import RunLoggers
 from ganbench.training.trainer import TrainResult, train
 from ganbench.version import VERSION
 
@@ -116,25 +118,42 @@ def error_record(spec: RunSpec, registry: Registry, results: ResultsDir, device:
 
 def run_cell(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,
              data_root: Path | None = None, events: RunEvents | None = None, *,
-             append: bool = True) -> dict[str, Any]:
+             append: bool = True, loggers: RunLoggers | None = None) -> dict[str, Any]:
     """Train one cell and write its files and record; an exception becomes an ``error`` record.
+
+    ``loggers``: the cell's (:func:`run_loggers`), when a failed bundle already built them.
 
     With ``append=False`` the record is returned but not appended to ``runs.jsonl``: executors
     train cells in workers and let the parent, the one writer of ``runs.jsonl``, append it.
     """
     progress = events.cell_progress if events is not None else None
+    run_dir = results.run_dir(spec.run_id)
+    loggers = loggers or run_loggers(spec, registry, run_dir)
     try:
         result = train(spec.run_config, registry, device, data_root=data_root, progress=progress,
-                       run_dir=results.run_dir(spec.run_id))
+                       run_dir=run_dir, loggers=loggers)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one failing cell never sinks the grid
         record = error_record(spec, registry, results, device, error_reason(exc), traceback.format_exc())
     else:
         record = result_record(spec, registry, results, device, result)
+    if loggers is not None:
+        loggers.finished(record)
     if append:
         results.append_record(record)
     return record
+
+
+def run_loggers(spec: RunSpec, registry: Registry, run_dir: Path) -> RunLoggers | None:
+    """The loggers a cell's ``loggers`` setting names, told which run they log; None when it
+    names none (the default)."""
+    config = spec.run_config
+    if not config.loggers:
+        return None
+    run = LoggedRun(run_id=spec.run_id, grid=spec.grid_name, labels=dict(spec.labels),
+                    config=spec.config, run_dir=run_dir, steps=config.steps)
+    return RunLoggers.build(registry, config.loggers, run)
 
 
 def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device: torch.device,

@@ -37,10 +37,11 @@ from ganbench.paths import data_root as default_data_root
 from ganbench.plugins import one_line
 from ganbench.registry import Registry
 from ganbench.results import ResultsDir
-from ganbench.running.cells import error_reason, error_record, result_record, run_cell
+from ganbench.running.cells import error_reason, error_record, result_record, run_cell, run_loggers
 from ganbench.running.events import RunEvents
 from ganbench.training.bundle.stacked import bundle_problem
 from ganbench.training.bundle.trainer import BundleTrainer, reference_key
+from ganbench.training.loggers import RunLoggers
 from ganbench.training.trainer import Trainer
 
 #: One cell, or several cells trained together as a bundle; never empty.
@@ -195,9 +196,12 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
     progress = events.cell_progress if events is not None else None
     records: dict[int, dict[str, Any]] = {}
     at_step: dict[int, list[tuple[int, Trainer, bool]]] = {}
+    loggers: dict[int, RunLoggers | None] = {}
     for i, spec in enumerate(unit):
         try:
-            trainer = Trainer(spec.run_config, registry, device, root, results.run_dir(spec.run_id))
+            run_dir = results.run_dir(spec.run_id)
+            loggers[i] = run_loggers(spec, registry, run_dir)
+            trainer = Trainer(spec.run_config, registry, device, root, run_dir, loggers[i])
             resumed = trainer.restore_checkpoint()
         except KeyboardInterrupt:
             raise
@@ -226,7 +230,11 @@ def run_bundle(unit: WorkUnit, registry: Registry, results: ResultsDir, device: 
                 for i, result in zip(indices, trained, strict=True):
                     records[i] = result_record(unit[i], registry, results, device, result,
                                                {"bundle_size": len(members)})
+                    run_logs = loggers.get(i)
+                    if run_logs is not None:
+                        run_logs.finished(records[i])
                 continue
         for i in indices:
-            records[i] = run_cell(unit[i], registry, results, device, data_root, events, append=False)
+            records[i] = run_cell(unit[i], registry, results, device, data_root, events,
+                                  append=False, loggers=loggers.get(i))
     return [records[i] for i in range(len(unit))]

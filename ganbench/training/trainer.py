@@ -29,6 +29,7 @@ from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
 from ganbench.training.compiling import compile_forwards
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
+from ganbench.training.loggers import RunLoggers
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.training.setup import (
     autocast_dtype,
@@ -88,15 +89,18 @@ class Trainer:
 
     With a ``run_dir``, the run checkpoints to ``run_dir/checkpoint.pt`` every
     ``checkpoint_every`` steps and at the end, resumes from that file when it exists, and writes
-    a sample grid ``samples_<step>.png`` at every evaluation of image data.
+    a sample grid ``samples_<step>.png`` at every evaluation of image data. ``loggers`` hear of
+    its start, log points and evaluations (the runner tells them of its end).
     """
 
     def __init__(self, config: RunConfig | Mapping[str, Any], registry: Registry,
-                 device: torch.device, data_root: Path, run_dir: Path | None = None):
+                 device: torch.device, data_root: Path, run_dir: Path | None = None,
+                 loggers: RunLoggers | None = None):
         #: the run's settings (a dict ``config`` is read once, with :meth:`RunConfig.from_dict`)
         self.config = config = RunConfig.from_dict(config)
         self.device = device
         self.run_dir = run_dir
+        self.loggers = loggers
         self.autocast = autocast_dtype(config.precision, device)
         seed = config.seed
         torch.manual_seed(seed)  # model initialisation
@@ -246,10 +250,17 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ the loop
+    def begin(self, resumed: bool) -> None:
+        """The run starts (or resumes at ``state.step``): the loggers hear of it."""
+        if self.loggers is not None:
+            self.loggers.started(resumed, self.state.step)
+
     def evaluate(self, step: int) -> Evaluation:
         evaluation = self.evaluator.evaluate(step)
         if self.run_dir is not None and self.dataset.spec.kind == "image":
             save_sample_grid(evaluation.samples[:SAMPLE_GRID_SIZE], self.run_dir / f"samples_{step}.png")
+        if self.loggers is not None:
+            self.loggers.evaluated(step, evaluation.metrics, evaluation.samples.detach().cpu())
         return evaluation
 
     @staticmethod
@@ -301,6 +312,8 @@ class Trainer:
         }
         if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
             state.diverged_at = step  # finite loss but non-finite gradients
+        if self.loggers is not None:
+            self.loggers.log(step, {key: value for key, value in row.items() if key != "step"})
         if is_eval and state.diverged_at is None:
             row.update(self.history_values(self.evaluate(step)))
         state.history.append(row)
@@ -342,6 +355,7 @@ class Trainer:
     def _run(self, progress: ProgressCallback | None) -> TrainResult:
         steps = self.config.steps
         resumed = self.restore_checkpoint()
+        self.begin(resumed)
         state = self.state
         trace = torch.zeros(steps, device=self.device)  # d + g loss per step, checked at log points
         started = time.perf_counter() - state.elapsed_s
@@ -383,11 +397,11 @@ def adversarial_step(n_critic: int, d_step: Callable[[bool], StepOutput],
 
 def train(config: RunConfig | Mapping[str, Any], registry: Registry, device: torch.device,
           data_root: Path | None = None, progress: ProgressCallback | None = None,
-          run_dir: Path | None = None) -> TrainResult:
+          run_dir: Path | None = None, loggers: RunLoggers | None = None) -> TrainResult:
     """Train one run to the end (or to divergence) and evaluate it.
 
     With ``run_dir``, checkpoints and sample grids go there and an existing checkpoint is
-    resumed.
+    resumed; ``loggers`` hear of the run as it trains.
     """
     root = Path(data_root) if data_root is not None else default_data_root()
-    return Trainer(config, registry, device, root, run_dir).run(progress)
+    return Trainer(config, registry, device, root, run_dir, loggers).run(progress)

@@ -210,6 +210,8 @@ class BundleTrainer:
         started = [now - t.state.elapsed_s for t in members]
         results: dict[int, TrainResult] = {}
         active = list(range(len(members)))
+        for member, resumed in zip(members, self.resumed, strict=True):
+            member.begin(resumed)
         step = first.state.step
         for step in range(first.state.step + 1, steps + 1):
             self.step = step
