@@ -60,6 +60,11 @@ class Dataset(Protocol):
     ``sample(n, generator)`` returns a float tensor of shape ``(n, *spec.shape)`` on the device
     the dataset was built for, drawing all randomness from ``generator`` (a ``torch.Generator``
     on that device) so runs are reproducible. It must not synchronise with the host.
+
+    Optional: ``heldout(n, generator)``, real samples the run never trains on (a dataset with
+    ``limit`` has them): the trainer then logs D's output on a fixed set of them against a
+    fixed set of training samples (``d_heldout_real``, ``d_train_real``), the evidence of the
+    ``discriminator-overfitting`` label.
     """
 
     spec: DataSpec

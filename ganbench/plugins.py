@@ -29,10 +29,13 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.resnet",
     "ganbench.builtins.losses",
     "ganbench.builtins.regularizers",
+    "ganbench.builtins.augmentations",
+    "ganbench.builtins.lecam",
     "ganbench.builtins.metrics",
     "ganbench.builtins.class_metrics",
     "ganbench.builtins.fidelity_metrics",
     "ganbench.builtins.diagnostics",
+    "ganbench.builtins.loggers",
 )
 
 

@@ -20,20 +20,25 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 import types
 import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pluggy
 import pytest
+import torch
 
 from ganbench import hookspecs
 from ganbench.config.grid import expand, parse_grid
+from ganbench.contracts import LoggedRun
 from ganbench.registry import KIND_HOOKS, get_registry
 from ganbench.testing import (
     ANCHORS,
     RULES,
+    check_augmentation,
     check_dataset,
     check_diagnostic,
     check_discriminator,
@@ -48,6 +53,27 @@ GUIDE = Path(__file__).resolve().parents[1] / "docs" / "writing-plugins.md"
 TEXT = GUIDE.read_text(encoding="utf-8")
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", flags=re.M | re.S)
 FILE_MARK = re.compile(r"^# file: (\S+)\n")
+
+
+def check_logger(component) -> None:
+    """What a run does with a logger: its hook methods validate against the lifecycle specs,
+    then run through a short run in a temporary results folder."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(component.build())
+    manager.check_pending()
+    with tempfile.TemporaryDirectory() as results:
+        run_dir = Path(results) / "runs" / "0123456789abcdef"
+        run_dir.mkdir(parents=True)
+        run = LoggedRun(run_id=run_dir.name, grid="guide", labels={"loss": "hinge"}, config={"seed": 0},
+                        run_dir=run_dir, steps=2)
+        manager.hook.ganbench_run_started(run=run)
+        manager.hook.ganbench_log(run=run, step=1, values={"d_loss": 1.0, "g_loss": 0.5})
+        manager.hook.ganbench_evaluated(run=run, step=2, metrics={"modes_covered": 8.0},
+                                        samples=torch.zeros(16, 2))
+        manager.hook.ganbench_run_finished(run=run, record={"status": "ok", "metrics": {}})
+
+
 CHECKS = {
     "loss": check_loss,
     "regularizer": check_regularizer,
@@ -56,6 +82,8 @@ CHECKS = {
     "dataset": check_dataset,
     "metric": check_metric,
     "diagnostic": check_diagnostic,
+    "augmentation": check_augmentation,
+    "logger": check_logger,
 }
 
 

@@ -318,7 +318,7 @@ def test_unknown_component_without_close_match_lists_installed_only():
     message = str(excinfo.value)
     assert "did you mean" not in message
     assert f"installed: {', '.join(registry.names('regularizer'))}" in message
-    assert "gradient-penalty, none, r1" in message
+    assert "gradient-penalty, lecam, none, r1" in message
 
 
 def test_summary_of_an_undocumented_class_factory_is_not_its_base_class_docstring():

@@ -119,7 +119,9 @@ def test_the_readme_grid_is_valid_toml_using_the_component(kind):
     grid = readme_grid(render(plugin_names("my-thing"), kind)["README.md"])
     used = grid["evaluation"]["metrics"] if kind == "metric" else [grid[kind]]
     assert used == ["my-thing"]
-    assert grid["dataset"] == ("my-thing" if kind == "dataset" else "ring8")
+    # an augmentation transforms images: its grid trains on digits
+    expected = {"dataset": "my-thing", "augmentation": "digits"}.get(kind, "ring8")
+    assert grid["dataset"] == expected
 
 
 def test_a_single_kind_renders_the_same_given_alone_or_as_a_list():
@@ -154,7 +156,7 @@ def test_several_kinds_make_one_package_with_a_module_and_tests_per_kind(tmp_pat
 
 
 def test_every_kind_in_one_package_renders_valid_python():
-    files = render(plugin_names("all"), list(reversed(KINDS)))  # the first kind is the metric
+    files = render(plugin_names("all"), list(reversed(KINDS)))  # the first, augmentation, is "all"
     for path, text in files.items():
         if path.endswith(".py"):
             compile(text, path, "exec")
@@ -164,7 +166,8 @@ def test_every_kind_in_one_package_renders_valid_python():
         assert f'NAME = "{name}"' in files[f"ganbench_all/{kind}.py"]
         assert f'NAME = "{name}"' in files[f"tests/test_ganbench_all_{kind}.py"]
     grid = readme_grid(files["README.md"])
-    assert grid["dataset"] == "all-dataset" and grid["evaluation"] == {"metrics": ["all"]}
+    assert grid["dataset"] == "all-dataset" and grid["evaluation"] == {"metrics": ["all-metric"]}
+    assert grid["augmentation"] == "all"
 
 
 @pytest.mark.parametrize("kinds, message", [

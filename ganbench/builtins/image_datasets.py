@@ -19,6 +19,10 @@ gather.
 A ``path`` parameter is a folder name as given (``~`` expanded; a relative one is relative to
 the working directory of ``ganbench run``), not relative to the data root.
 
+Every dataset here takes ``limit = N`` and ``limit_seed`` (default 0): training uses a seeded
+subset of N images, stratified by class where there are labels, and metrics the whole split
+(:mod:`ganbench.builtins.dataset_limit`).
+
 scikit-learn, torchvision and PIL are imported inside the factories: importing this plugin
 (which every ``ganbench`` command does) stays cheap.
 """
@@ -45,6 +49,12 @@ from ganbench.builtins.cifar_files import (
     CIFAR10_TEST,
     CIFAR10_TRAIN,
     read_cifar10,
+)
+from ganbench.builtins.dataset_limit import (
+    NOT_SET,
+    apply_limit,
+    check_limit,
+    check_limit_params,
 )
 from ganbench.data import InMemoryDataset, prepare_images, resize_and_center_crop
 from ganbench.errors import ConfigError, short_reason
@@ -94,6 +104,13 @@ def check_size(name: str, size: Any, choices: tuple[int, ...] | None = None) -> 
     return size
 
 
+def check_limits(name: str, limit: Any, limit_seed: Any, **params: Any) -> tuple[int, int] | None:
+    """``(limit, seed)`` or None (``ganbench.builtins.dataset_limit``), checked before any data
+    is read as far as the dataset's known size allows."""
+    check_limit_params(name, {"limit": limit, "limit_seed": limit_seed, **params})
+    return check_limit(name, limit, limit_seed)
+
+
 def check_bool(name: str, param: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name}: {param} must be true or false, got {value!r}")
@@ -136,18 +153,21 @@ def digits_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(images[idx]).unsqueeze(1), torch.from_numpy(labels[idx])
 
 
-def digits(root: Path, device: torch.device, *, split: str = "train", size: int = 16) -> InMemoryDataset:
+def digits(root: Path, device: torch.device, *, split: str = "train", size: int = 16,
+           limit: int = NOT_SET, limit_seed: int = NOT_SET) -> InMemoryDataset:
     """scikit-learn's 8x8 handwritten digits (offline, 10 classes), upscaled; fixed 80/20 split."""
     check_split("digits", split)
     check_size("digits", size, (16, 32))
+    wanted = check_limits("digits", limit, limit_seed, split=split)
     pixels, labels = digits_split(split)
     images = prepare_images(pixels, device, size=size, max_value=DIGITS_MAX_VALUE)
     spec = DataSpec(kind="image", shape=(1, size, size), num_classes=10)
-    return InMemoryDataset(images, labels, spec, device)
+    return apply_limit("digits", InMemoryDataset(images, labels, spec, device), wanted,
+                       f"its {split} split")
 
 
-def stacked_digits(root: Path, device: torch.device, *, count: int = 25600,
-                   size: int = 16) -> InMemoryDataset:
+def stacked_digits(root: Path, device: torch.device, *, count: int = 25600, size: int = 16,
+                   limit: int = NOT_SET, limit_seed: int = NOT_SET) -> InMemoryDataset:
     """Three train digits stacked as RGB channels: 1,000 modes (offline Stacked-MNIST).
 
     The Stacked-MNIST protocol of VEEGAN (Srivastava et al., 2017) and PacGAN (Lin et al.,
@@ -158,6 +178,7 @@ def stacked_digits(root: Path, device: torch.device, *, count: int = 25600,
     check_size("stacked-digits", size, (16, 32))
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ConfigError(f"stacked-digits: count must be a positive integer, got {count!r}")
+    wanted = check_limits("stacked-digits", limit, limit_seed, count=count)
     pixels, labels = digits_split("train")
     singles = prepare_images(pixels, device, size=size, max_value=DIGITS_MAX_VALUE)  # (n, 1, s, s)
     picks = np.random.RandomState(STACKED_DIGITS_SEED).randint(0, len(labels), size=(count, 3))
@@ -166,7 +187,8 @@ def stacked_digits(root: Path, device: torch.device, *, count: int = 25600,
     triples = labels.numpy()[picks]
     stacked_labels = torch.from_numpy(100 * triples[:, 0] + 10 * triples[:, 1] + triples[:, 2])
     spec = DataSpec(kind="image", shape=(3, size, size), num_classes=1000)
-    return InMemoryDataset(images, stacked_labels, spec, device)
+    return apply_limit("stacked-digits", InMemoryDataset(images, stacked_labels, spec, device),
+                       wanted, f"count = {count}")
 
 
 # ---------------------------------------------------------------------------- torchvision
@@ -231,10 +253,12 @@ def open_torchvision(name: str, make, folder: Path, required: list[str], downloa
 
 
 def _mnist_like(name: str, class_name: str, root: Path, device: torch.device, split: str,
-                size: int, download: bool, path: str | None) -> InMemoryDataset:
+                size: int, download: bool, path: str | None, limit: Any,
+                limit_seed: Any) -> InMemoryDataset:
     train = check_split(name, split)
     check_size(name, size)
     check_bool(name, "download", download)
+    wanted = check_limits(name, limit, limit_seed, split=split)
     base = data_dir(name, root, path)
     from torchvision import datasets
 
@@ -251,19 +275,23 @@ def _mnist_like(name: str, class_name: str, root: Path, device: torch.device, sp
                           " replace them with the original files")
     images = prepare_images(pixels.unsqueeze(1), device, size=size)
     spec = DataSpec(kind="image", shape=(1, size, size), num_classes=10)
-    return InMemoryDataset(images, source.targets, spec, device)
+    return apply_limit(name, InMemoryDataset(images, source.targets, spec, device), wanted,
+                       f"its {split} split")
 
 
 def mnist(root: Path, device: torch.device, *, split: str = "train", size: int = 28,
-          download: bool = True, path: str | None = None) -> InMemoryDataset:
+          download: bool = True, path: str | None = None, limit: int = NOT_SET,
+          limit_seed: int = NOT_SET) -> InMemoryDataset:
     """MNIST handwritten digits via torchvision (60,000/10,000 images, 10 classes)."""
-    return _mnist_like("mnist", "MNIST", root, device, split, size, download, path)
+    return _mnist_like("mnist", "MNIST", root, device, split, size, download, path, limit, limit_seed)
 
 
 def fashion_mnist(root: Path, device: torch.device, *, split: str = "train", size: int = 28,
-                  download: bool = True, path: str | None = None) -> InMemoryDataset:
+                  download: bool = True, path: str | None = None, limit: int = NOT_SET,
+                  limit_seed: int = NOT_SET) -> InMemoryDataset:
     """Fashion-MNIST clothing images via torchvision (60,000/10,000 images, 10 classes)."""
-    return _mnist_like("fashion-mnist", "FashionMNIST", root, device, split, size, download, path)
+    return _mnist_like("fashion-mnist", "FashionMNIST", root, device, split, size, download, path,
+                       limit, limit_seed)
 
 
 def download_cifar10(base: Path) -> None:
@@ -275,11 +303,13 @@ def download_cifar10(base: Path) -> None:
 
 
 def cifar10(root: Path, device: torch.device, *, split: str = "train", size: int = 32,
-            download: bool = True, path: str | None = None) -> InMemoryDataset:
+            download: bool = True, path: str | None = None, limit: int = NOT_SET,
+            limit_seed: int = NOT_SET) -> InMemoryDataset:
     """CIFAR-10 colour images (50,000/10,000 images, 10 classes), downloaded by torchvision."""
     train = check_split("cifar10", split)
     check_size("cifar10", size)
     check_bool("cifar10", "download", download)
+    wanted = check_limits("cifar10", limit, limit_seed, split=split)
     base = data_dir("cifar10", root, path)
     folder = base / CIFAR10_FOLDER
 
@@ -295,7 +325,8 @@ def cifar10(root: Path, device: torch.device, *, split: str = "train", size: int
                           " replace them with the original files")
     images = prepare_images(pixels, device, size=size)
     spec = DataSpec(kind="image", shape=(3, size, size), num_classes=10)
-    return InMemoryDataset(images, labels, spec, device)
+    return apply_limit("cifar10", InMemoryDataset(images, labels, spec, device), wanted,
+                       f"its {split} split")
 
 
 # ---------------------------------------------------------------------------- image folder
@@ -324,7 +355,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def image_folder(root: Path, device: torch.device, *, path: str | None = None, size: int = 64,
-                 channels: int = 3) -> InMemoryDataset:
+                 channels: int = 3, limit: int = NOT_SET, limit_seed: int = NOT_SET) -> InMemoryDataset:
     """Every image below a folder (recursive), resized by the shorter side and centre-cropped."""
     if not path or not isinstance(path, str):
         raise ConfigError("image-folder: set path = \"DIR\", a folder of png/jpg/jpeg/bmp/webp"
@@ -332,6 +363,7 @@ def image_folder(root: Path, device: torch.device, *, path: str | None = None, s
     check_size("image-folder", size)
     if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 3):
         raise ConfigError(f"image-folder: channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    wanted = check_limits("image-folder", limit, limit_seed)
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"image-folder: {folder} is not a folder: set path to a folder of images")
@@ -353,14 +385,14 @@ def image_folder(root: Path, device: torch.device, *, path: str | None = None, s
                               " fix or remove it") from None
         pixels[i] = pil_to_tensor(image)
     spec = DataSpec(kind="image", shape=(channels, size, size), num_classes=0)
-    return InMemoryDataset(prepare_images(pixels, device), None, spec, device)
+    return apply_limit("image-folder", InMemoryDataset(prepare_images(pixels, device), None, spec, device),
+                       wanted, f"{folder}")
 
 
 @hookimpl
 def ganbench_register_datasets(register):
-    register("digits", digits)
-    register("stacked-digits", stacked_digits)
-    register("mnist", mnist)
-    register("fashion-mnist", fashion_mnist)
-    register("cifar10", cifar10)
-    register("image-folder", image_folder)
+    for name, factory in (("digits", digits), ("stacked-digits", stacked_digits), ("mnist", mnist),
+                          ("fashion-mnist", fashion_mnist), ("cifar10", cifar10),
+                          ("image-folder", image_folder)):
+        # check_params: limit's checks that need no data (ganbench.builtins.dataset_limit)
+        register(name, factory, check_params=functools.partial(check_limit_params, name))

@@ -28,6 +28,8 @@ class Kind(StrEnum):
     regularizer = "regularizer"
     metric = "metric"
     diagnostic = "diagnostic"
+    augmentation = "augmentation"
+    logger = "logger"
 
 
 class NewPluginKind(StrEnum):
@@ -39,6 +41,7 @@ class NewPluginKind(StrEnum):
     discriminator = "discriminator"
     dataset = "dataset"
     metric = "metric"
+    augmentation = "augmentation"
 
 
 @app.command()

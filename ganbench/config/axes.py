@@ -118,6 +118,9 @@ def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> d
         ref = out.get(head) or component_ref(head, DEFAULTS.get(head, ""))
         if head not in out and head not in DEFAULTS:
             raise ConfigError(f"{where}: set {head!r} before sweeping its parameter {rest!r}")
+        if isinstance(ref, list):
+            raise ConfigError(f"{where}: {head} is a list of {len(ref)}; sweep whole lists"
+                              f" ([axes] {head} = [[...], [...]]), not one parameter")
         ref["params"][rest] = value
         out[head] = ref
     else:  # "optimizer.lr", "optimizer.g.lr", "evaluation.every"

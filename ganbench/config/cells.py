@@ -34,6 +34,9 @@ def _resolve_component(registry: Registry, key: str, ref: dict[str, Any], where:
     try:
         component = registry.get(kind, ref["name"])
         params = component.resolve_params(ref["params"], RESERVED_PARAMS.get(key, ()))
+        check = component.metadata.get("check_params")  # a check of values that needs no data
+        if callable(check):
+            check(params)
         if kind in CHEAP_KINDS:
             component.build(**params)
     except ConfigError as exc:
@@ -77,14 +80,24 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
     config: dict[str, Any] = {}
     errors = ErrorList()
     for key in COMPONENT_KINDS:
-        ref = merged[key] if isinstance(merged[key], dict) else component_ref(key, merged[key])
-        with errors.collect():
-            config[key] = _resolve_component(registry, key, ref, f"{where}: {key}")
+        value = merged[key]
+        refs = value if isinstance(value, list) else [
+            value if isinstance(value, dict) else component_ref(key, value)]
+        resolved = []
+        for i, ref in enumerate(refs):
+            with errors.collect():
+                resolved.append(_resolve_component(
+                    registry, key, ref, f"{where}: {key}" + (f"[{i}]" if len(refs) > 1 else "")))
+        if len(resolved) != len(refs):
+            continue
+        config[key] = resolved if isinstance(value, list) else resolved[0]
+        if config[key] == OPTIONAL_DEFAULTS.get(key):
+            del config[key]  # an optional component at its default is not in a resolved config
     for key in ("latent_dim", "steps", "batch_size", "n_critic", "log_every", "checkpoint_every",
                 "ema", "precision", "compile", "diagnostics", "executor"):
         config[key] = merged[key]
     for key, default in OPTIONAL_DEFAULTS.items():
-        if merged.get(key, default) != default:
+        if key not in COMPONENT_KINDS and merged.get(key, default) != default:
             config[key] = merged[key]
     if "loggers" in config:
         loggers = []

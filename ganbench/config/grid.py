@@ -36,6 +36,7 @@ from ganbench.config.schema import (
     GRID_KEYS,
     MAX_RUNS,
     NAME_PATTERN,
+    OPTIONAL_DEFAULTS,
     SETTINGS,
     _check_keys,
     _type_error,
@@ -99,8 +100,11 @@ class GridSpec:
     search: Search | None = None
 
 
-def component_label(ref: dict[str, Any]) -> str:
-    """``name`` or ``name(k=v, ...)`` for the explicitly given parameters."""
+def component_label(ref: dict[str, Any] | list[dict[str, Any]]) -> str:
+    """``name`` or ``name(k=v, ...)`` for the explicitly given parameters; components applied
+    together joined by ``+`` (``r1+lecam``)."""
+    if isinstance(ref, list):
+        return "+".join(component_label(r) for r in ref)
     if not ref["params"]:
         return ref["name"]
     inner = ",".join(f"{k}={v}" for k, v in sorted(ref["params"].items()))
@@ -110,6 +114,8 @@ def component_label(ref: dict[str, Any]) -> str:
 def value_label(value: Any) -> str:
     if isinstance(value, dict) and "name" in value:
         return component_label(component_ref("", value))
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        return "+".join(value_label(v) for v in value)
     return str(value)
 
 
@@ -252,6 +258,8 @@ def _check_names(grid: GridSpec, registry: Registry, errors: ErrorList) -> None:
     error per distinct name (a grid that parses has its components resolved by :func:`expand`)."""
     found: list[tuple[str, str, Any]] = [(key, key, grid.settings[key]) for key in COMPONENT_KINDS
                                          if key in grid.settings]
+    found = [(where, kind, ref) for where, kind, value in found
+             for ref in (value if isinstance(value, list) else [value])]
     loggers = grid.settings.get("loggers")
     found += [("loggers", "logger", ref) for ref in (loggers if isinstance(loggers, list) else [])]
     metrics = (grid.settings.get("evaluation") or {}).get("metrics")
@@ -261,7 +269,7 @@ def _check_names(grid: GridSpec, registry: Registry, errors: ErrorList) -> None:
         for value in values:
             for sub, v in _axis_row("", axis_keys(key), value).items():
                 if sub in COMPONENT_KINDS:
-                    found.append((f"axes.{key}", sub, v))
+                    found += [(f"axes.{key}", sub, ref) for ref in (v if isinstance(v, list) else [v])]
     seen: set[tuple[str, str]] = set()
     for where, kind, value in found:
         name = value.get("name") if isinstance(value, dict) else value
@@ -367,7 +375,7 @@ def _labels(settings: dict[str, Any], cell: dict[str, Any]) -> tuple[tuple[str, 
     """Table columns for a cell: every component as written in the grid (explicit parameters
     only), then every other swept setting."""
     labels = {key: component_label(settings[key]) if key in settings else DEFAULTS[key]
-              for key in COMPONENT_KINDS}
+              for key in COMPONENT_KINDS if key in settings or key not in OPTIONAL_DEFAULTS}
     for key, value in cell.items():
         if key not in COMPONENT_KINDS:
             labels[key] = value_label(value)

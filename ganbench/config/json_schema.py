@@ -73,6 +73,13 @@ def fragment(key: str, check: Callable[..., Any]) -> dict[str, Any]:
         return {"description": f"A {kind} name, or an inline table {{ name = ..., parameter ="
                                " value, ... }: installed ones (`ganbench plugins`).",
                 "$ref": f"#/$defs/{kind}"}
+    if check is s.component_refs:
+        kind = s.COMPONENT_KINDS[head]
+        return {"description": f"A {kind} name, an inline table {{ name = ..., parameter ="
+                               f" value, ... }}, or a list of them applied together: installed"
+                               " ones (`ganbench plugins`).",
+                "anyOf": [{"$ref": f"#/$defs/{kind}"},
+                          {"type": "array", "minItems": 1, "items": {"$ref": f"#/$defs/{kind}"}}]}
     elif check is check_overrides:
         thresholds = Thresholds()
         out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {

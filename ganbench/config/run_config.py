@@ -85,7 +85,8 @@ class RunConfig:
     generator: ComponentRef
     discriminator: ComponentRef
     loss: ComponentRef
-    regularizer: ComponentRef
+    #: one regularizer, or a tuple of two or more applied together (:attr:`regularizers`)
+    regularizer: ComponentRef | tuple[ComponentRef, ...]
     #: ``{"g": {...}, "d": {...}}``: each side's ``lr`` and its optimiser's settings
     #: (``name`` only when not Adam; :func:`optimizer_name`)
     optimizer: Mapping[str, Mapping[str, Any]]
@@ -98,6 +99,8 @@ class RunConfig:
     diagnostics: Mapping[str, Any]
     #: keep the generator's weights every this many steps (0: never); optional, see ``to_dict``
     snapshot_every: int = 0
+    #: the augmentation of D's inputs (``none`` by default; optional, see ``to_dict``)
+    augmentation: ComponentRef = ComponentRef("none", {})
     #: experiment loggers, ``[{"name", "params"}]`` (none by default; not part of run_id)
     loggers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
@@ -125,7 +128,9 @@ class RunConfig:
             if key not in values:
                 values[key] = _default(key)
         for key in COMPONENT_KINDS:
-            values[key] = ComponentRef._owning(values[key], key)
+            value = values[key]
+            values[key] = (tuple(ComponentRef._owning(v, f"{key}[{i}]") for i, v in enumerate(value))
+                           if isinstance(value, list) else ComponentRef._owning(value, key))
         values["evaluation"] = {**EVALUATION_DEFAULTS, **values["evaluation"]}
         return cls(**values)
 
@@ -135,9 +140,13 @@ class RunConfig:
         out: dict[str, Any] = {}
         for key in sorted(_FIELDS):
             value = getattr(self, key)
+            if isinstance(value, ComponentRef):
+                value = value.to_dict()
+            elif isinstance(value, tuple):  # components applied together
+                value = [ref.to_dict() for ref in value]
             if key in OPTIONAL_DEFAULTS and value == OPTIONAL_DEFAULTS[key]:
                 continue  # an optional setting at its default is not in a resolved config
-            out[key] = value.to_dict() if isinstance(value, ComponentRef) else copy.deepcopy(value)
+            out[key] = copy.deepcopy(value)
         return out
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -145,6 +154,11 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------------ derived settings
+    @property
+    def regularizers(self) -> tuple[ComponentRef, ...]:
+        """The run's regularizers, in the order they apply (one, or a combination)."""
+        return self.regularizer if isinstance(self.regularizer, tuple) else (self.regularizer,)
+
     @property
     def threads(self) -> int | str:
         """``executor.threads``: a positive integer, or "auto" (by model size)."""

@@ -23,14 +23,18 @@ COMPONENT_KINDS = {
     "discriminator": "discriminator",
     "loss": "loss",
     "regularizer": "regularizer",
+    "augmentation": "augmentation",
 }
+#: Component settings that may name several components applied together (``["r1", "lecam"]``).
+COMBINABLE_KINDS = ("regularizer",)
 #: Settings that change how a run is executed but not its results: not part of its run_id,
 #: so changing them keeps finished runs (and lets a crashed run resume).
 UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compile", "snapshot_every",
                            "loggers"})
 #: Settings a resolved config holds only when a grid sets them (to something but their default),
 #: so the configs (and config.json files) of grids that do not use them stay as they were.
-OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0, "loggers": []}
+OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0, "loggers": [],
+                                     "augmentation": {"name": "none", "params": {}}}
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -42,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "discriminator": "mlp",
     "loss": "non-saturating",
     "regularizer": "none",
+    "augmentation": "none",
     "latent_dim": 16,
     "steps": 2000,
     "batch_size": 256,
@@ -236,6 +241,24 @@ def component_ref(where: str, value: Any) -> dict[str, Any]:
     raise _type_error(where, "a component name or an inline table with 'name'", value)
 
 
+def component_refs(where: str, value: Any) -> dict[str, Any] | list[dict[str, Any]]:
+    """A component, or a list of two or more applied together (``["r1", "lecam"]``, each a
+    name or an inline table); a list of one is that component."""
+    if not isinstance(value, list):
+        return component_ref(where, value)
+    if not value:
+        raise ConfigError(f"{where}: an empty list; give a name (\"none\" for none) or a list of names")
+    refs = [component_ref(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    names = [ref["name"] for ref in refs]
+    if len(refs) > 1 and "none" in names:
+        raise ConfigError(f"{where}: 'none' in a list of {len(refs)}; leave it out")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"{where}: {', '.join(map(repr, twice))} listed twice; give each once,"
+                          " with all its parameters")
+    return refs[0] if len(refs) == 1 else refs
+
+
 def logger_list(where: str, value: Any) -> list[dict[str, Any]]:
     """Experiment loggers (off when empty): a logger name, an inline table ``{ name = ...,
     parameter = value }``, or a list of them."""
@@ -325,7 +348,7 @@ def check_optimizer_keys(table: dict[str, Any]) -> None:
 SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "name": text,
     "description": text,
-    **{key: component_ref for key in COMPONENT_KINDS},
+    **{key: component_refs if key in COMBINABLE_KINDS else component_ref for key in COMPONENT_KINDS},
     "latent_dim": positive_int,
     "steps": at_most(positive_int, MAX_STEPS),
     "batch_size": positive_int,

@@ -50,6 +50,7 @@ from ganbench.evaluation.extractors import (
     resolve_extractor,
     resolve_vgg16,
 )
+from ganbench.evaluation.limited import full_dataset, full_reference
 from ganbench.evaluation.protocols import DEFAULT_PROTOCOL, PAPER_MIN_SAMPLES, get_protocol
 from ganbench.paths import fidelity_cache_dir
 
@@ -123,7 +124,9 @@ def reference_images(dataset: Any, n: int | None, device: torch.device) -> Tenso
     With an in-memory dataset (``.images``): all of them when ``n`` is None or not smaller,
     else a fixed random subset of ``n`` (seed :data:`REFERENCE_SEED`, kept in dataset order).
     Other datasets: ``dataset.sample(n, generator)`` with a generator seeded the same way.
+    A limited dataset's reference is its full set (:mod:`ganbench.evaluation.limited`).
     """
+    dataset = full_dataset(dataset)
     images = getattr(dataset, "images", None)
     if isinstance(images, Tensor):
         total = len(images)
@@ -160,9 +163,12 @@ def reference_cache_name(*, dataset: Any, samples: int, extractor: Extractor, di
 
     The hash covers the dataset reference (name and parameters, including the split), the sample
     count, the extractor name and its weights id, a digest of the reference images, the
-    torch-fidelity version and :data:`CACHE_FORMAT`.
+    torch-fidelity version and :data:`CACHE_FORMAT`. ``limit``/``limit_seed`` are left out: a
+    limited run's reference is the full dataset's.
     """
     import torch_fidelity
+
+    dataset = full_reference(dataset)
 
     key = {
         "format": CACHE_FORMAT,
@@ -276,7 +282,7 @@ def _dataset_split(opts: dict[str, Any]) -> str | None:
 
 
 def _reference_total(dataset: Any) -> int | None:
-    images = getattr(dataset, "images", None)
+    images = getattr(full_dataset(dataset), "images", None)
     return len(images) if isinstance(images, Tensor) else None
 
 

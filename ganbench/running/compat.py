@@ -29,15 +29,16 @@ def compatibility_warnings(specs: list[RunSpec], registry: Registry) -> list[str
     warnings: list[str] = []
     for spec in specs:
         config = spec.run_config
-        regularizer, discriminator = config.regularizer, config.discriminator
-        if not registry.get("regularizer", regularizer.name).metadata.get("per_sample_gradients"):
-            continue
-        if _batch_statistics(registry, discriminator):
-            line = (f"{regularizer.name} with discriminator {discriminator.name}"
-                    f" {dict(discriminator.params)}: batch norm makes per-sample gradient"
-                    " penalties unsound; use a discriminator without batch norm (e.g. norm = \"layer\")")
-            if line not in warnings:
-                warnings.append(line)
+        discriminator = config.discriminator
+        for regularizer in config.regularizers:
+            if not registry.get("regularizer", regularizer.name).metadata.get("per_sample_gradients"):
+                continue
+            if _batch_statistics(registry, discriminator):
+                line = (f"{regularizer.name} with discriminator {discriminator.name}"
+                        f" {dict(discriminator.params)}: batch norm makes per-sample gradient"
+                        " penalties unsound; use a discriminator without batch norm (e.g. norm = \"layer\")")
+                if line not in warnings:
+                    warnings.append(line)
     for spec in specs:  # sample counts that make metrics incomparable (protocols)
         for line in metric_warnings(spec.run_config, registry):
             if line not in warnings:

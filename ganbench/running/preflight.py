@@ -55,7 +55,8 @@ def preflight(specs: Sequence[RunSpec], registry: Registry, where: str = "") -> 
         torch.manual_seed(0)  # the tiny networks' initial weights
         for spec in specs:
             config = spec.run_config
-            for kind, ref in (("loss", config.loss), ("regularizer", config.regularizer)):
+            for kind, ref in (("loss", config.loss),
+                              *(("regularizer", r) for r in config.regularizers)):
                 key = (kind, ref.name, json.dumps(dict(ref.params), sort_keys=True, default=str))
                 if key in seen:
                     continue

@@ -92,8 +92,12 @@ def unsupported(config: RunConfig, registry: Registry) -> str | None:
         name = config.optimizer_name(side)
         if name != "adam":
             return f"optimizer {name!r} has no bundle form"
-    for kind in ("loss", "regularizer"):
-        problem = bundle_problem(registry, kind, getattr(config, kind).name)
+    if len(config.regularizers) > 1:
+        return "a combination of regularizers is not bundled"
+    if config.augmentation.name != "none":
+        return "an augmentation of D's inputs is not bundled"
+    for kind, ref in (("loss", config.loss), ("regularizer", config.regularizers[0])):
+        problem = bundle_problem(registry, kind, ref.name)
         if problem is not None:
             return problem
     return None
@@ -153,7 +157,7 @@ def plan_units(todo: list[RunSpec], registry: Registry, device: torch.device,
             solo.setdefault("no other cell shares its architecture, data and schedule", []).extend(members)
             continue
         # neighbours share a loss (name and parameters) and a regularizer: one segment each
-        members.sort(key=lambda s: (reference_key(s.run_config.loss), s.run_config.regularizer.name))
+        members.sort(key=lambda s: (reference_key(s.run_config.loss), s.run_config.regularizers[0].name))
         bundles += [members[i:i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
     units: list[WorkUnit] = [tuple(members) for members in split_for(bundles, parallelism)]
     units += [(spec,) for specs in solo.values() for spec in specs]

@@ -41,7 +41,8 @@ from pathlib import Path
 from ganbench.errors import GanbenchError
 from ganbench.registry import get_registry
 
-KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric")
+KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric",
+         "augmentation")
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 PREFIX = "ganbench-"
 TEMPLATES = resources.files(__name__) / "templates"
@@ -235,10 +236,14 @@ GRID_KEYS = {
     "discriminator": 'discriminator = "{}"',
     "dataset": 'dataset = "{}"',
     "metric": 'evaluation = {{ metrics = ["{}"] }}',
+    "augmentation": 'augmentation = "{}"',
 }
 
 
 def _grid_lines(components: dict[str, str]) -> list[str]:
-    """The README grid's lines for the components, after a dataset (ring8 unless one of them)."""
+    """The README grid's lines for the components, after a dataset (ring8 unless one of them;
+    digits, images, for an augmentation)."""
     lines = [GRID_KEYS[kind].format(name) for kind, name in components.items()]
-    return lines if "dataset" in components else ['dataset = "ring8"', *lines]
+    if "dataset" in components:
+        return lines
+    return ['dataset = "digits"' if "augmentation" in components else 'dataset = "ring8"', *lines]

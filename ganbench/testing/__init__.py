@@ -25,6 +25,7 @@ tiny runs trained solo and as one bundle must agree to float32 rounding (its rul
 guide's section on bundles).
 """
 
+from ganbench.testing.augmentations import check_augmentation
 from ganbench.testing.bundles import check_bundle_form
 from ganbench.testing.data import HISTORY_COLUMNS as HISTORY_COLUMNS
 from ganbench.testing.data import check_dataset, check_diagnostic, check_metric
@@ -52,6 +53,7 @@ __all__ = [
     "TinyGenerator",
     "ToyDataset",
     "available_devices",
+    "check_augmentation",
     "check_bundle_form",
     "check_dataset",
     "check_diagnostic",

@@ -27,6 +27,7 @@ ANCHORS = {
     "dataset": "datasets",
     "metric": "metrics",
     "diagnostic": "diagnostics",
+    "augmentation": "augmentations",
 }
 
 #: Every rule the checks enforce: (kind, rule id) -> what the rule says.
@@ -113,6 +114,22 @@ RULES: dict[tuple[str, str], str] = {
     ("diagnostic", "callable"): "factory() returns a callable taking the history DataFrame",
     ("diagnostic", "returns-numbers"): "returns a dict of str names to real numbers, also for a"
                                        " history of one row",
+    # augmentations
+    ("augmentation", "factory"): "factory(**params) returns a ganbench.contracts.Augmentation (an"
+                                 " nn.Module with forward(x, generator), observe, log_values)",
+    ("augmentation", "output"): "forward(x, generator) returns a finite tensor of x's shape, dtype"
+                                " and device, also for a batch of 1",
+    ("augmentation", "no-in-place"): "never modifies x in place",
+    ("augmentation", "differentiable"): "the output is differentiable in x, twice (penalties take"
+                                        " input gradients through it): finite, not all zero",
+    ("augmentation", "uses-generator"): "draws all randomness from the generator argument: the"
+                                        " global random state is untouched, the same generator"
+                                        " state gives the same batch, another seed another batch"
+                                        " (unless it is the identity)",
+    ("augmentation", "observe"): "observe(real_logits) returns None; log_values() returns a dict"
+                                 " of str names to finite 0-dim tensors",
+    ("augmentation", "state-dict"): "its state is in buffers: a fresh instance given its"
+                                    " state_dict augments and logs exactly as it does",
 }
 
 

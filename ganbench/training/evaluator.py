@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ganbench.contracts import Dataset, EvalContext, Metric
 from ganbench.errors import ConfigError, MetricUnavailable
+from ganbench.evaluation.limited import full_dataset, full_reference
 from ganbench.registry import Registry
 
 #: Offset between a run's seed and its evaluation seed (any fixed number works).
@@ -54,17 +55,24 @@ class Evaluation(NamedTuple):
 
 
 class Evaluator:
-    """Runs every metric on the current generator; ``generate`` is shared between them."""
+    """Runs every metric on the current generator; ``generate`` is shared between them.
+
+    A limited dataset (``limit = N``) is evaluated against its full set: metrics see
+    ``dataset.full`` and the dataset reference without ``limit``/``limit_seed``
+    (:mod:`ganbench.evaluation.limited`), so limited and full runs share reference and caches.
+    """
 
     def __init__(self, metrics: dict[str, Metric], dataset: Dataset, generator: nn.Module,
                  device: torch.device, seed: int, samples: int, options: dict | None = None):
         self.metrics = metrics
-        self.dataset = dataset
+        self.dataset = full_dataset(dataset)
         self.generator = generator
         self.device = device
         self.seed = seed
         self.samples = samples
         self.options = dict(options or {})
+        if "dataset" in self.options:
+            self.options["dataset"] = full_reference(self.options["dataset"])
         self.unavailable: dict[str, str] = {}
         #: metric name -> what its last evaluation rested on (``Metric.protocol``)
         self.protocols: dict[str, dict] = {}

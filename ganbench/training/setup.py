@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.config.run_config import ComponentRef, optimizer_name
+from ganbench.contracts import Augmentation
 from ganbench.errors import ConfigError
 from ganbench.registry import Registry
 
@@ -91,3 +92,16 @@ def samples_per_decision(discriminator: nn.Module) -> int:
         raise ConfigError(f"the discriminator's samples_per_decision must be an integer >= 1,"
                           f" got {m!r}")
     return value
+
+
+class AugmentedDiscriminator(nn.Module):
+    """D behind the run's augmentation: what penalties call, so that they differentiate
+    through it, with fresh draws from the run's generator, as StyleGAN2-ADA's R1 does (Karras
+    et al. 2020). D's own settings (``samples_per_decision``) stay readable on ``module``."""
+
+    def __init__(self, module: nn.Module, augment: Augmentation, rng: torch.Generator):
+        super().__init__()
+        self.module, self.augment, self.rng = module, augment, rng
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.module(self.augment(x, self.rng))

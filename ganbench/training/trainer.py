@@ -23,15 +23,25 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganbench.config.run_config import RunConfig
-from ganbench.contracts import Dataset, Loss, PenaltyContext, Regularizer, RunInfo, is_run_aware
+from ganbench.contracts import (
+    Augmentation,
+    Dataset,
+    Loss,
+    PenaltyContext,
+    Regularizer,
+    RunInfo,
+    is_run_aware,
+)
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
 from ganbench.training.compiling import compile_forwards
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.loggers import RunLoggers
+from ganbench.training.overfitting import OverfittingProbe
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.training.setup import (
+    AugmentedDiscriminator,
     autocast_dtype,
     build,
     grad_norm,
@@ -120,7 +130,8 @@ class Trainer:
         # so it still makes batch_size decisions (the loss sees batch_size logits)
         self.samples_per_step = samples_per_decision(self.D) * config.batch_size
         self.loss: Loss = build(registry, "loss", config.loss)
-        self.regularizers: list[Regularizer] = [build(registry, "regularizer", config.regularizer)]
+        self.regularizers: list[Regularizer] = [build(registry, "regularizer", ref)
+                                                for ref in config.regularizers]
         #: what the loss and the regularizers may know of the run (``RunAware.start``)
         self.info = RunInfo(seed=seed, steps=config.steps, n_critic=config.n_critic,
                             batch_size=config.batch_size, device=device, rng=self.rng)
@@ -130,6 +141,15 @@ class Trainer:
             component.start(self.info)
         for regularizer in self.regularizers:
             self.D = regularizer.prepare_discriminator(self.D)
+        #: the augmentation of every input of D (Zhao et al. 2020; Karras et al. 2020), or None
+        self.augment: Augmentation | None = None
+        if config.augmentation.name != "none":
+            self.augment = build(registry, "augmentation", config.augmentation).to(device)
+        #: D on held-out against training reals, when the dataset holds some out (``limit``)
+        self.probe = OverfittingProbe.for_dataset(self.dataset, seed, device)
+        #: what penalties call: D, behind the augmentation when there is one
+        self.penalty_D = self.D if self.augment is None else AugmentedDiscriminator(
+            self.D, self.augment, self.rng)
         opt = config.optimizer
         self.opt_g = make_optimizer(self.G.parameters(), opt["g"])
         self.opt_d = make_optimizer(self.D.parameters(), opt["d"])
@@ -159,6 +179,10 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
 
+    def augmented(self, x: Tensor) -> Tensor:
+        """``x`` as D sees it: through the run's augmentation, when it has one."""
+        return x if self.augment is None else self.augment(x, self.rng)
+
     def penalty(self, kind: str, ctx: PenaltyContext) -> Tensor:
         total = torch.zeros((), device=self.device)
         for regularizer in self.regularizers:
@@ -176,9 +200,12 @@ class Trainer:
         with torch.no_grad(), self.forward_context():
             fake = G(self.latents(n))
         with self.forward_context():
-            real_logits, fake_logits = D(real), D(fake)
+            real_logits, fake_logits = D(self.augmented(real)), D(self.augmented(fake))
             loss = self.loss.discriminator_loss(real_logits, fake_logits).float()
-        ctx = PenaltyContext(self.D, self.G, real, fake.float(), real_logits, fake_logits, step, self.rng)
+        if self.augment is not None:
+            self.augment.observe(real_logits.detach().float())
+        ctx = PenaltyContext(self.penalty_D, self.G, real, fake.float(), real_logits, fake_logits,
+                             step, self.rng)
         penalty = self.penalty("discriminator_penalty", ctx)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -202,10 +229,10 @@ class Trainer:
         """One G update on ``m * batch_size`` generated samples: ``batch_size`` logits of D."""
         with self.forward_context():
             fake = self.forwards.G(self.latents(self.samples_per_step))
-            fake_logits = self.forwards.D(fake)
+            fake_logits = self.forwards.D(self.augmented(fake))
             loss = self.loss.generator_loss(fake_logits, d_out.real_logits).float()
-        ctx = PenaltyContext(self.D, self.G, d_out.real, fake, d_out.real_logits, fake_logits,
-                             step, self.rng)
+        ctx = PenaltyContext(self.penalty_D, self.G, d_out.real, fake, d_out.real_logits,
+                             fake_logits, step, self.rng)
         penalty = self.penalty("generator_penalty", ctx)
         self.opt_g.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -228,6 +255,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "augment": self.augment.state_dict() if self.augment is not None else None,
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
             "loop": {"step": state.step, "checked": state.checked, "diverged_at": state.diverged_at,
                      "elapsed_s": state.elapsed_s, "history": state.history},
@@ -244,6 +272,8 @@ class Trainer:
         self.opt_d.load_state_dict(saved["opt_d"])
         if self.ema is not None and saved["ema"] is not None:
             self.ema.load_state_dict(saved["ema"])
+        if self.augment is not None and saved.get("augment") is not None:
+            self.augment.load_state_dict(saved["augment"])
         self.rng.set_state(saved["rng"])
         torch.set_rng_state(saved["torch_rng"])
         self.state = LoopState(**saved["loop"])
@@ -310,6 +340,10 @@ class Trainer:
             "g_grad_norm": g_out.grad_norm.item(),
             "wall_time_s": time.perf_counter() - started,
         }
+        if self.augment is not None:  # ADA's p and r_t
+            row.update({key: value.item() for key, value in self.augment.log_values().items()})
+        if self.probe is not None:
+            row.update(self.probe.values(self.forwards.D, self.loss, self.forward_context))
         if state.diverged_at is None and not all(torch.isfinite(torch.tensor(list(row.values())))):
             state.diverged_at = step  # finite loss but non-finite gradients
         if self.loggers is not None:

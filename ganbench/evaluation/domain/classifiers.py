@@ -17,7 +17,8 @@ Where the training data comes from (two ways to name a dataset, a *dataset ref*)
   dataset's ``split = "train"`` and evaluated on its ``split = "test"`` (datasets without a
   ``split`` parameter: a fixed 80/20 split of the one set). The cache key is the name, the
   parameters completed with the factory's defaults *without* ``split``, ``download`` and
-  ``path`` (which do not change the data), and :data:`VERSION`.
+  ``path`` (which do not change the data), and :data:`VERSION`. ``limit`` and ``limit_seed``
+  are dropped first: a limited dataset's classifier is the full dataset's.
 - **by object**, the dataset object itself (what a metric sees as ``ctx.dataset``): the
   classifier is trained on a fixed 80/20 split of the object's own images (so on digits' train
   split it is trained on 1,150 images, not 1,438). The cache key hashes the labels, the shape
@@ -72,6 +73,7 @@ from ganbench.evaluation.domain.model import (
     DomainNet,
     train_classifier,
 )
+from ganbench.evaluation.limited import LIMIT_PARAMS, full_dataset
 from ganbench.paths import CACHE_ENV, domain_cache_dir
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import get_registry
@@ -141,7 +143,9 @@ def _registry():
 
 def _resolve_ref(dataset_name: str, dataset_params: dict[str, Any] | None):
     component = _registry().get("dataset", dataset_name)
-    params = component.resolve_params(dict(dataset_params or {}), reserved=("root", "device"))
+    # a limited dataset (limit = N) has the full dataset's classifier: trained on all of it
+    given = {k: v for k, v in (dataset_params or {}).items() if k not in LIMIT_PARAMS}
+    params = component.resolve_params(given, reserved=("root", "device"))
     return component, params
 
 
@@ -161,7 +165,9 @@ def named_key(dataset_name: str, dataset_params: dict[str, Any] | None) -> str:
 
 
 def object_key(dataset: Any) -> str:
-    """The cache key of the classifier of a dataset object: a hash of its labels and pixels."""
+    """The cache key of the classifier of a dataset object: a hash of its labels and pixels
+    (a limited dataset's: of its full set)."""
+    dataset = full_dataset(dataset)
     images, labels = dataset.images, getattr(dataset, "labels", None)
     _check_labeled(images, labels, type(dataset).__name__)
     h = hashlib.sha256(f"{VERSION}|{tuple(images.shape)}|{dataset.spec.num_classes}".encode())
@@ -325,6 +331,7 @@ def classifier_for_dataset(dataset: Any, device: torch.device | str | None = Non
     """The domain classifier of a dataset object (trained on an 80/20 split of its own images on
     first use, cached by a hash of its labels and pixels); on ``device`` (default: the
     dataset's)."""
+    dataset = full_dataset(dataset)  # a limited dataset's classifier is its full set's
     if getattr(dataset, "spec", None) is None or dataset.spec.num_classes <= 0:
         raise ConfigError("domain classifier: the dataset has no classes (num_classes = 0)")
     device = device if device is not None else dataset.images.device

@@ -100,8 +100,12 @@ class BundleTrainer:
             # run's RNG), which one batched step shared by the members cannot follow
             raise ValueError(f"{aware[0]} has a per-run lifecycle (start/begin_step); it trains solo")
         for t in self.members:
-            for kind in ("generator", "discriminator", "loss", "regularizer"):
-                problem = bundle_problem(registry, kind, getattr(t.config, kind).name)
+            if len(t.regularizers) != 1 or t.augment is not None:
+                raise ValueError("a combination of regularizers or an augmentation is not bundled;"
+                                 " it trains solo")
+            for kind, ref in (("generator", t.config.generator), ("discriminator", t.config.discriminator),
+                              ("loss", t.config.loss), ("regularizer", t.config.regularizers[0])):
+                problem = bundle_problem(registry, kind, ref.name)
                 if problem is not None:
                     raise ValueError(f"{problem}; it trains solo")
         self.G = StackedModule([t.G for t in self.members])
@@ -122,7 +126,7 @@ class BundleTrainer:
         # with the same regularizer share one batched form, over each member's own object
         self.loss_segments = [(s, self.members[s.start].loss)
                               for s in segments([reference_key(t.config.loss) for t in self.members])]
-        reg_names = [t.config.regularizer.name for t in self.members]
+        reg_names = [t.config.regularizers[0].name for t in self.members]
         self.reg_segments = [
             (s, batched_regularizer(registry, reg_names[s.start])(
                 [t.regularizers[0] for t in self.members[s]]))
