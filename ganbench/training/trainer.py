@@ -1,4 +1,4 @@
-"""One training run, readable top to bottom.
+"""One training run, readable top to bottom (the loop's shared pieces are in ``loop``).
 
 ``train(config, registry, device)`` builds the components a resolved run configuration names,
 alternates ``n_critic`` discriminator steps with one generator step, logs at log points,
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,13 @@ from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_
 from ganbench.training.compiling import compile_forwards
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.loggers import RunLoggers
+from ganbench.training.loop import (
+    LoopState,
+    ProgressCallback,
+    StepOutput,
+    TrainResult,
+    adversarial_step,
+)
 from ganbench.training.overfitting import OverfittingProbe
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.training.setup import (
@@ -50,48 +56,6 @@ from ganbench.training.setup import (
     samples_per_decision,
 )
 from ganbench.training.threads import choose_threads, intra_op_threads, parameter_count
-
-#: Called at each log point with (step, total steps).
-ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass
-class TrainResult:
-    status: str  # "ok" or "diverged"
-    steps_done: int
-    diverged_at: int | None
-    history: list[dict[str, float]]
-    metrics: dict[str, float]
-    unavailable_metrics: dict[str, str]
-    samples: Tensor
-    wall_time_s: float
-    device: str
-    eval_time_s: float = 0.0  # the final evaluation's seconds (a cost, not a metric)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StepOutput:
-    loss: Tensor
-    penalty: Tensor
-    real_out: Tensor | None = None
-    fake_out: Tensor | None = None
-    real_acc: Tensor | None = None
-    fake_acc: Tensor | None = None
-    grad_norm: Tensor | None = None
-    real: Tensor | None = None
-    real_logits: Tensor | None = None
-
-
-@dataclass
-class LoopState:
-    """Where the loop stands: what a checkpoint must carry to continue bit for bit."""
-
-    step: int = 0
-    checked: int = 0  # steps up to here are known finite
-    diverged_at: int | None = None
-    elapsed_s: float = 0.0
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Trainer:
@@ -411,22 +375,6 @@ class Trainer:
             if state.diverged_at is not None:
                 break
         return self.finish(step, started, resumed)
-
-
-def adversarial_step(n_critic: int, d_step: Callable[[bool], StepOutput],
-                     g_step: Callable[[StepOutput, bool], StepOutput], measure: bool,
-                     ) -> tuple[StepOutput, StepOutput, Tensor]:
-    """One step of the loop, the same for a solo run and a bundle: ``n_critic`` D updates, then
-    one G update (``measure``: the step logs, so the steps keep their statistics). Returns the
-    last D output, the G output and the step's divergence trace: every update's loss plus
-    penalty, summed (a non-finite value in any D update is caught at the next log point)."""
-    d_total = None
-    for _ in range(n_critic):
-        d_out = d_step(measure)
-        term = d_out.loss + d_out.penalty
-        d_total = term if d_total is None else d_total + term
-    g_out = g_step(d_out, measure)
-    return d_out, g_out, d_total + g_out.loss + g_out.penalty
 
 
 def train(config: RunConfig | Mapping[str, Any], registry: Registry, device: torch.device,

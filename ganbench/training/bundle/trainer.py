@@ -39,13 +39,8 @@ from ganbench.training.bundle.stacked import (
 )
 from ganbench.training.setup import samples_per_decision
 from ganbench.training.threads import intra_op_threads
-from ganbench.training.trainer import (
-    ProgressCallback,
-    StepOutput,
-    Trainer,
-    TrainResult,
-    adversarial_step,
-)
+from ganbench.training.loop import ProgressCallback, StepOutput, TrainResult, adversarial_step
+from ganbench.training.trainer import Trainer
 
 
 def segments(keys: Sequence[object]) -> list[slice]:
