@@ -3,6 +3,7 @@ logger never breaks a run (ganbench.training.loggers)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -181,3 +182,35 @@ def test_resumed_run_tells_its_loggers_where_it_resumed(tmp_path):
     started = [p for e, p in _events(spec.run_id) if e == "started"]
     assert started == [(False, 0, dict(spec.labels)), (True, 5, dict(spec.labels))]
     assert [p[0] for e, p in _events(spec.run_id) if e == "log"] == [5, 10]
+
+
+@pytest.mark.slow
+def test_ganbench_run_with_tensorboard_writes_losses_and_metrics_tensorboard_reads_back(tmp_path, cli):
+    """The grid key end to end: ``ganbench run`` on a grid file that names the tensorboard
+    logger; TensorBoard's own event reader finds each run's losses and metrics at their steps."""
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    grid = tmp_path / "grid.toml"
+    grid.write_text('name = "tb"\ndataset = "ring8"\nsteps = 20\nbatch_size = 16\nlog_every = 5\n'
+                    'latent_dim = 2\nloggers = ["tensorboard"]\nseeds = [0, 1]\n'
+                    'generator = { name = "mlp", width = 8, depth = 1 }\n'
+                    'discriminator = { name = "mlp", width = 8, depth = 1 }\n'
+                    '[evaluation]\nevery = 10\nsamples = 200\nmetrics = ["modes"]\n')
+    out = tmp_path / "out"
+    done = cli("run", str(grid), "--out", str(out), "--executor", "local")
+    assert done.returncode == 0, done.stderr
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 2
+    for run_dir in runs:
+        accumulator = event_accumulator.EventAccumulator(str(run_dir / "tensorboard"))
+        accumulator.Reload()
+        tags = set(accumulator.Tags()["scalars"])
+        assert {"train/d_loss", "train/g_loss", "train/d_real"} <= tags
+        assert [e.step for e in accumulator.Scalars("train/d_loss")] == [5, 10, 15, 20]
+        metric_tags = sorted(t for t in tags if t.startswith("metrics/"))
+        assert "metrics/modes_covered" in metric_tags, metric_tags
+        steps = [e.step for e in accumulator.Scalars("metrics/modes_covered")]
+        assert steps == [10, 20]
+        record = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()
+                  if json.loads(line)["run_id"] == run_dir.name][-1]
+        final = accumulator.Scalars("metrics/modes_covered")[-1].value
+        assert final == pytest.approx(record["metrics"]["modes_covered"])
