@@ -18,6 +18,25 @@ import typing
 from typing import Any
 
 _SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
+
+
+class _NotSet:
+    """The default of a parameter added to a component after grids used it: not a TOML value,
+    so the registry leaves the parameter out of a resolved reference, and run_ids of grids
+    that do not set it stay as they were."""
+
+    def __repr__(self) -> str:
+        return "not set"
+
+
+#: A factory parameter's default meaning "not given" (typed ``Any`` so ``limit: int = NOT_SET``
+#: type-checks): ``ganbench.registry`` completes parameters only with TOML-able defaults.
+NOT_SET: Any = _NotSet()
+
+
+def is_set(value: Any) -> bool:
+    """Whether a parameter whose default is :data:`NOT_SET` was given."""
+    return value is not NOT_SET
 _MAPPINGS = (dict, collections.abc.Mapping)
 
 

@@ -31,18 +31,8 @@ from torch import Tensor
 
 from ganbench.data import InMemoryDataset
 from ganbench.errors import ConfigError
+from ganbench.param_types import NOT_SET, is_set
 
-
-class _NotSet:
-    """The default of ``limit`` and ``limit_seed``: not a TOML value, so the registry leaves the
-    parameter out of a resolved dataset reference (see the module docstring)."""
-
-    def __repr__(self) -> str:
-        return "not set"
-
-
-#: ``limit``/``limit_seed`` not given (typed ``Any`` so ``limit: int = NOT_SET`` type-checks).
-NOT_SET: Any = _NotSet()
 #: The seed a ``limit`` without ``limit_seed`` uses.
 DEFAULT_LIMIT_SEED = 0
 #: Split sizes and class counts of the built-in datasets, known without loading them (for the
@@ -80,10 +70,6 @@ class LimitedDataset(InMemoryDataset):
         rest = unused.nonzero().squeeze(1).to(generator.device)
         pick = rest[torch.randperm(len(rest), generator=generator, device=generator.device)[:n]]
         return self.full.images[pick.to(self.full.images.device)]
-
-
-def is_set(value: Any) -> bool:
-    return value is not NOT_SET
 
 
 def check_limit(name: str, limit: Any, limit_seed: Any) -> tuple[int, int] | None:

@@ -37,9 +37,9 @@ from ganbench.training.bundle.stacked import (
     batched_regularizer,
     bundle_problem,
 )
+from ganbench.training.loop import ProgressCallback, StepOutput, TrainResult, adversarial_step
 from ganbench.training.setup import samples_per_decision
 from ganbench.training.threads import intra_op_threads
-from ganbench.training.loop import ProgressCallback, StepOutput, TrainResult, adversarial_step
 from ganbench.training.trainer import Trainer
 
 
