@@ -160,6 +160,11 @@ class PenaltyContext:
     fake_logits: Tensor
     step: int
     generator: torch.Generator
+    #: a class-conditional run's labels of ``real`` and ``fake`` (None otherwise); there
+    #: ``discriminator(x)`` judges ``x`` with the real labels and ``discriminator(x, y)`` with
+    #: ``y`` (``ganbench.training.setup.PenaltyDiscriminator``)
+    real_labels: Tensor | None = None
+    fake_labels: Tensor | None = None
 
 
 class Regularizer(RunAware):

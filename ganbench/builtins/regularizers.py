@@ -107,7 +107,11 @@ class R2(Regularizer):
         self.gamma = _non_negative("r2 gamma", gamma)
 
     def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
-        grads = input_gradients(ctx.discriminator, ctx.fake.detach())
+        D = ctx.discriminator
+        with_labels = getattr(D, "with_labels", None)
+        if ctx.fake_labels is not None and callable(with_labels):
+            D = with_labels(ctx.fake_labels)  # a conditional run: fakes with their own labels
+        grads = input_gradients(D, ctx.fake.detach())
         return 0.5 * self.gamma * grads.pow(2).sum(dim=1).mean()
 
 

@@ -41,6 +41,7 @@ class StepOutput:
     grad_norm: Tensor | None = None
     real: Tensor | None = None
     real_logits: Tensor | None = None
+    real_labels: Tensor | None = None
 
 
 @dataclass

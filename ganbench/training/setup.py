@@ -94,14 +94,37 @@ def samples_per_decision(discriminator: nn.Module) -> int:
     return value
 
 
-class AugmentedDiscriminator(nn.Module):
-    """D behind the run's augmentation: what penalties call, so that they differentiate
-    through it, with fresh draws from the run's generator, as StyleGAN2-ADA's R1 does (Karras
-    et al. 2020). D's own settings (``samples_per_decision``) stay readable on ``module``."""
+class PenaltyDiscriminator(nn.Module):
+    """D as penalties call it, ``D(x) -> logits``, in a run with an augmentation or class labels.
 
-    def __init__(self, module: nn.Module, augment: Augmentation, rng: torch.Generator):
+    - Behind the run's augmentation, with fresh draws from the run's generator, so penalties
+      differentiate through it, as StyleGAN2-ADA's R1 does (Karras et al. 2020).
+    - A conditional D (issue 21) judges ``x`` with the labels given (``D(x, y)``), else with the
+      real batch's labels, bound at each D step (:meth:`bind`): gradient penalties on real or
+      interpolated samples use the real labels, as StudioGAN does; R2 passes the generated
+      batch's own. An auxiliary classifier's class logits are left out.
+
+    D's ``samples_per_decision`` stays readable on the view.
+    """
+
+    def __init__(self, module: nn.Module, augment: Augmentation | None, rng: torch.Generator):
         super().__init__()
         self.module, self.augment, self.rng = module, augment, rng
+        self.labels: Tensor | None = None
+        self.samples_per_decision = samples_per_decision(module)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.module(self.augment(x, self.rng))
+    def bind(self, labels: Tensor | None) -> PenaltyDiscriminator:
+        """This view, judging with ``labels`` from now on (the trainer, at each step)."""
+        self.labels = labels
+        return self
+
+    def with_labels(self, labels: Tensor | None) -> PenaltyDiscriminator:
+        """Another view of the same D that judges with ``labels`` (R2 on generated samples)."""
+        return PenaltyDiscriminator(self.module, self.augment, self.rng).bind(labels)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.augment is not None:
+            x = self.augment(x, self.rng)
+        y = y if y is not None else self.labels
+        out = self.module(x) if y is None else self.module(x, y[:len(x)])
+        return out[0] if isinstance(out, tuple) else out

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganbench.config.run_config import RunConfig
@@ -35,6 +35,7 @@ from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
 from ganbench.training.compiling import compile_forwards
+from ganbench.training.conditioning import Conditioning, judge
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.loggers import RunLoggers
 from ganbench.training.loop import (
@@ -47,7 +48,7 @@ from ganbench.training.loop import (
 from ganbench.training.overfitting import OverfittingProbe
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
 from ganbench.training.setup import (
-    AugmentedDiscriminator,
+    PenaltyDiscriminator,
     autocast_dtype,
     build,
     grad_norm,
@@ -112,8 +113,10 @@ class Trainer:
         #: D on held-out against training reals, when the dataset holds some out (``limit``)
         self.probe = OverfittingProbe.for_dataset(self.dataset, seed, device)
         #: what penalties call: D, behind the augmentation when there is one
-        self.penalty_D = self.D if self.augment is None else AugmentedDiscriminator(
-            self.D, self.augment, self.rng)
+        #: the labels of a class-conditional run (issue 21), or None
+        self.conditioning = Conditioning.of(self.G, self.D, self.dataset, device, self.rng)
+        self.penalty_D = self.D if self.augment is None and self.conditioning is None else (
+            PenaltyDiscriminator(self.D, self.augment, self.rng))
         opt = config.optimizer
         self.opt_g = make_optimizer(self.G.parameters(), opt["g"])
         self.opt_d = make_optimizer(self.D.parameters(), opt["d"])
@@ -147,6 +150,11 @@ class Trainer:
         """``x`` as D sees it: through the run's augmentation, when it has one."""
         return x if self.augment is None else self.augment(x, self.rng)
 
+    def penalty_view(self, real_labels: Tensor | None) -> nn.Module:
+        """D as this step's penalties call it (:class:`PenaltyDiscriminator`)."""
+        view = self.penalty_D
+        return view.bind(real_labels) if isinstance(view, PenaltyDiscriminator) else view
+
     def penalty(self, kind: str, ctx: PenaltyContext) -> Tensor:
         total = torch.zeros((), device=self.device)
         for regularizer in self.regularizers:
@@ -159,17 +167,27 @@ class Trainer:
         """One D update on ``m * batch_size`` real and as many generated samples (``m`` = D's
         ``samples_per_decision``): D makes ``batch_size`` decisions on each side."""
         n = self.samples_per_step
-        real = self.dataset.sample(n, self.rng)
+        cond = self.conditioning
+        if cond is None:
+            real, real_labels, fake_labels = self.dataset.sample(n, self.rng), None, None
+        else:
+            (real, real_labels), fake_labels = cond.real(n), cond.fake_labels(n)
         G, D = self.forwards.G, self.forwards.D
         with torch.no_grad(), self.forward_context():
-            fake = G(self.latents(n))
+            z = self.latents(n)
+            fake = G(z) if fake_labels is None else G(z, fake_labels)
         with self.forward_context():
-            real_logits, fake_logits = D(self.augmented(real)), D(self.augmented(fake))
+            real_logits, real_classes = judge(D, self.augmented(real), real_labels)
+            fake_logits, fake_classes = judge(D, self.augmented(fake), fake_labels)
             loss = self.loss.discriminator_loss(real_logits, fake_logits).float()
+        if cond is not None and real_labels is not None and fake_labels is not None:
+            for classes, labels in ((real_classes, real_labels), (fake_classes, fake_labels)):
+                term = cond.classifier_loss(classes, labels)  # AC-GAN: real and generated
+                loss = loss if term is None else loss + term
         if self.augment is not None:
             self.augment.observe(real_logits.detach().float())
-        ctx = PenaltyContext(self.penalty_D, self.G, real, fake.float(), real_logits, fake_logits,
-                             step, self.rng)
+        ctx = PenaltyContext(self.penalty_view(real_labels), self.G, real, fake.float(),
+                             real_logits, fake_logits, step, self.rng, real_labels, fake_labels)
         penalty = self.penalty("discriminator_penalty", ctx)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -178,7 +196,7 @@ class Trainer:
         for regularizer in self.regularizers:
             regularizer.after_discriminator_step(self.D)
         out = StepOutput(loss.detach(), penalty.detach(), grad_norm=norm, real=real,
-                         real_logits=real_logits.detach())
+                         real_logits=real_logits.detach(), real_labels=real_labels)
         if measure:
             real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
             out.real_out = self.loss.discriminator_output(real_logits).mean()
@@ -191,12 +209,19 @@ class Trainer:
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
         """One G update on ``m * batch_size`` generated samples: ``batch_size`` logits of D."""
+        n, cond = self.samples_per_step, self.conditioning
+        labels = None if cond is None else cond.fake_labels(n)
         with self.forward_context():
-            fake = self.forwards.G(self.latents(self.samples_per_step))
-            fake_logits = self.forwards.D(self.augmented(fake))
+            z = self.latents(n)
+            fake = self.forwards.G(z) if labels is None else self.forwards.G(z, labels)
+            fake_logits, fake_classes = judge(self.forwards.D, self.augmented(fake), labels)
             loss = self.loss.generator_loss(fake_logits, d_out.real_logits).float()
-        ctx = PenaltyContext(self.penalty_D, self.G, d_out.real, fake, d_out.real_logits,
-                             fake_logits, step, self.rng)
+        if cond is not None and labels is not None:
+            term = cond.classifier_loss(fake_classes, labels)  # AC-GAN: G wants its class
+            loss = loss if term is None else loss + term
+        ctx = PenaltyContext(self.penalty_view(d_out.real_labels), self.G, d_out.real, fake,
+                             d_out.real_logits, fake_logits, step, self.rng, d_out.real_labels,
+                             labels)
         penalty = self.penalty("generator_penalty", ctx)
         self.opt_g.zero_grad(set_to_none=True)
         (loss + penalty).backward()
