@@ -245,7 +245,9 @@ class EvalContext:
     ``evaluation`` table (``features``, ``inception_weights``, ...) plus ``dataset``, the run's
     dataset reference ``{"name", "params"}``; empty when the caller gives none. ``cache`` is a
     dict the metrics of one evaluation share, for plugins whose metrics reuse each other's work
-    (features, a fitted model); the built-in metrics do not use it.
+    (features, a fitted model); the built-in metrics do not use it. In a class-conditional run
+    ``labels(n)`` gives the class each of the ``n`` samples of ``generate(n)`` was asked for
+    (None otherwise): what conditional accuracy and per-class metrics compare against.
     """
 
     generate: Callable[[int], Tensor]
@@ -256,6 +258,7 @@ class EvalContext:
     samples: int = 2500
     cache: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    labels: Callable[[int], Tensor] | None = None
 
     @property
     def spec(self) -> DataSpec:

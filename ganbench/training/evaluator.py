@@ -77,9 +77,21 @@ class Evaluator:
         #: metric name -> what its last evaluation rested on (``Metric.protocol``)
         self.protocols: dict[str, dict] = {}
 
+    @property
+    def num_classes(self) -> int:
+        """The classes a conditional generator takes (0: unconditional)."""
+        return int(getattr(self.generator, "num_classes", 0)) if getattr(
+            self.generator, "conditional", False) else 0
+
+    def labels(self, n: int) -> Tensor:
+        """The class each of ``n`` generated samples is asked for in a conditional run: every
+        class in turn (``i mod K``), so each gets ``n / K`` samples."""
+        return torch.arange(n, device=self.device) % self.num_classes
+
     @torch.no_grad()
     def generate(self, n: int) -> Tensor:
-        """``n`` samples from the fixed evaluation latents, generator in eval mode."""
+        """``n`` samples from the fixed evaluation latents, generator in eval mode (a
+        conditional one for the labels :meth:`labels` gives)."""
         rng = torch.Generator(self.device).manual_seed(self.seed + EVAL_SEED_OFFSET)
         was_training = self.generator.training
         self.generator.eval()
@@ -88,7 +100,10 @@ class Evaluator:
             for start in range(0, n, GENERATE_CHUNK):
                 size = min(GENERATE_CHUNK, n - start)
                 z = torch.randn((size, self.generator.latent_dim), generator=rng, device=self.device)
-                chunks.append(self.generator(z))
+                if self.num_classes:
+                    chunks.append(self.generator(z, self.labels(n)[start:start + size]))
+                else:
+                    chunks.append(self.generator(z))
             return torch.cat(chunks)
         finally:
             self.generator.train(was_training)
@@ -104,7 +119,8 @@ class Evaluator:
             return memo[n]
 
         ctx = EvalContext(generate=generate, dataset=self.dataset, device=self.device,
-                          step=step, seed=self.seed, samples=self.samples, options=self.options)
+                          step=step, seed=self.seed, samples=self.samples, options=self.options,
+                          labels=self.labels if self.num_classes else None)
         values: dict[str, float] = {}
         started = time.perf_counter()
         for name, metric in self.metrics.items():
