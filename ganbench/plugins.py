@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.metrics",
     "ganbench.builtins.class_metrics",
     "ganbench.builtins.fidelity_metrics",
+    "ganbench.builtins.conditional_metrics",
     "ganbench.builtins.diagnostics",
     "ganbench.builtins.loggers",
 )

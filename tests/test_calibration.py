@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganbench.testing.histories import NULL_KINDS, PLANTED_KINDS, calibration_table
+from ganbench.testing.histories import NULL_KINDS, OVERFITTING_KINDS, PLANTED_KINDS, calibration_table
 
 LENGTHS = (10, 15, 20, 30, 50, 100)
 
@@ -48,3 +48,17 @@ def test_false_positives_stay_at_most_five_percent_at_every_length():
     table = calibration_table(LENGTHS, trials=40, kinds=NULL_KINDS)
     rates = false_positive_rates(table)
     assert max(rates.values()) <= 0.05, {k: v for k, v in rates.items() if v > 0}
+
+
+@pytest.mark.slow  # labels 500 synthetic histories (about 15 s)
+def test_discriminator_overfitting_rates_stay_where_documented():
+    # docs/diagnostics.md, "discriminator-overfitting": measured with 200 histories per kind at
+    # the demo's length (15 rows) and a longer one (50); here the first 50 seeds of each
+    table = calibration_table((15, 50), trials=50, kinds=OVERFITTING_KINDS)
+    nulls = table[table["truth"] == "ok"]
+    fired = nulls.get("discriminator-overfitting", 0.0)
+    assert (fired <= 0.04).all(), nulls[["kind", "rows"]].assign(fired=fired)
+    assert set(nulls["kind"]) == {"heldout-noise", "gap-only", "metric-worsening", "no-heldout"}
+    assert (nulls[nulls["kind"] == "no-heldout"].get("discriminator-overfitting", 0.0) == 0).all()
+    planted = table[table["kind"] == "overfitting"]
+    assert (planted["discriminator-overfitting"] >= 0.85).all(), planted

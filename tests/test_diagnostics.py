@@ -270,3 +270,88 @@ def test_failure_matrix_counts_labels_over_seeds():
     assert matrix.loc["mm", "gp"] == "diverged 1"
     with pytest.raises(ConfigError, match="unknown column"):
         failure_matrix(frame, rows="nope")
+
+
+# ---------------------------------------------------------------- discriminator overfitting
+def overfitting_history(gap_to=0.8, fid=(40, 30, 22, 25, 32), scale=1.0, shift=0.0, rows=20, probe=True):
+    """D's outputs on training reals T, held-out reals H and fakes F: H drifts from T toward F
+    (the gap (T - H)/|T - F| ramps from 0 to ``gap_to`` over the second half), FID evaluated
+    five times (the last row included); outputs ``scale * (p - 0.5) + 0.5 + shift``."""
+    history = []
+    for i in range(rows):
+        ramp = min(1.0, max(0.0, (i - rows / 2) / (rows / 4)))
+        train, fake = 0.8 + 0.15 * ramp, 0.3 - 0.2 * ramp
+        held = train - gap_to * ramp * (train - fake)
+        out = {k: scale * (v - 0.5) + 0.5 + shift for k, v in
+               {"d_real": train, "d_fake": fake, "d_train_real": train, "d_heldout_real": held}.items()}
+        if not probe:
+            del out["d_train_real"], out["d_heldout_real"]
+        history.append(row(100 * (i + 1), **out))
+    for value, i in zip(fid, range(rows // len(fid) - 1, rows, rows // len(fid)), strict=True):
+        history[i]["fid"] = value
+    return history
+
+
+def test_held_out_reals_judged_like_fakes_while_fid_worsens_is_discriminator_overfitting():
+    result = label(overfitting_history())
+    assert result.mode == "discriminator-overfitting", result.evidence
+    ev = result.evidence
+    assert ev.startswith("D(x) on held-out reals fell from 0.80 to 0.27 while on training reals it rose from"
+                         " 0.80 to 0.95 and on generated samples it is 0.10 (from step 1600)"), ev
+    assert "(T - H)/|T - F| 0.00 early, 0.80 at the end (>= overfit_gap = 0.5 for the last 5 log points)" \
+        in ev
+    assert "fid rose from 22 (step 1200) to 32 (+45% of the best, >= overfit_worsening = 20%)" in ev
+
+
+def test_the_overfitting_gap_is_scale_free_so_critics_are_judged_alike():
+    # a critic's raw outputs: scaled by 15 and shifted by -4, the same verdict
+    assert label(overfitting_history(scale=15.0, shift=-4.5)).mode == "discriminator-overfitting"
+    signals, _ = compute_signals(REGISTRY, overfitting_history(scale=15.0, shift=-4.5))
+    plain, _ = compute_signals(REGISTRY, overfitting_history())
+    assert signals["overfit_gap_last"] == pytest.approx(plain["overfit_gap_last"])
+    assert signals["overfit_gap_last"] == pytest.approx(0.8)
+    assert signals["overfit_onset_step"] == 1600 and signals["metric_worsening"] == pytest.approx(10 / 22)
+
+
+def test_overfitting_needs_both_the_gap_and_a_worse_metric():
+    improving = overfitting_history(fid=(40, 30, 25, 22, 20))
+    result = label(improving)
+    assert result.mode == "ok" and "overfitting gap 0.80 at the end (overfit_gap 0.5)" in result.evidence
+    assert label(overfitting_history(gap_to=0.2)).mode == "ok"  # fid worsens, held-out reals stay
+    # the threshold is the grid's to set
+    assert label(overfitting_history(), thresholds=Thresholds(overfit_gap=0.9)).mode == "ok"
+    assert label(overfitting_history(), thresholds=Thresholds(overfit_worsening=0.5)).mode == "ok"
+    assert check_overrides("diagnostics", {"overfit_gap": 0.3, "overfit_rows": 2}) == {
+        "overfit_gap": 0.3, "overfit_rows": 2}
+
+
+def test_a_run_without_held_out_reals_gets_no_gap_and_never_the_label():
+    history = overfitting_history(probe=False)
+    signals, _ = compute_signals(REGISTRY, history)
+    assert not any(k.startswith("overfit") for k in signals)
+    assert label(history).mode == "ok"
+    # a metric no registered metric declares a direction for is not judged either
+    unranked = [{("my_score" if k == "fid" else k): v for k, v in r.items()} for r in overfitting_history()]
+    assert label(unranked).mode == "ok"
+
+
+def test_the_primary_metrics_direction_comes_from_the_registry():
+    # classes_covered (the `classes` metric's primary key) is higher-is-better: it falling counts
+    history = overfitting_history(fid=(3, 6, 9, 8, 5))
+    for r in history:
+        if "fid" in r:
+            r["classes_covered"] = r.pop("fid")
+    result = label(history)
+    assert result.mode == "discriminator-overfitting", result.evidence
+    assert "classes_covered fell from 9 (step 1200) to 5" in result.evidence
+    # rising classes_covered is not a worse metric
+    for r in history:
+        if "classes_covered" in r:
+            r["classes_covered"] = 12 - r["classes_covered"] / 3
+    assert label(history).mode == "ok"
+
+
+def test_a_diverged_run_is_diverged_before_it_is_overfitting():
+    history = overfitting_history()
+    history[-1]["d_loss"] = math.nan
+    assert label(history, status="diverged", diverged_at=2000).mode == "diverged"

@@ -8,11 +8,12 @@ import torch
 
 from ganbench import hookimpl
 from ganbench.config.json_schema import grid_schema
-from ganbench.contracts import Augmentation
+from ganbench.contracts import Augmentation, Regularizer
 from ganbench.errors import ConfigError
+from ganbench.paths import data_root
 from ganbench.registry import get_registry
 from ganbench.running.units import plan_units
-from ganbench.training.trainer import train
+from ganbench.training.trainer import Trainer, train
 from tests.conftest import specs_of
 from tests.test_train import StopAt, without_time
 
@@ -159,3 +160,58 @@ def test_an_augmented_combined_run_resumes_bit_for_bit(tiny_grid, tmp_path, augm
         assert {"ada_p", "ada_rt"} <= set(whole.history[-1])
         # the dcgan D says "real" to the digits at first (r_t > 0.6), so p rises from 0
         assert whole.history[-1]["ada_p"] > 0
+
+
+#: (regularizer label, step) of every D penalty a counting regularizer computed.
+PENALTIES: list[tuple[str, int]] = []
+
+
+class CountingPenalty(Regularizer):
+    """A penalty of ``value`` that records each time it is asked for."""
+
+    def __init__(self, label: str = "a", value: float = 1.0):
+        self.label, self.value = label, value
+
+    def discriminator_penalty(self, ctx):
+        PENALTIES.append((self.label, ctx.step))
+        return torch.tensor(self.value)
+
+
+class PenaltyPlugin:
+    @hookimpl
+    def ganbench_register_regularizers(self, register):
+        register("count-a", CountingPenalty)
+        register("count-b", CountingPenalty)
+
+
+def test_a_list_of_regularizers_applies_each_penalty_once_per_d_update(tiny_grid):
+    PENALTIES.clear()
+    grid = _grid(tiny_grid, steps=4, log_every=2, n_critic=2,
+                 regularizer=[{"name": "count-a", "label": "a", "value": 0.25},
+                              {"name": "count-b", "label": "b", "value": 0.5}])
+    registry, (spec,) = specs_of(grid, PenaltyPlugin())
+    result = train(spec.run_config, registry, torch.device("cpu"))
+    assert PENALTIES == [(label, step) for step in range(1, 5) for _ in range(2) for label in "ab"]
+    assert all(row["d_penalty"] == 0.75 for row in result.history)  # summed, each once
+
+
+def test_gradients_reach_g_through_the_augmented_input_of_d(tiny_grid):
+    """G's loss is computed on D(T(G(z))): with a differentiable T, every parameter of G gets a
+    gradient (diffaugment's colour, translation and cutout on images)."""
+    grid = _grid(tiny_grid, dataset="digits", generator={"name": "dcgan", "width": 8},
+                 discriminator={"name": "dcgan", "width": 8}, latent_dim=8,
+                 augmentation={"name": "diffaugment", "policy": "color,translation,cutout"},
+                 evaluation={"samples": 100})
+    registry, (spec,) = specs_of(grid)
+    trainer = Trainer(spec.run_config, registry, torch.device("cpu"), data_root())
+    d_out = trainer.discriminator_step(1, measure=False)
+    trainer.opt_g.zero_grad(set_to_none=True)
+    n = trainer.samples_per_step
+    fake = trainer.G(trainer.latents(n))
+    fake.retain_grad()
+    logits = trainer.D(trainer.augmented(fake))
+    trainer.loss.generator_loss(logits, d_out.real_logits).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    grads = [p.grad for p in trainer.G.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0

@@ -1,7 +1,8 @@
 """Built-in convergence signals and the built-in failure-mode classifier.
 
 The classifier applies its rules in this order, the first that fires wins: diverged (non-finite
-values) > unbounded-critic > diverged (exploding values) > vanishing-gradients > mode-collapse >
+values) > unbounded-critic > diverged (exploding values) > vanishing-gradients >
+discriminator-overfitting > mode-collapse >
 oscillating > non-convergence > partial-mode-collapse (non-convergence while the retained modes
 still rise) > ok. Thresholds: ganbench/diagnostics/thresholds.py; each rule's
 measured error rates: docs/diagnostics.md.
@@ -16,6 +17,7 @@ import pandas as pd
 
 from ganbench import hookimpl
 from ganbench.builtins.metrics import RETAINED_SHARE
+from ganbench.diagnostics.overfitting import OverfittingGap, overfitting_gap, primary_metric, worsening
 from ganbench.diagnostics.signals import FailureLabel, cycle_test, evaluations, late
 from ganbench.diagnostics.thresholds import WINDOW, Thresholds
 
@@ -117,11 +119,40 @@ def mode_trends():
     return signals
 
 
+def overfitting_signals():
+    """The discriminator-overfitting gap (T - H) / |T - F| (ganbench/diagnostics/overfitting.py):
+    early, last, peak, the step from which it stayed above the default ``overfit_gap``, D's
+    late outputs on the two probe sets, and the primary metric's worsening from its best.
+    Nothing for a run without held-out reals."""
+
+    def signals(history: pd.DataFrame) -> dict[str, float]:
+        gap = overfitting_gap(history)
+        if gap is None:
+            return {}
+        default = Thresholds()
+        onset = gap.onset(default.overfit_gap, default.overfit_rows)
+        out = {
+            "overfit_gap_early": gap.early,
+            "overfit_gap_last": float(gap.gap[-1]),
+            "overfit_gap_peak": float(np.nanmax(gap.gap)) if np.isfinite(gap.gap).any() else math.nan,
+            "overfit_onset_step": float(gap.steps[onset]) if onset is not None else math.nan,
+            "d_train_real_last": gap.late_mean(gap.train),
+            "d_heldout_real_last": gap.late_mean(gap.heldout),
+        }
+        chosen = primary_metric(history)
+        change = worsening(history, *chosen) if chosen else None
+        out["metric_worsening"] = change.change if change else math.nan
+        return out
+
+    return signals
+
+
 @hookimpl
 def ganbench_register_diagnostics(register):
     register("adversarial", adversarial_signals)
     register("loss-dynamics", loss_dynamics)
     register("mode-trends", mode_trends)
+    register("overfitting", overfitting_signals)
 
 
 # --------------------------------------------------------------------------- the rules
@@ -195,6 +226,41 @@ def _vanishing(s, t: Thresholds) -> FailureLabel | None:
             f" {decay:.2g} of its peak before ({s['g_grad_norm_late']:.2g} against"
             f" {s['g_grad_norm_peak']:.2g}; < vanishing_ratio = {t.vanishing_ratio:g})")
     return None
+
+
+def _moved(before: float, after: float, scale: float) -> str:
+    """``stayed 0.95`` when the change is under a tenth of ``scale``, else ``fell/rose from a to b``."""
+    if not abs(after - before) >= 0.1 * scale:
+        return f"stayed {after:.2f}"
+    return f"{'rose' if after > before else 'fell'} from {before:.2f} to {after:.2f}"
+
+
+def _overfitting_evidence(gap: OverfittingGap, onset: int, change, t: Thresholds) -> str:
+    t0, t1 = gap.early_mean(gap.train), gap.late_mean(gap.train)
+    h0, h1 = gap.early_mean(gap.heldout), gap.late_mean(gap.heldout)
+    scale = abs(t1 - gap.late_mean(gap.fake))
+    verb = "fell" if change.higher_is_better else "rose"
+    return (f"D(x) on held-out reals {_moved(h0, h1, scale)} while on training reals it"
+            f" {_moved(t0, t1, scale)} and on generated samples it is {gap.late_mean(gap.fake):.2f}"
+            f" (from step {int(gap.steps[onset])}); overfitting gap (T - H)/|T - F|"
+            f" {gap.early:.2f} early, {gap.gap[-1]:.2f} at the end (>= overfit_gap = {t.overfit_gap:g}"
+            f" for the last {len(gap.gap) - onset} log points); {change.metric} {verb} from"
+            f" {change.best:.4g} (step {int(change.best_step)}) to {change.last:.4g}"
+            f" ({change.change:+.0%} of the best, >= overfit_worsening = {t.overfit_worsening:.0%}):"
+            " D judges reals it never trained on like generated ones, it memorised its training"
+            " set")
+
+
+def _overfitting(history: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
+    gap = overfitting_gap(history)
+    if gap is None or not gap.early < t.overfit_gap:
+        return None
+    onset = gap.onset(t.overfit_gap, t.overfit_rows)
+    chosen = primary_metric(history) if onset is not None else None
+    change = worsening(history, *chosen) if chosen else None
+    if onset is None or change is None or not change.change >= t.overfit_worsening:
+        return None
+    return FailureLabel("discriminator-overfitting", _overfitting_evidence(gap, onset, change, t))
 
 
 def _mode_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
@@ -281,6 +347,11 @@ def _ok(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel:
         else:
             parts.append(f"no cycle in D(x) - D(G(z)) (Fisher's g {_p(s['gap_cycle_p'])},"
                          f" {rows} rows)")
+    if math.isfinite(s.get("overfit_gap_last", math.nan)):
+        change = s.get("metric_worsening", math.nan)
+        worse = f", primary metric {change:+.0%} of its best (worse: +)" if math.isfinite(change) else ""
+        parts.append(f"overfitting gap {s['overfit_gap_last']:.2f} at the end"
+                     f" (overfit_gap {t.overfit_gap:g}){worse}")
     if evals.empty:
         parts.append("modes not judged: no mode metric")
     return FailureLabel("ok", "no failure rule fired" + (f": {'; '.join(parts)}" if parts else ""))
@@ -292,5 +363,5 @@ def ganbench_classify_failure(record, signals, history, thresholds: Thresholds):
     t, s = thresholds, signals
     evals = evaluations(history, "modes_covered")
     return (_nonfinite(record, s) or _unbounded_critic(s, t) or _exploded(s, t) or _vanishing(s, t)
-            or _mode_collapse(evals, t) or _oscillating(s, t) or _non_convergence(evals, s, t)
-            or _partial_collapse(evals, t) or _ok(evals, s, t))
+            or _overfitting(history, t) or _mode_collapse(evals, t) or _oscillating(s, t)
+            or _non_convergence(evals, s, t) or _partial_collapse(evals, t) or _ok(evals, s, t))

@@ -122,8 +122,34 @@ def resolve_cell(settings: dict[str, Any], registry: Registry, where: str) -> di
         _weights_digests(evaluation, where)
     errors.raise_any()
     config["evaluation"] = evaluation
+    _check_conditioning(config, registry, where)
     metric_warnings(config, registry, where)
     return config
+
+
+def is_conditional(registry: Registry, kind: str, ref: dict[str, Any]) -> bool:
+    """Whether the resolved component ``ref`` is class-conditional: registered
+    ``conditional=True``, or ``conditional="param"`` and built with ``conditional = true``
+    (a generator) or a ``head`` (a discriminator)."""
+    mode = registry.get(kind, ref["name"]).metadata.get("conditional")
+    if mode == "param":
+        params = ref["params"]
+        return params.get("conditional") is True or params.get("head") not in (None, "none")
+    return mode is True
+
+
+def _check_conditioning(config: dict[str, Any], registry: Registry, where: str) -> None:
+    """A conditional generator needs a conditional discriminator, and the reverse (issue 21)."""
+    g = is_conditional(registry, "generator", config["generator"])
+    d = is_conditional(registry, "discriminator", config["discriminator"])
+    if g and not d:
+        raise ConfigError(f"{where}: generator {config['generator']['name']!r} is class-conditional"
+                          f" but discriminator {config['discriminator']['name']!r} is not: give the"
+                          ' discriminator a head ("projection" or "ac"), or drop conditional = true')
+    if d and not g:
+        raise ConfigError(f"{where}: discriminator {config['discriminator']['name']!r} is"
+                          f" class-conditional but generator {config['generator']['name']!r} is not:"
+                          " set conditional = true on the generator, or drop the head")
 
 
 def metric_warnings(config: RunConfig | dict[str, Any], registry: Registry,

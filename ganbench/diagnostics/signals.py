@@ -10,7 +10,9 @@ evidence. docs/diagnostics.md explains each label and its rule.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,34 @@ class FailureLabel:
 
     mode: str
     evidence: str
+
+
+@dataclass(frozen=True)
+class MetricDeclarations:
+    """The registry's ``metric_primaries()`` and ``metric_directions()``, carried in the
+    ``attrs`` of the history frame that diagnostics and classifiers get (:func:`history_frame`,
+    key :data:`METRICS`), so that a rule finds a run's primary metric and whether higher is
+    better without a registry of its own."""
+
+    primaries: Mapping[str, tuple[str, ...]]
+    directions: Mapping[str, bool]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MetricDeclarations:
+        # pandas deep-copies a frame's attrs into every frame derived from it (each column,
+        # each slice): an immutable value is shared instead of copied every time
+        return self
+
+
+#: The ``history.attrs`` key of the :class:`MetricDeclarations`.
+METRICS = "ganbench_metrics"
+
+
+def history_frame(registry: Registry, history: list[dict[str, Any]]) -> pd.DataFrame:
+    """A run's history as a frame, with the registry's metric declarations in its ``attrs``."""
+    frame = pd.DataFrame(history)
+    frame.attrs[METRICS] = MetricDeclarations(MappingProxyType(registry.metric_primaries()),
+                                              MappingProxyType(registry.metric_directions()))
+    return frame
 
 
 def late(history: pd.DataFrame) -> pd.DataFrame:
@@ -110,7 +140,7 @@ def cycle_test(series: Any, min_rows: int = 10) -> CycleTest | None:
 def compute_signals(registry: Registry, history: list[dict[str, Any]]
                     ) -> tuple[dict[str, float], dict[str, str]]:
     """``(signals, errors)``: every diagnostic's numbers, and the reason of each one that failed."""
-    frame = pd.DataFrame(history)
+    frame = history_frame(registry, history)
     signals: dict[str, float] = {}
     errors: dict[str, str] = {}
     for component in registry.components("diagnostic"):
@@ -127,7 +157,8 @@ def classify(registry: Registry, record: dict[str, Any], signals: dict[str, floa
     """The first label a ``ganbench_classify_failure`` implementation gives."""
     try:
         answer = registry.pm.hook.ganbench_classify_failure(
-            record=record, signals=signals, history=pd.DataFrame(history), thresholds=thresholds)
+            record=record, signals=signals, history=history_frame(registry, history),
+            thresholds=thresholds)
     except Exception as exc:  # a classifier plugin's bug must not cost the run its results
         return FailureLabel("unclassified", f"a failure classifier raised {one_line(exc)}")
     if answer is None:

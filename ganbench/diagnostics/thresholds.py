@@ -66,6 +66,21 @@ class Thresholds:
     # oscillation_min_rows are too short to judge.
     oscillation_cycles: float = 2.0
     oscillation_min_rows: int = 10
+    # discriminator-overfitting (runs with held-out reals, i.e. `limit` datasets): the overfitting
+    # gap (T - H) / |T - F| (ganbench/diagnostics/overfitting.py: D's mean output on training
+    # reals T, held-out reals H, the step's fakes F; 0 = held-out judged like training reals,
+    # 1 = like fakes, Karras et al. 2020 Fig. 1c), averaged over 3 log points, started below
+    # overfit_gap and stayed at or above it for the last overfit_rows log points or more:
+    # held-out reals sit at least halfway from the training reals toward the fakes, the point
+    # where D's verdict on a real image depends more on whether it trained on it than on
+    # whether it is real ...
+    overfit_gap: float = 0.5
+    overfit_rows: int = 3
+    # ... while the run's primary metric is worse at the last evaluation than at its best,
+    # earlier one by at least overfit_worsening of the best (relative): FID climbs by tens of
+    # percent once D overfits (Karras et al. 2020, Fig. 1a), while evaluation-to-evaluation
+    # noise of a healthy run stays within a few percent (error rates: docs/diagnostics.md).
+    overfit_worsening: float = 0.2
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any] | None) -> Thresholds:

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ganbench.config.cells import is_conditional
 from ganbench.config.grid import RunSpec
 from ganbench.config.run_config import RunConfig
 from ganbench.errors import ConfigError
@@ -92,6 +93,8 @@ def unsupported(config: RunConfig, registry: Registry) -> str | None:
         name = config.optimizer_name(side)
         if name != "adam":
             return f"optimizer {name!r} has no bundle form"
+    if is_conditional(registry, "generator", config.generator.to_dict()):
+        return "class-conditional networks are not bundled"
     if len(config.regularizers) > 1:
         return "a combination of regularizers is not bundled"
     if config.augmentation.name != "none":

@@ -27,6 +27,8 @@ guide's section on bundles).
 
 from ganbench.testing.augmentations import check_augmentation
 from ganbench.testing.bundles import check_bundle_form
+from ganbench.testing.conditional import check_conditional_generator
+from ganbench.testing.conditional_d import check_conditional_discriminator
 from ganbench.testing.data import HISTORY_COLUMNS as HISTORY_COLUMNS
 from ganbench.testing.data import check_dataset, check_diagnostic, check_metric
 from ganbench.testing.networks import check_discriminator, check_generator
@@ -55,6 +57,8 @@ __all__ = [
     "available_devices",
     "check_augmentation",
     "check_bundle_form",
+    "check_conditional_discriminator",
+    "check_conditional_generator",
     "check_dataset",
     "check_diagnostic",
     "check_discriminator",

@@ -21,6 +21,18 @@ some dropped modes, no convergence, a divergence, an unconstrained critic (gap s
 hundreds to thousands, as measured on real WGAN runs without a penalty), or vanishing
 gradients. The mode evaluations are computed with the real ``modes`` metric on
 points drawn from the generator the kind describes (grid25 by default).
+
+The discriminator-overfitting kinds (``OVERFITTING_KINDS``) are image runs on a limited dataset:
+no mode evaluations but an FID (the ``fidelity`` metric's primary key, lower is better) at the
+same rows, and D's outputs on the probe's training and held-out reals (``d_train_real``,
+``d_heldout_real``). Planted ``overfitting``: the held-out reals drift from the training reals'
+verdict toward the fakes' (the gap (T - H) / |T - F| ramps to 0.6-1.0 around 30-60 % of the
+run) while FID, having improved, climbs by 50-150 % of its level from that point. Null kinds:
+``heldout-noise`` (no gap beyond the probes' sampling noise, FID improving), ``gap-only`` (the
+same gap, FID still improving), ``metric-worsening`` (the same FID climb, no gap) and
+``no-heldout`` (the planted history without the two probe columns: a dataset without
+held-out reals). Half of the histories of each kind are on a critic's raw scale (the outputs
+scaled by 1-20 and shifted by up to 5), the other half probabilities.
 """
 
 from __future__ import annotations
@@ -42,7 +54,8 @@ from ganbench.diagnostics.thresholds import Thresholds
 from ganbench.registry import get_registry
 
 #: Null kinds: histories without a failure.
-NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic", "d-wins")
+NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic", "d-wins",
+              "heldout-noise", "gap-only", "metric-worsening", "no-heldout")
 #: Planted kinds and the label a correct classifier gives them.
 PLANTED_KINDS = {
     "cycle": "oscillating",
@@ -53,7 +66,10 @@ PLANTED_KINDS = {
     "divergence": "diverged",
     "growing-critic": "unbounded-critic",
     "vanishing": "vanishing-gradients",
+    "overfitting": "discriminator-overfitting",
 }
+#: The image-run kinds with held-out reals and an FID instead of mode evaluations.
+OVERFITTING_KINDS = ("overfitting", "heldout-noise", "gap-only", "metric-worsening", "no-heldout")
 #: Samples per mode evaluation (the default ``evaluation.samples``).
 EVAL_SAMPLES = 2500
 #: Logged rows between mode evaluations: about five evaluations per history, at least one.
@@ -118,6 +134,46 @@ def _samples(kind: str, progress: float, centres: torch.Tensor, scale: float, ge
     return points
 
 
+def _evaluated_rows(rows: int) -> list[int]:
+    """The rows with a metric evaluation: every ``rows // EVALUATIONS`` and the last."""
+    every = max(1, rows // EVALUATIONS)
+    evaluated = list(range(every - 1, rows, every))
+    if rows and evaluated[-1] != rows - 1:
+        evaluated.append(rows - 1)
+    return evaluated
+
+
+def _overfitting_columns(kind: str, history: list[dict[str, float]], rng: np.random.Generator) -> None:
+    """Add D's probe outputs and an FID to a history of an ``OVERFITTING_KINDS`` kind (the
+    module docstring says what each kind holds)."""
+    rows = len(history)
+    t = np.arange(1, rows + 1) / rows
+    onset, width = rng.uniform(0.3, 0.6), rng.uniform(0.03, 0.08)
+    ramp = 1 / (1 + np.exp(-(t - onset) / width))
+    gapped = kind in ("overfitting", "gap-only", "no-heldout")
+    gap = rng.uniform(0.6, 1.0) * ramp if gapped else np.zeros(rows)
+    # D separates training reals from fakes better as it overfits (Karras et al. 2020, Fig. 1c)
+    push = ramp if gapped else np.zeros(rows)
+    train = rng.uniform(0.65, 0.8) + 0.15 * push
+    fake = rng.uniform(0.2, 0.35) - 0.15 * push + 0.04 * rng.standard_normal(rows)
+    heldout = train - gap * (train - fake) + 0.015 * rng.standard_normal(rows)
+    train = train + 0.015 * rng.standard_normal(rows)  # a mean over 256 probe samples
+    real = train + 0.04 * rng.standard_normal(rows)  # the step's batch
+    scale, shift = (10.0 ** rng.uniform(0.0, 1.3), rng.uniform(-5, 5)) if rng.random() < 0.5 else (1.0, 0.0)
+    best = rng.uniform(10, 40)
+    fid = best * (1 + 2 * np.exp(-t / rng.uniform(0.1, 0.3)))
+    if kind in ("overfitting", "metric-worsening", "no-heldout"):
+        fid = fid * (1 + rng.uniform(0.5, 1.5) * np.clip((t - onset) / (1 - onset), 0, None))
+    fid = fid * np.exp(0.05 * rng.standard_normal(rows))  # evaluation and training noise
+    for i, r in enumerate(history):
+        r.update(d_real=float(scale * (real[i] - 0.5) + shift), d_fake=float(scale * (fake[i] - 0.5) + shift))
+        if kind != "no-heldout":
+            r.update(d_train_real=float(scale * (train[i] - 0.5) + shift),
+                     d_heldout_real=float(scale * (heldout[i] - 0.5) + shift))
+    for i in _evaluated_rows(rows):
+        history[i]["fid"] = float(fid[i])
+
+
 def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") -> list[dict[str, float]]:
     """A history of ``rows`` logged rows of ``kind`` (a null or planted kind), with mode
     evaluations at about ``EVALUATIONS`` rows, reproducible from ``seed``."""
@@ -155,17 +211,16 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
         "d_acc_real": float(acc[0, i]), "d_acc_fake": float(acc[1, i]),
         "d_grad_norm": float(d_grad[i]), "g_grad_norm": float(g_grad[i]), "wall_time_s": 0.01 * i,
     } for i in range(rows)]
+    if kind in OVERFITTING_KINDS:
+        _overfitting_columns(kind, history, rng)
+        return history
     centres, scale = _centres(dataset)
     k = len(centres)
     order = torch.randperm(k, generator=gen)
     fixed = {"point": (4 * torch.rand(2, generator=gen) - 2),
              "few": order[: max(1, k // 8)],
              "kept": order[: k - max(1, int(rng.integers(1, max(2, k // 3))))]}
-    every = max(1, rows // EVALUATIONS)
-    evaluated = list(range(every - 1, rows, every))
-    if rows and evaluated[-1] != rows - 1:
-        evaluated.append(rows - 1)
-    for i in evaluated:
+    for i in _evaluated_rows(rows):
         points = _samples(kind, (i + 1) / rows, centres, scale, gen, fixed)
         history[i].update(mode_statistics(points, centres, scale))
     return history

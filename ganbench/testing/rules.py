@@ -77,6 +77,13 @@ RULES: dict[tuple[str, str], str] = {
     ("generator", "gradients"): "gradients of the samples reach G's parameters: finite, not all zero",
     ("generator", "eval-deterministic"): "in eval mode, the same z gives the same samples, whatever"
                                          " else is in the batch (evaluation draws in chunks)",
+    # conditional generators (check_conditional_generator)
+    ("generator", "conditional-attributes"): "a conditional generator has conditional = True and an"
+                                             " int num_classes equal to data.num_classes",
+    ("generator", "label-gradients"): "forward(z, y): the samples' parameter gradients depend on y,"
+                                      " and every nn.Embedding gets finite, non-zero gradients",
+    ("generator", "label-dependence"): "with its parameters moved off their initial values, the same"
+                                       " z with another label gives another sample (in eval mode)",
     # discriminators
     ("discriminator", "factory"): "factory(data=..., **params) returns an nn.Module",
     ("discriminator", "samples-per-decision"): "samples_per_decision, when set, is an int >= 1",
@@ -89,6 +96,17 @@ RULES: dict[tuple[str, str], str] = {
                                          " penalties need double backward)",
     ("discriminator", "decisions-independent"): "in eval mode, logit i depends only on samples"
                                                 " i*m .. i*m+m-1 (consecutive samples form a pack)",
+    # conditional discriminators (check_conditional_discriminator)
+    ("discriminator", "conditional-attributes"): "a conditional discriminator has conditional ="
+                                                 " True, an int num_classes equal to"
+                                                 " data.num_classes, a str head, and judges one"
+                                                 " sample per logit",
+    ("discriminator", "class-logits"): "an auxiliary-classifier D returns (logits (N,),"
+                                       " class_logits (N, K)), both finite float32 on x's device",
+    ("discriminator", "label-gradients"): "forward(x, y): the parameters' gradients depend on y"
+                                          " (the labels reach D's parameters)",
+    ("discriminator", "label-dependence"): "without an auxiliary classifier, the logit of the same"
+                                           " x changes with its label (in eval mode)",
     # datasets
     ("dataset", "factory"): "factory(root=..., device=..., **params) returns an object with spec"
                             " and sample(n, generator)",
