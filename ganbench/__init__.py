@@ -73,12 +73,13 @@ def load_generator(path, *, ema=None, device="cpu"):
     return _load_generator(path, ema=ema, device=device)
 
 
-def sample(path, n, *, seed=0, ema=None, device="cpu"):
+def sample(path, n, *, seed=0, ema=None, device="cpu", labels=None):
     """``n`` samples, shape ``(n, *sample shape)``, of the generator of a run or export folder,
-    from seeded standard-normal latents (docs/trained-generators.md)."""
+    from seeded standard-normal latents; a class-conditional one's sample ``i`` is of class
+    ``i mod K``, or of ``labels`` (a class, or a list taken in turn) (docs/trained-generators.md)."""
     from ganbench.artefacts.generator import sample as _sample
 
-    return _sample(path, n, seed=seed, ema=ema, device=device)
+    return _sample(path, n, seed=seed, ema=ema, device=device, labels=labels)
 
 
 __all__ = [

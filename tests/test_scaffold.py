@@ -7,6 +7,8 @@ a fresh process, and find the component in `ganbench plugins`.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import re
 import shlex
@@ -14,13 +16,17 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from ganbench import GanbenchError
+from ganbench import ConfigError, GanbenchError
 from ganbench.cli import main
-from ganbench.scaffold import KINDS, TEMPLATES, create_plugin, plugin_names, render
+from ganbench.config.grid import expand, parse_grid
+from ganbench.registry import get_registry
+from ganbench.scaffold import CONDITIONAL_KINDS, KINDS, TEMPLATES, create_plugin, plugin_names, render
 from tests.plugin_dist import (
     SMOOTH_DIST,
     build_wheels,
@@ -362,3 +368,89 @@ def test_a_several_kind_package_installs_passes_its_tests_and_lists_every_compon
         2, f"error: regularizer 'noise-kit-regularizer' already exists (from {KIT_DIST});"
            " choose another name\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]
+
+
+# ------------------------------------------------------------------ conditional components
+@contextlib.contextmanager
+def imported_plugin(root: Path, module: str) -> Iterator[ModuleType]:
+    """The generated module (or package) ``module`` of the package at ``root``, imported from
+    its source; sys.path and sys.modules as they were afterwards."""
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(module)
+    finally:
+        sys.path.remove(str(root))
+        for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize("kind", CONDITIONAL_KINDS)
+def test_a_conditional_starter_is_registered_conditional_and_checked_as_such(kind):
+    files = render(plugin_names("my-thing"), kind, conditional=True)
+    for path, text in files.items():
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+        assert "PLUGIN" not in text, path
+    module, tests = files["ganbench_my_thing.py"], files["tests/test_ganbench_my_thing.py"]
+    assert "register(NAME, build, conditional=True)" in module
+    assert "    conditional = True" in module
+    assert f"from ganbench.testing import check_conditional_{kind}\n" in tests
+    assert f'"A class-conditional {kind} for ganbench"' in files["pyproject.toml"]
+    plain = render(plugin_names("my-thing"), kind)["ganbench_my_thing.py"]
+    assert "conditional" not in plain  # the option, not the kind, makes it conditional
+
+
+@pytest.mark.parametrize("kinds, partner", [
+    (["generator"], ("discriminator", {"name": "mlp", "head": "projection"})),
+    (["discriminator"], ("generator", {"name": "mlp", "conditional": True})),
+    (["generator", "discriminator"], ("discriminator", "pair-discriminator")),
+])
+def test_the_readme_grid_of_a_conditional_component_validates(tmp_path, kinds, partner):
+    """The README's grid pairs the conditional component with a conditional partner (the
+    package's own, else the built-in mlp's), so ganbench's validator accepts it; the plain
+    partner would be refused."""
+    root = create_plugin("pair", kinds, tmp_path, conditional=True)
+    grid = readme_grid((root / "README.md").read_text())
+    assert grid[partner[0]] == partner[1] and grid["dataset"] == "ring8"
+    with imported_plugin(root, "ganbench_pair") as plugin:
+        registry = get_registry(autoload=False, extra_plugins=[plugin])
+        [spec] = expand(parse_grid(grid, "README.md"), registry)
+        assert spec.run_config.generator.name == ("mlp" if kinds == ["discriminator"] else "pair")
+        if len(kinds) == 1:  # the unconditional built-in is no partner for it
+            with pytest.raises(ConfigError, match="class-conditional but"):
+                expand(parse_grid({**grid, partner[0]: "mlp"}, "README.md"), registry)
+
+
+def test_conditional_needs_a_generator_or_a_discriminator(monkeypatch, capsys, tmp_path):
+    with pytest.raises(GanbenchError, match="--conditional makes a class-conditional generator or"
+                                            " discriminator; add --kind generator"):
+        create_plugin("x", ["loss", "metric"], tmp_path, conditional=True)
+    code, _, err = run_main(monkeypatch, capsys, "new-plugin", "x", "--kind", "metric",
+                            "--conditional", "--dir", str(tmp_path))
+    assert code == 2 and err.startswith("error: --conditional makes") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_creates_a_conditional_component(monkeypatch, capsys, tmp_path):
+    code, out, err = run_main(monkeypatch, capsys, "new-plugin", "cg", "--kind", "generator",
+                              "--kind", "loss", "--conditional", "--dir", str(tmp_path))
+    assert code == 0, err
+    assert out.startswith(f"created {tmp_path / 'ganbench-cg'}/ (conditional generator 'cg',"
+                          " loss 'cg-loss', distribution ganbench-cg, package ganbench_cg)")
+    module = (tmp_path / "ganbench-cg" / "ganbench_cg" / "generator.py").read_text()
+    assert "def forward(self, z: Tensor, y: Tensor)" in module
+    assert "conditional" not in (tmp_path / "ganbench-cg" / "ganbench_cg" / "loss.py").read_text()
+
+
+@pytest.mark.slow
+def test_conditional_starters_pass_their_own_tests(tmp_path):
+    roots = [create_plugin(f"cond-{kind}", kind, tmp_path, conditional=True)
+             for kind in CONDITIONAL_KINDS]
+    for root in roots:
+        ruff_clean(root)
+    proc = run_pytest(*(root / "tests" for root in roots), pythonpath=roots, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed" not in proc.stdout and "error" not in proc.stdout.lower()
+    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (passed|skipped)", proc.stdout))
+    # each: registered, the contract on points and images (x cpu, cuda), refusals, trains
+    assert sum(counts.values()) == 14 and counts["passed"] >= 10, proc.stdout

@@ -2,7 +2,8 @@
 
 The folder holds ``generator.safetensors`` (the weights: safetensors, so loading runs no code),
 ``generator.json`` (the generator's registered name and parameters, its latent size, the data
-spec, which weights these are and the run they came from), the run's ``config.json`` and a
+spec, which weights these are and the run they came from, and whether it is class-conditional and
+its number of classes), the run's ``config.json`` and a
 README with a loading snippet; with ``torchscript`` also ``generator.pt``, a TorchScript module
 that loads without ganbench (scripted, else traced on a latent batch), where the network allows.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save as safetensors_bytes
+from torch import Tensor
 
 from ganbench.artefacts.generator import INFO_FILE, WEIGHTS_FILE, LoadedGenerator, load
 from ganbench.errors import GanbenchError
@@ -29,7 +31,7 @@ TORCHSCRIPT_FILE = "generator.pt"
 README = """# Generator {name} (ganbench export)
 
 Generator `{generator}` of run `{run_id}` (dataset `{dataset}`), {weights} weights at step {step},
-exported by ganbench {version}. Latent size {latent_dim}; samples of shape {shape}.
+exported by ganbench {version}. Latent size {latent_dim}; samples of shape {shape}.{conditional}
 
 With ganbench (and the plugin that provides `{generator}`) installed:
 
@@ -37,7 +39,7 @@ With ganbench (and the plugin that provides `{generator}`) installed:
 import ganbench
 
 G = ganbench.load_generator("{folder}")           # an nn.Module in eval mode
-x = ganbench.sample("{folder}", 64, seed=0)       # a ({shape_n}) tensor
+x = ganbench.sample("{folder}", 64, seed=0)       # a ({shape_n}) tensor{labels}
 ```
 
 The weights alone: `safetensors.torch.load_file("{folder}/{weights_file}")` (no pickle).
@@ -68,10 +70,13 @@ def _compile(loaded: LoadedGenerator) -> tuple[bytes | None, str | None]:
         compiled = torch.jit.script(module)
     except Exception as script_exc:  # noqa: BLE001 - many network forms cannot be scripted
         try:
-            latents = torch.randn(2, loaded.info.latent_dim,
-                                  device=next((p.device for p in module.parameters()), None))
+            device = next((p.device for p in module.parameters()), None)
+            latents = torch.randn(2, loaded.info.latent_dim, device=device)
+            inputs: Tensor | tuple[Tensor, Tensor] = latents
+            if loaded.info.conditional:  # G(z, y): trace with a label per latent
+                inputs = (latents, torch.arange(2, device=device) % loaded.info.num_classes)
             with torch.no_grad():
-                compiled = torch.jit.trace(module, latents, check_trace=True)
+                compiled = torch.jit.trace(module, inputs, check_trace=True)
         except Exception as trace_exc:  # noqa: BLE001
             first = (str(script_exc).strip().splitlines() or [""])[0]
             return None, (f"neither scripted ({type(script_exc).__name__}: {first}) nor traced"
@@ -106,7 +111,9 @@ def export(run_folder: Path, out: Path, *, ema: bool | None = None,
             atomic_write_bytes(out / TORCHSCRIPT_FILE, compiled)
             files.append(TORCHSCRIPT_FILE)
             note = (f"\nWithout ganbench: `torch.jit.load(\"{out}/{TORCHSCRIPT_FILE}\")` (TorchScript),"
-                    f" called on a `(n, {info.latent_dim})` float tensor of standard-normal latents.\n")
+                    f" called on a `(n, {info.latent_dim})` float tensor of standard-normal latents"
+                    + (f" and a `(n,)` long tensor of classes in [0, {info.num_classes})"
+                       if info.conditional else "") + ".\n")
         else:
             note = f"\nNo TorchScript file: {problem}.\n"
     else:
@@ -116,6 +123,11 @@ def export(run_folder: Path, out: Path, *, ema: bool | None = None,
         name=info.generator.name, generator=info.generator.name, run_id=info.run_id,
         dataset=info.dataset.name, weights=info.weights, step=info.step, version=VERSION,
         latent_dim=info.latent_dim, shape=shape, folder=out, weights_file=WEIGHTS_FILE,
-        shape_n=", ".join(["64", *map(str, shape)]), torchscript=note))
+        shape_n=", ".join(["64", *map(str, shape)]), torchscript=note,
+        conditional=(f"\nClass-conditional: G(z, y) with y a class in [0, {info.num_classes});"
+                     " ganbench asks for every class in turn (sample i: class i mod"
+                     f" {info.num_classes}) unless told otherwise." if info.conditional else ""),
+        labels=("\nx3 = ganbench.sample(\"" + str(out) + "\", 64, labels=3)   # class 3 only"
+                if info.conditional else "")))
     files.append("README.md")
     return Exported(out, files, problem)

@@ -10,11 +10,17 @@ from.
 
 Sources of samples:
 
-- a file (``.pt``: a tensor; ``.npz``: its ``samples`` array, else its only array) or a folder of
-  PNG/JPEG images (scaled to [-1, 1], resized to the dataset's size);
+- a file (``.pt``: a tensor, or a dict with ``samples`` and ``labels``; ``.npz``: its ``samples``
+  array, else its only array, and its ``labels`` array if it has one) or a folder of PNG/JPEG
+  images (scaled to [-1, 1], resized to the dataset's size);
 - ``module:callable`` that returns an ``nn.Module`` with ``latent_dim`` (sampled from seeded
   standard-normal latents), or a function ``n -> Tensor``;
 - a run or export folder (its generator, as ``ganbench sample`` draws it).
+
+Labels: a class-conditional generator (a run's, an export's or ``--generator``'s module) is asked
+for every class in turn (``i mod K``), and a file's ``labels`` (as ``ganbench sample`` writes
+them) say which class each sample was asked for; either way the metrics get
+``EvalContext.labels``, so the ``conditional`` metric applies, as in the run's own evaluation.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganbench.artefacts.generator import draw, load
+from ganbench.artefacts.generator import class_labels, classes_of, draw, load
 from ganbench.config.grid import RunSpec, expand, parse_grid
 from ganbench.contracts import DataSpec
 from ganbench.errors import ConfigError, GanbenchError
@@ -101,17 +107,27 @@ def resolve(dataset: dict[str, Any], metrics: list[str | dict[str, Any]] | None,
     return spec
 
 
-def _tensor_of(path: Path) -> Tensor:
+Labeled = tuple[Tensor, Tensor | None]  # samples, and the class each was asked for (or None)
+
+
+def _tensor_of(path: Path) -> Labeled:
+    """The samples of a file or folder, and their labels where the file has them."""
     if not path.exists():
         raise GanbenchError(f"--samples {path}: no such file or folder")
     if path.is_dir():
-        return _images_of(path)
+        return _images_of(path), None
     suffix = path.suffix.lower()
+    labels: Any = None
     if suffix == ".pt":
         try:
             value = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a file that is not a tensor file
             raise GanbenchError(f"--samples {path}: not a tensor file ({type(exc).__name__})") from None
+        if isinstance(value, dict):  # ganbench sample of a conditional generator
+            if "samples" not in value:
+                raise GanbenchError(f"--samples {path}: holds a dict of {sorted(value)[:4]}; name"
+                                    " the tensor 'samples'")
+            value, labels = value["samples"], value.get("labels")
     elif suffix == ".npz":
         with np.load(path, allow_pickle=False) as arrays:
             names = list(arrays.keys())
@@ -119,11 +135,17 @@ def _tensor_of(path: Path) -> Tensor:
             if key is None:
                 raise GanbenchError(f"--samples {path}: holds {names}; name the array 'samples'")
             value = torch.from_numpy(arrays[key].copy())
+            if key == "samples" and "labels" in names:
+                labels = torch.from_numpy(arrays["labels"].copy())
     else:
         raise GanbenchError(f"--samples {path}: give a .pt or .npz file, or a folder of PNG/JPEG images")
     if not isinstance(value, Tensor):
         raise GanbenchError(f"--samples {path} holds a {type(value).__name__}, not a tensor")
-    return value.float()
+    if labels is not None and (not isinstance(labels, Tensor) or labels.shape != value.shape[:1]
+                               or labels.is_floating_point()):
+        raise GanbenchError(f"--samples {path}: its labels must be integers, one per sample"
+                            f" ({len(value)})")
+    return value.float(), None if labels is None else labels.long()
 
 
 def _images_of(folder: Path) -> Tensor:
@@ -180,37 +202,76 @@ def _callable(target: str) -> Any:
 
 
 class _Replay(Evaluator):
-    """An Evaluator whose samples come from ``source(n)`` instead of a generator's latents."""
+    """An Evaluator whose samples (and labels, where the source has them) come from
+    ``source(n)`` instead of a generator's latents."""
 
-    def __init__(self, source: Callable[[int], Tensor], spec: DataSpec, where: str, **kwargs: Any):
+    def __init__(self, source: Callable[[int], Labeled], spec: DataSpec, where: str,
+                 labeled: bool, **kwargs: Any):
         super().__init__(generator=cast(nn.Module, None), **kwargs)
-        self.source, self.spec, self.where = source, spec, where
+        self.source, self.spec, self.where, self.labeled = source, spec, where, labeled
+        self._labels: dict[int, Tensor | None] = {}
 
-    def generate(self, n: int) -> Tensor:
-        samples = _fit(self.source(n), self.spec, self.where)
+    @property
+    def num_classes(self) -> int:
+        """The data's classes when the source says which class each sample was asked for."""
+        return self.spec.num_classes if self.labeled else 0
+
+    def _draw(self, n: int) -> Labeled:
+        samples, labels = self.source(n)
+        samples = _fit(samples, self.spec, self.where)
         if len(samples) < n:
             raise GanbenchError(f"{self.where} has {len(samples)} samples; a metric asks for {n}"
                                 " (lower --n or the metric's samples)")
-        return samples.to(self.device)
+        if labels is not None and self.spec.num_classes > 0:
+            labels = labels[:n]
+            if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.spec.num_classes:
+                raise GanbenchError(f"{self.where}: labels outside the dataset's classes 0 to"
+                                    f" {self.spec.num_classes - 1}")
+        else:
+            labels = None
+        self._labels[n] = labels
+        return samples[:n], labels
+
+    def generate(self, n: int) -> Tensor:
+        return self._draw(n)[0].to(self.device)
+
+    def labels(self, n: int) -> Tensor:
+        if n not in self._labels:
+            self._draw(n)
+        labels = self._labels[n]
+        if labels is None:  # not reached: metrics ask for labels only where num_classes > 0
+            raise GanbenchError(f"{self.where} says nothing of the classes its samples were asked for")
+        return labels.to(self.device)
+
+
+def _drawn(module: nn.Module, n: int, seed: int, latent_dim: int | None = None) -> Labeled:
+    """``n`` samples of ``module`` and the classes they were asked for (``i mod K``; None for
+    an unconditional module)."""
+    labels = class_labels(module, n)
+    return draw(module, n, seed, latent_dim, labels), labels
 
 
 def _sample_source(samples: Path | None, generator: str | None, run: Path | None, seed: int,
-                   ) -> tuple[Callable[[int], Tensor], str]:
+                   ) -> tuple[Callable[[int], Labeled], str, bool]:
+    """The source of samples (and labels), its name, and whether it gives labels."""
     given = [x for x in (samples, generator, run) if x is not None]
     if len(given) != 1:
         raise GanbenchError("give exactly one of --samples FILE, --generator module:callable"
                             " and --run RUN")
     if samples is not None:
-        tensor = _tensor_of(samples)
+        tensor, labels = _tensor_of(samples)
 
-        def from_file(n: int) -> Tensor:
-            return tensor[:n]  # fewer than n: _Replay says so, after checking their shape
+        def from_file(n: int) -> Labeled:
+            # fewer than n: _Replay says so, after checking their shape
+            return tensor[:n], None if labels is None else labels[:n]
 
-        return from_file, str(samples)
+        return from_file, str(samples), labels is not None
     if run is not None:
         loaded = load(run)
-        return (lambda n: draw(loaded.module, n, seed, loaded.info.latent_dim)), str(run)
-    return _generator_source(cast(str, generator), seed), str(generator)
+        return ((lambda n: _drawn(loaded.module, n, seed, loaded.info.latent_dim)), str(run),
+                loaded.info.conditional)
+    source, labeled = _generator_source(cast(str, generator), seed)
+    return source, str(generator), labeled
 
 
 def _takes_n(function: Any) -> bool:
@@ -224,9 +285,10 @@ def _takes_n(function: Any) -> bool:
     return len(required) == 1
 
 
-def _generator_source(target: str, seed: int) -> Callable[[int], Tensor]:
+def _generator_source(target: str, seed: int) -> tuple[Callable[[int], Labeled], bool]:
     """``--generator``: a module, a factory of one, a function ``n -> Tensor``, or a factory of
-    such a function; what it raises is one line naming it."""
+    such a function; what it raises is one line naming it. Also: whether it gives labels (a
+    class-conditional module)."""
     found = _callable(target)
 
     def calling(function: Any, *args: Any) -> Any:
@@ -241,9 +303,9 @@ def _generator_source(target: str, seed: int) -> Callable[[int], Tensor]:
     if isinstance(made, nn.Module):
         if not isinstance(getattr(made, "latent_dim", None), int):
             raise GanbenchError(f"--generator {target!r}: its module has no int latent_dim")
-        return lambda n: draw(made, n, seed)
+        return (lambda n: _drawn(made, n, seed)), classes_of(made) > 0
     if callable(made):
-        return lambda n: torch.as_tensor(calling(made, n)).float().cpu()
+        return (lambda n: (torch.as_tensor(calling(made, n)).float().cpu(), None)), False
     raise GanbenchError(f"--generator {target!r} gave a {type(made).__name__}; give an nn.Module"
                         " with latent_dim, a function n -> Tensor, or a callable returning either")
 
@@ -255,12 +317,12 @@ def score(registry: Registry, dataset: dict[str, Any], metrics: list[str | dict[
     """Every metric on the samples of one source, with the grid protocol for ``dataset``."""
     spec = resolve(dataset, metrics, registry, n)
     config = spec.run_config
-    source, where = _sample_source(samples, generator, run, seed)
+    source, where, labeled = _sample_source(samples, generator, run, seed)
     root = data_root or default_data_root()
     data = registry.build("dataset", config.dataset.name, root=root, device=torch.device("cpu"),
                           **config.dataset.params)
     evaluation = config.evaluation
-    evaluator = _Replay(source, data.spec, where,
+    evaluator = _Replay(source, data.spec, where, labeled,
                         metrics=build_metrics(evaluation["metrics"], registry, data), dataset=data,
                         device=torch.device("cpu"), seed=seed, samples=evaluation["samples"],
                         options={**evaluation, "dataset": config.dataset.to_dict(),

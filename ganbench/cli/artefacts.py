@@ -11,7 +11,7 @@ import torch
 import typer
 
 from ganbench.artefacts.export import export as export_generator
-from ganbench.artefacts.generator import draw, load
+from ganbench.artefacts.generator import class_labels, draw, load
 from ganbench.artefacts.locate import find_run
 from ganbench.artefacts.score import parse_dataset, parse_metric, score, scores_text
 from ganbench.cli.app import app, console
@@ -39,16 +39,38 @@ def _ema_option() -> Any:
                         " weights the run's metrics used: EMA when ema > 0].")
 
 
-def _write_samples(samples: torch.Tensor, out: Path, loaded) -> None:
+#: ``ganbench sample --out x.png`` of a conditional generator: at most this many samples of each
+#: class, one row per class.
+PER_CLASS_ROW = 16
+
+
+def _class_rows(samples: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Images ordered by class, one row per class asked for (a short row padded with blank
+    tiles), and the row length."""
+    classes = labels.unique(sorted=True)
+    per_class = [samples[labels == c][:PER_CLASS_ROW] for c in classes]
+    width = max(len(p) for p in per_class)
+    rows = [torch.cat([p, p.new_full((width - len(p), *p.shape[1:]), -1.0)]) for p in per_class]
+    return torch.cat(rows), width
+
+
+def _write_samples(samples: torch.Tensor, labels: torch.Tensor | None, out: Path, loaded: Any
+                   ) -> None:
     form = out.suffix.lower()
     if form == ".pt":
         buffer = io.BytesIO()
-        torch.save(samples, buffer)
+        torch.save(samples if labels is None else {"samples": samples, "labels": labels}, buffer)
         atomic_write_bytes(out, buffer.getvalue())
     elif form == ".npz":
         buffer = io.BytesIO()
-        np.savez(buffer, samples=samples.numpy())
+        arrays = {"samples": samples.numpy()}
+        if labels is not None:
+            arrays["labels"] = labels.numpy()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
         atomic_write_bytes(out, buffer.getvalue())
+    elif loaded.info.data.kind == "image" and labels is not None:
+        grid, width = _class_rows(samples, labels)
+        save_sample_grid(grid, out, nrow=width)
     elif loaded.info.data.kind == "image":
         save_sample_grid(samples[:256], out)
     elif samples.shape[1:] == (2,):
@@ -56,11 +78,17 @@ def _write_samples(samples: torch.Tensor, out: Path, loaded) -> None:
 
         modes = loaded.info.data.modes
         centres = None if modes is None else np.asarray(modes.centres, dtype=float)
-        save_points_png(samples.numpy(), centres, out,
-                        f"{loaded.info.generator.name}, run {loaded.info.run_id}, {len(samples)} samples")
+        asked = "" if labels is None else f", classes {_classes_text(labels)}"
+        save_points_png(samples.numpy(), centres, out, f"{loaded.info.generator.name}, run"
+                        f" {loaded.info.run_id}, {len(samples)} samples{asked}")
     else:
         raise GanbenchError(f"{out.name}: a PNG shows images or 2-D points, not samples of shape"
                             f" {tuple(samples.shape[1:])}; write .pt or .npz")
+
+
+def _classes_text(labels: torch.Tensor) -> str:
+    classes = labels.unique(sorted=True).tolist()
+    return ", ".join(map(str, classes)) if len(classes) <= 12 else f"{classes[0]} to {classes[-1]}"
 
 
 @app.command()
@@ -74,16 +102,22 @@ def sample(
                              " centres), .pt or .npz (a tensor (N, *sample shape), the data's range)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Where datasets are stored"
                                           " [default: ~/.cache/ganbench/data]."),
+    classes: list[int] | None = typer.Option(None, "--class", help="A class-conditional generator:"
+                                             " the class to ask for; repeat it for several, taken"
+                                             " in turn [default: every class in turn, sample i of"
+                                             " class i mod K]."),
 ) -> None:
     """Draw samples from the generator of a finished run (or an export folder)."""
     if out.suffix.lower() not in SAMPLE_FORMS:
         raise GanbenchError(f"--out {out}: the file name must end in {', '.join(SAMPLE_FORMS)}")
     loaded = load(find_run(run, results), ema=ema, data_root=data_root)
-    samples = draw(loaded.module, n, seed, loaded.info.latent_dim)
-    _write_samples(samples, out, loaded)
+    labels = class_labels(loaded.module, n, classes or None)
+    samples = draw(loaded.module, n, seed, loaded.info.latent_dim, labels)
+    _write_samples(samples, labels, out, loaded)
+    asked = "" if labels is None else f", classes {_classes_text(labels)}"
     console.print(f"wrote {out}: {n} samples of shape {tuple(samples.shape[1:])} from run"
-                  f" {loaded.info.run_id} ({loaded.info.weights} weights, step {loaded.info.step})",
-                  markup=False, highlight=False, soft_wrap=True)
+                  f" {loaded.info.run_id} ({loaded.info.weights} weights, step {loaded.info.step}"
+                  f"{asked})", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from rich.table import Table
 from ganbench.cli.app import app, console, err_console
 from ganbench.evaluation.inception import convert_fid_helper
 from ganbench.registry import KINDS, get_registry
-from ganbench.scaffold import component_names, create_plugin, plugin_names
+from ganbench.scaffold import CONDITIONAL_KINDS, component_names, create_plugin, plugin_names
 
 
 class Kind(StrEnum):
@@ -79,12 +79,16 @@ def new_plugin(
         help="The component's kind; repeat it for one package with a component of each kind (the"
         " first named NAME, the others NAME-KIND) [default: loss]."),
     parent: Path = typer.Option(Path("."), "--dir", help="Folder to create the package in."),
+    conditional: bool = typer.Option(False, "--conditional",
+                                     help="Make the generator (G(z, y), a class embedding) or the"
+                                     " discriminator (a projection head) class-conditional."),
 ) -> None:
     """Write a plugin package ganbench-NAME/ that installs, passes its tests and trains."""
     chosen = [kind.value for kind in kinds or [NewPluginKind.loss]]
-    root = create_plugin(name, kind=chosen, parent=parent)
+    root = create_plugin(name, kind=chosen, parent=parent, conditional=conditional)
     names = plugin_names(name)
-    made = ", ".join(f"{kind} {component!r}"
+    made = ", ".join(f"{'conditional ' if conditional and kind in CONDITIONAL_KINDS else ''}{kind}"
+                     f" {component!r}"
                      for kind, component in component_names(names.slug, chosen).items())
     layout = "module" if len(chosen) == 1 else "package"
     console.print(f"created {root}/ ({made}, distribution {names.distribution},"

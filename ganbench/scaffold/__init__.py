@@ -11,9 +11,16 @@ fixtures, and one working component per kind:
   ``<slug>-<kind>`` (:func:`component_names`); ``__init__.py``, which the entry point names,
   imports every module's hook. Each kind has its own test file ``tests/test_<module>_<kind>.py``.
 
+``conditional=True`` (``--conditional``) makes the generator and the discriminator among the kinds
+class-conditional (issue 21): the starters ``modules/conditional_<kind>.py`` (a generator called
+``G(z, y)`` with a class embedding; a projection discriminator ``D(x, y)``), registered
+``conditional=True``, with tests ``tests/conditional_<kind>.py`` using
+``check_conditional_generator`` / ``check_conditional_discriminator``; the README's grid pairs a
+conditional component with a conditional built-in (``mlp``) where the package has no partner.
+
 Every problem (a bad name, an unknown or repeated kind, a name ganbench already has for any of
-the kinds, a file that exists) is a one-line :class:`~ganbench.GanbenchError` raised before
-anything is written.
+the kinds, a file that exists, ``conditional`` without a generator or discriminator) is a
+one-line :class:`~ganbench.GanbenchError` raised before anything is written.
 
 The files come from ``templates/`` (package data, read with :mod:`importlib.resources`):
 ``pyproject.toml``, ``README.md``, ``gitignore`` (written as ``.gitignore``), and per kind the
@@ -43,6 +50,8 @@ from ganbench.registry import get_registry
 
 KINDS = ("loss", "regularizer", "generator", "discriminator", "dataset", "metric",
          "augmentation")
+#: The kinds ``--conditional`` applies to.
+CONDITIONAL_KINDS = ("generator", "discriminator")
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")  # use with fullmatch
 PREFIX = "ganbench-"
 TEMPLATES = resources.files(__name__) / "templates"
@@ -83,6 +92,19 @@ def check_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
     return kinds
 
 
+def check_conditional(kinds: Sequence[str], conditional: bool) -> None:
+    """``--conditional`` needs a generator or a discriminator among the kinds."""
+    if conditional and not set(kinds) & set(CONDITIONAL_KINDS):
+        raise GanbenchError("--conditional makes a class-conditional generator or discriminator;"
+                            " add --kind generator or --kind discriminator")
+
+
+def _template(kind: str, conditional: bool) -> str:
+    """The starter of ``kind``: ``conditional_<kind>`` for a conditional generator or
+    discriminator, else ``<kind>``."""
+    return f"conditional_{kind}" if conditional and kind in CONDITIONAL_KINDS else kind
+
+
 def component_names(slug: str, kinds: Sequence[str]) -> dict[str, str]:
     """Kind -> component name: ``slug`` for the first kind, ``<slug>-<kind>`` for the others."""
     return {kind: slug if i == 0 else f"{slug}-{kind}" for i, kind in enumerate(kinds)}
@@ -101,17 +123,20 @@ def _check_free(components: dict[str, str]) -> None:
                                 " choose another name")
 
 
-def create_plugin(name: str, kind: str | Sequence[str] = "loss", parent: str | Path = ".") -> Path:
+def create_plugin(name: str, kind: str | Sequence[str] = "loss", parent: str | Path = ".", *,
+                  conditional: bool = False) -> Path:
     """Write the package ``parent/ganbench-<slug>/`` with a component of each ``kind`` (a kind, or
-    several); returns its path."""
+    several; ``conditional``: its generator and discriminator class-conditional); returns its
+    path."""
     kinds = check_kinds(kind)
+    check_conditional(kinds, conditional)
     names = plugin_names(name)
     parent = Path(parent)
     if not parent.is_dir():
         raise GanbenchError(f"--dir {parent}: no such directory")
     _check_free(component_names(names.slug, kinds))
     root = parent / names.distribution
-    files = render(names, kinds)
+    files = render(names, kinds, conditional)
     existing = [path for path in files if (root / path).exists()]
     if existing:
         raise GanbenchError(f"{root / existing[0]} already exists; new-plugin never overwrites"
@@ -128,29 +153,34 @@ def create_plugin(name: str, kind: str | Sequence[str] = "loss", parent: str | P
 
 
 # --------------------------------------------------------------------------- rendering
-def render(names: PluginNames, kind: str | Sequence[str]) -> dict[str, str]:
-    """Relative path -> file text for the package with a component of each ``kind``."""
+def render(names: PluginNames, kind: str | Sequence[str], conditional: bool = False
+           ) -> dict[str, str]:
+    """Relative path -> file text for the package with a component of each ``kind``
+    (``conditional``: its generator and discriminator class-conditional)."""
     kinds = check_kinds(kind)
+    check_conditional(kinds, conditional)
     components = component_names(names.slug, kinds)
     slug_ = names.slug.replace("-", "_")
     common = {"PLUGIN-SLUG": names.slug, "PLUGIN_SLUG": slug_}
+    described_kinds = [f"class-conditional {k}" if _template(k, conditional) != k else k
+                       for k in kinds]
     described = {
         **common,
-        "PLUGIN-KIND": _a_list(kinds),
+        "PLUGIN-KIND": _a_list(described_kinds),
         "PLUGIN-COMPONENTS": _listed(components),
         "PLUGIN-LISTING": _listing(names, components),
-        "PLUGIN-GRID-KEY": "\n".join(_grid_lines(components)),
+        "PLUGIN-GRID-KEY": "\n".join(_grid_lines(components, conditional)),
         "PLUGIN-LAYOUT": "py-modules" if len(kinds) == 1 else "packages",
     }
     files = {"pyproject.toml": fill("pyproject.toml", described)}
     if len(kinds) == 1:
         values = {**common, "PLUGIN-NAME": names.slug}
-        files[f"{names.module}.py"] = fill(f"modules/{kinds[0]}.py", values)
+        files[f"{names.module}.py"] = fill(f"modules/{_template(kinds[0], conditional)}.py", values)
     else:
         files[f"{names.module}/__init__.py"] = package_init(names, components)
         for kind, component in components.items():
             files[f"{names.module}/{kind}.py"] = fill(
-                f"modules/{kind}.py", {**common, "PLUGIN-NAME": component})
+                f"modules/{_template(kind, conditional)}.py", {**common, "PLUGIN-NAME": component})
     files["README.md"] = fill("README.md", described)
     for kind, component in components.items():
         if len(kinds) == 1:
@@ -158,7 +188,7 @@ def render(names: PluginNames, kind: str | Sequence[str]) -> dict[str, str]:
         else:  # the test imports the kind's module, ganbench_<slug>.<kind>
             path = f"tests/test_{names.module}_{kind}.py"
             values = {**common, "PLUGIN_SLUG": f"{slug_}.{kind}", "PLUGIN-NAME": component}
-        files[path] = fill(f"tests/{kind}.py", values)
+        files[path] = fill(f"tests/{_template(kind, conditional)}.py", values)
     files[".gitignore"] = fill("gitignore", common)
     return files
 
@@ -240,10 +270,23 @@ GRID_KEYS = {
 }
 
 
-def _grid_lines(components: dict[str, str]) -> list[str]:
-    """The README grid's lines for the components, after a dataset (ring8 unless one of them;
-    digits, images, for an augmentation)."""
+#: The README grid's partner of a conditional component the package has no partner for (kind
+#: -> (the partner's kind, its grid line)): a conditional generator needs a conditional
+#: discriminator, and the reverse (``ganbench validate`` refuses one without the other).
+CONDITIONAL_PARTNERS = {
+    "generator": ("discriminator", 'discriminator = { name = "mlp", head = "projection" }'),
+    "discriminator": ("generator", 'generator = { name = "mlp", conditional = true }'),
+}
+
+
+def _grid_lines(components: dict[str, str], conditional: bool = False) -> list[str]:
+    """The README grid's lines for the components, after a dataset (ring8, labeled, unless one
+    of them; digits, images, for an augmentation); a conditional component's partner where the
+    package lacks it."""
     lines = [GRID_KEYS[kind].format(name) for kind, name in components.items()]
+    if conditional:
+        lines += [line for kind, (other, line) in CONDITIONAL_PARTNERS.items()
+                  if kind in components and other not in components]
     if "dataset" in components:
         return lines
     return ['dataset = "digits"' if "augmentation" in components else 'dataset = "ring8"', *lines]
