@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from ganbench.testing.histories import NULL_KINDS, OVERFITTING_KINDS, PLANTED_KINDS, calibration_table
+from ganbench.testing.histories import (
+    CONDITIONAL_KINDS,
+    NULL_KINDS,
+    OVERFITTING_KINDS,
+    PLANTED_KINDS,
+    calibration_table,
+)
 
 LENGTHS = (10, 15, 20, 30, 50, 100)
 
@@ -62,3 +68,19 @@ def test_discriminator_overfitting_rates_stay_where_documented():
     assert (nulls[nulls["kind"] == "no-heldout"].get("discriminator-overfitting", 0.0) == 0).all()
     planted = table[table["kind"] == "overfitting"]
     assert (planted["discriminator-overfitting"] >= 0.85).all(), planted
+
+
+@pytest.mark.slow  # labels 300 synthetic histories (about 15 s)
+def test_ignored_conditioning_rates_stay_where_documented():
+    # docs/diagnostics.md, "ignored-conditioning": measured with 200 histories per kind and length;
+    # here the first 30 seeds of each at the demo's length (15 rows) and a longer one (50)
+    table = calibration_table((15, 50), trials=30, kinds=CONDITIONAL_KINDS).set_index(["kind", "rows"])
+    fired = table.get("ignored-conditioning", 0.0)
+    # never on a run whose label works, on an unconditional run, or where bad samples explain chance
+    for kind in ("obeyed-label", "no-conditional", "ignored-collapse", "ignored-noise"):
+        assert (fired.loc[kind] == 0).all(), (kind, fired.loc[kind])
+    # every label-ignoring or label-mixing generator with good samples is found
+    assert (fired.loc[["ignored-label", "mixed-label"]] == 1).all()
+    # and bad samples get their own label
+    assert (table.loc["ignored-collapse", "mode-collapse"] == 1).all()
+    assert (table.loc["ignored-noise", "non-convergence"] >= 0.9).all()

@@ -2,10 +2,9 @@
 
 The classifier applies its rules in this order, the first that fires wins: diverged (non-finite
 values) > unbounded-critic > diverged (exploding values) > vanishing-gradients >
-discriminator-overfitting > mode-collapse >
-oscillating > non-convergence > partial-mode-collapse (non-convergence while the retained modes
-still rise) > ok. Thresholds: ganbench/diagnostics/thresholds.py; each rule's
-measured error rates: docs/diagnostics.md.
+discriminator-overfitting > mode-collapse > ignored-conditioning > oscillating > non-convergence >
+partial-mode-collapse (non-convergence while the retained modes still rise) > ok. Thresholds:
+ganbench/diagnostics/thresholds.py; each rule's measured error rates: docs/diagnostics.md.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ import pandas as pd
 
 from ganbench import hookimpl
 from ganbench.builtins.metrics import RETAINED_SHARE
+from ganbench.diagnostics.conditioning import conditioning
+from ganbench.diagnostics.conditioning import evidence as conditioning_evidence
 from ganbench.diagnostics.overfitting import OverfittingGap, overfitting_gap, primary_metric, worsening
 from ganbench.diagnostics.signals import FailureLabel, cycle_test, evaluations, late
 from ganbench.diagnostics.thresholds import WINDOW, Thresholds
@@ -147,12 +148,27 @@ def overfitting_signals():
     return signals
 
 
+def conditioning_signals():
+    """A class-conditional run's last conditional accuracy and its chance level 1/K (K from the
+    ``modes`` or ``classes`` metric's total; ganbench/diagnostics/conditioning.py). Nothing for a
+    run without the ``conditional`` metric."""
+
+    def signals(history: pd.DataFrame) -> dict[str, float]:
+        c = conditioning(history)
+        if c is None:
+            return {}
+        return {"conditional_accuracy_last": float(c.accuracy[-1]), "conditional_chance": c.chance}
+
+    return signals
+
+
 @hookimpl
 def ganbench_register_diagnostics(register):
     register("adversarial", adversarial_signals)
     register("loss-dynamics", loss_dynamics)
     register("mode-trends", mode_trends)
     register("overfitting", overfitting_signals)
+    register("conditioning", conditioning_signals)
 
 
 # --------------------------------------------------------------------------- the rules
@@ -287,6 +303,13 @@ def _mode_collapse(evals: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
     return None
 
 
+def _ignored_conditioning(record, history: pd.DataFrame, t: Thresholds) -> FailureLabel | None:
+    c = conditioning(history, record)
+    if c is None or not c.at_chance(t) or not c.samples_fine(t):
+        return None
+    return FailureLabel("ignored-conditioning", conditioning_evidence(c, t))
+
+
 def _oscillating(s, t: Thresholds) -> FailureLabel | None:
     p, cycles, rows = s.get("gap_cycle_p", math.nan), s.get("gap_cycles", math.nan), s.get("rows", 0)
     if rows >= t.oscillation_min_rows and p < t.oscillation_alpha and cycles >= t.oscillation_cycles:
@@ -352,6 +375,9 @@ def _ok(evals: pd.DataFrame, s, t: Thresholds) -> FailureLabel:
         worse = f", primary metric {change:+.0%} of its best (worse: +)" if math.isfinite(change) else ""
         parts.append(f"overfitting gap {s['overfit_gap_last']:.2f} at the end"
                      f" (overfit_gap {t.overfit_gap:g}){worse}")
+    if math.isfinite(s.get("conditional_accuracy_last", math.nan)):
+        parts.append(f"conditional accuracy {s['conditional_accuracy_last']:.2f} (chance"
+                     f" {s.get('conditional_chance', math.nan):.2f})")
     if evals.empty:
         parts.append("modes not judged: no mode metric")
     return FailureLabel("ok", "no failure rule fired" + (f": {'; '.join(parts)}" if parts else ""))
@@ -363,5 +389,6 @@ def ganbench_classify_failure(record, signals, history, thresholds: Thresholds):
     t, s = thresholds, signals
     evals = evaluations(history, "modes_covered")
     return (_nonfinite(record, s) or _unbounded_critic(s, t) or _exploded(s, t) or _vanishing(s, t)
-            or _overfitting(history, t) or _mode_collapse(evals, t) or _oscillating(s, t)
+            or _overfitting(history, t) or _mode_collapse(evals, t)
+            or _ignored_conditioning(record, history, t) or _oscillating(s, t)
             or _non_convergence(evals, s, t) or _partial_collapse(evals, t) or _ok(evals, s, t))

@@ -81,6 +81,23 @@ class Thresholds:
     # percent once D overfits (Karras et al. 2020, Fig. 1a), while evaluation-to-evaluation
     # noise of a healthy run stays within a few percent (error rates: docs/diagnostics.md).
     overfit_worsening: float = 0.2
+    # ignored-conditioning (class-conditional runs evaluating the `conditional` metric;
+    # ganbench/diagnostics/conditioning.py): conditional_accuracy at most conditioning_margin
+    # above chance 1/K (below chance too: a label that picks other classes than the one asked
+    # for) at each of the last conditioning_evaluations evaluations (fewer if the run had
+    # fewer). 0.05 is over 3 standard deviations of the accuracy of a generator
+    # that ignores its label, measured on 1,000 samples, at any K (the largest, sqrt(0.25 /
+    # 1000) = 0.016, at K = 2) ...
+    conditioning_margin: float = 0.05
+    conditioning_evaluations: int = 2
+    # ... while at the last evaluation at least conditioning_quality of the samples are good
+    # (high_quality_fraction of `modes`, confident_fraction of `classes`) and at least
+    # collapse_coverage of the classes, and two or more, are present: a generator that obeys its
+    # label with a share q of good samples scores at least q (1 - 1/K) above chance, 0.1 or more
+    # at q = 0.2 (twice the margin, at K = 2), so accuracy at chance with that many good
+    # samples is the label not steering them, not bad samples. 0.2, not higher: real ring8
+    # runs at the demo's 1,500 steps have 0.2-0.7 of their samples within 3 sigma of a mode.
+    conditioning_quality: float = 0.2
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any] | None) -> Thresholds:

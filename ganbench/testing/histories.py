@@ -33,6 +33,21 @@ same gap, FID still improving), ``metric-worsening`` (the same FID climb, no gap
 ``no-heldout`` (the planted history without the two probe columns: a dataset without
 held-out reals). Half of the histories of each kind are on a critic's raw scale (the outputs
 scaled by 1-20 and shifted by up to 5), the other half probabilities.
+
+The class-conditional kinds (``CONDITIONAL_KINDS``) add, at each evaluation, the ``conditional``
+metric's columns computed like the real metric (nearest mode against the requested class, every
+class asked for in turn) on the same ``CONDITIONAL_SAMPLES`` points as the ``modes`` columns,
+on a ring of 2, a ring of 8 or the 5 x 5 grid (K = 2, 8 or 25, a third each). Planted
+``ignored-label``: a healthy generator whose samples do not depend on the requested class;
+planted ``mixed-label``: the same, but from a point between 30 and 95 % of the run each class
+asked for comes out as another one (a random permutation of the classes with at most one fixed
+point: what a label-blind discriminator leaves, measured on a real ring8 run, accuracy 0.00).
+The truth of ``ignored-collapse`` (labels ignored, samples collapsed onto one class; K = 8
+or 25 only) is ``mode-collapse`` and of ``ignored-noise`` (labels ignored, samples near no class)
+``non-convergence``: accuracy at chance that bad samples explain. Null kinds: ``obeyed-label``
+(labels ignored until a point between 30 and 95 % of the run, obeyed from then on: the last
+evaluation obeys them, the one before may not) and ``no-conditional`` (``ignored-label``
+without the conditional columns: an unconditional run).
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ganbench.builtins.conditional_metrics import conditional_statistics, nearest_mode
 from ganbench.builtins.datasets import grid_centres, ring_centres
 from ganbench.builtins.metrics import mode_statistics
 from ganbench.diagnostics.signals import classify, compute_signals
@@ -55,7 +71,8 @@ from ganbench.registry import get_registry
 
 #: Null kinds: histories without a failure.
 NULL_KINDS = ("white", "red", "walk", "improving", "plateau", "bounded-critic", "d-wins",
-              "heldout-noise", "gap-only", "metric-worsening", "no-heldout")
+              "heldout-noise", "gap-only", "metric-worsening", "no-heldout", "obeyed-label",
+              "no-conditional")
 #: Planted kinds and the label a correct classifier gives them.
 PLANTED_KINDS = {
     "cycle": "oscillating",
@@ -67,9 +84,19 @@ PLANTED_KINDS = {
     "growing-critic": "unbounded-critic",
     "vanishing": "vanishing-gradients",
     "overfitting": "discriminator-overfitting",
+    "ignored-label": "ignored-conditioning",
+    "mixed-label": "ignored-conditioning",
+    "ignored-collapse": "mode-collapse",
+    "ignored-noise": "non-convergence",
 }
 #: The image-run kinds with held-out reals and an FID instead of mode evaluations.
 OVERFITTING_KINDS = ("overfitting", "heldout-noise", "gap-only", "metric-worsening", "no-heldout")
+#: The class-conditional kinds: the conditional metric's columns beside the mode evaluations.
+CONDITIONAL_KINDS = ("ignored-label", "mixed-label", "ignored-collapse", "ignored-noise", "obeyed-label",
+                     "no-conditional")
+#: Samples per evaluation of the class-conditional kinds (fewer than the default
+#: ``evaluation.samples``: the accuracy's sampling noise is larger, the harder case).
+CONDITIONAL_SAMPLES = 1000
 #: Samples per mode evaluation (the default ``evaluation.samples``).
 EVAL_SAMPLES = 2500
 #: Logged rows between mode evaluations: about five evaluations per history, at least one.
@@ -110,10 +137,9 @@ def _centres(dataset: str) -> tuple[torch.Tensor, float]:
 
 
 def _samples(kind: str, progress: float, centres: torch.Tensor, scale: float, gen: torch.Generator,
-             fixed: dict[str, Any]) -> torch.Tensor:
+             fixed: dict[str, Any], n: int = EVAL_SAMPLES) -> torch.Tensor:
     """Generated points at one evaluation, ``progress`` in (0, 1] of the way through training."""
     k = len(centres)
-    n = EVAL_SAMPLES
     if kind == "point-collapse":
         return fixed["point"] + 0.03 * torch.randn((n, 2), generator=gen)
     if kind == "no-convergence":  # a broad cloud near no mode
@@ -174,6 +200,40 @@ def _overfitting_columns(kind: str, history: list[dict[str, float]], rng: np.ran
         history[i]["fid"] = float(fid[i])
 
 
+def _conditional_columns(kind: str, history: list[dict[str, float]], rng: np.random.Generator,
+                         gen: torch.Generator) -> None:
+    """Add mode evaluations and the ``conditional`` metric's columns to a history of a
+    ``CONDITIONAL_KINDS`` kind (the module docstring says what each kind holds)."""
+    rows = len(history)
+    # a collapse onto one class of two is half the classes, not under collapse_coverage: that
+    # history's truth would be partial-mode-collapse, so the collapse kind has 8 or 25 classes
+    k = int(rng.choice([8, 8, 25] if kind == "ignored-collapse" else [2, 8, 25]))
+    centres = torch.tensor(grid_centres(25, 2.0) if k == 25 else ring_centres(k, 2.0), dtype=torch.float32)
+    scale, n = 0.05, CONDITIONAL_SAMPLES
+    requested = torch.arange(n) % k  # every class in turn, as the evaluator asks
+    base = {"ignored-collapse": "few-modes", "ignored-noise": "no-convergence"}.get(kind, "healthy")
+    fixed = {"few": torch.randperm(k, generator=gen)[:1]}
+    onset = rng.uniform(0.3, 0.95)
+    target = requested  # the class each sample comes out as, once the label steers it
+    if kind == "mixed-label":
+        order = torch.randperm(k, generator=gen)
+        while int((order == torch.arange(k)).sum()) > 1:
+            order = torch.randperm(k, generator=gen)
+        target = order[requested]
+    for i in _evaluated_rows(rows):
+        progress = (i + 1) / rows
+        points = _samples(base, progress, centres, scale, gen, fixed, n)
+        if kind in ("obeyed-label", "mixed-label") and progress >= onset:  # the healthy spread
+            points = centres[target] + scale * (1.0 + 1.5 * (1 - progress)) * torch.randn(
+                (n, 2), generator=gen)
+            stray = torch.rand(n, generator=gen) < 0.1
+            box = float(centres.abs().max()) + 1.0
+            points[stray] = (2 * box) * torch.rand((int(stray.sum()), 2), generator=gen) - box
+        history[i].update(mode_statistics(points, centres, scale))
+        if kind != "no-conditional":
+            history[i].update(conditional_statistics(nearest_mode(points, centres), requested, k))
+
+
 def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") -> list[dict[str, float]]:
     """A history of ``rows`` logged rows of ``kind`` (a null or planted kind), with mode
     evaluations at about ``EVALUATIONS`` rows, reproducible from ``seed``."""
@@ -213,6 +273,9 @@ def synthetic_history(kind: str, rows: int, seed: int, dataset: str = "grid25") 
     } for i in range(rows)]
     if kind in OVERFITTING_KINDS:
         _overfitting_columns(kind, history, rng)
+        return history
+    if kind in CONDITIONAL_KINDS:
+        _conditional_columns(kind, history, rng, gen)
         return history
     centres, scale = _centres(dataset)
     k = len(centres)
