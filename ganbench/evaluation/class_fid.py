@@ -18,9 +18,8 @@ docs/metrics.md, "Conditional metrics".
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ganbench.paths import fidelity_cache_dir
+from ganbench.results.store import atomic_write_bytes
 
 #: Bump when what is cached, or how its key is made, changes.
 CACHE_FORMAT = 1
@@ -124,16 +124,10 @@ def _save(path: Any, stats: Sequence[Statistics | None]) -> None:
     stored = {"format": CACHE_FORMAT, "classes": [
         None if s is None else {"mu": torch.from_numpy(s["mu"]), "sigma": torch.from_numpy(s["sigma"])}
         for s in stats]}
+    buffer = io.BytesIO()
+    torch.save(stored, buffer)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(stored, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_bytes(path, buffer.getvalue())
     except OSError:  # a read-only cache: the memory copy still serves this process
         pass
 

@@ -20,9 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec
-from ganbench.testing.networks import _check_gradients, _module
+from ganbench.testing.networks import _check_samples, _module
 from ganbench.testing.probes import (
-    _check_image_range,
     _check_tensor,
     _grads,
     _randn,
@@ -69,12 +68,7 @@ def check_conditional_generator(generator: Any, data: DataSpec, *, latent_dim: i
         _check_tensor(fail, "output", f"forward(z, y) on a batch of {n}", x, (n, *data.shape), device)
         if not torch.equal(z, z_before) or not torch.equal(y, y_before):
             fail("no-in-place", "forward changed z or y")
-        _check_image_range(fail, data, x, hint=" (end with tanh)")
-        _zero_grads(G)
-        weights = _randn(tuple(x.shape), device, seed=99)
-        _call(fail, "gradients", "backward through the samples", (x * weights).sum().backward)
-        _check_gradients(fail, params_, "the samples gave no parameter a non-zero gradient"
-                         " (detached output?)")
+        _check_samples(fail, G, params_, data, x, device)
     _check_label_gradients(fail, G, params_, latent_dim, classes, device)
     _check_label_dependence(fail, G, latent_dim, classes, device)
     _check_eval(fail, G, data, latent_dim, classes, device)

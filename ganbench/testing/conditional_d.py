@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec
-from ganbench.testing.networks import _check_gradients, _module
-from ganbench.testing.probes import _all_finite, _check_tensor, _data_batch, _grads, _seeded, _zero_grads
+from ganbench.testing.networks import _check_gradients, _check_input_gradient, _module
+from ganbench.testing.probes import _check_tensor, _data_batch, _grads, _seeded, _zero_grads
 from ganbench.testing.rules import _call, _describe, _failer, _unwrap
 from ganbench.testing.toys import _device
 
@@ -121,24 +121,6 @@ def _objective(logits: Tensor, class_logits: Tensor | None, y: Tensor) -> Tensor
     if class_logits is not None:
         total = total + F.cross_entropy(class_logits, y)
     return total
-
-
-def _check_input_gradient(fail: Fail, D: nn.Module, params: list[nn.Parameter], logits: Tensor,
-                          x: Tensor) -> None:
-    """The logits are differentiable in x, twice (gradient penalties differentiate in x only)."""
-    _zero_grads(D)
-    (grad,) = _call(fail, "input-gradient", "the gradient of the logits in x",
-                    torch.autograd.grad, logits.sum(), x, create_graph=True, allow_unused=True)
-    if grad is None or not bool((grad != 0).any()) or not bool(torch.isfinite(grad).all()):
-        fail("input-gradient", "the logits give x no (or a non-finite) gradient")
-    penalty = grad.pow(2).sum()
-    if not penalty.requires_grad:
-        fail("input-gradient", "the input gradient has no graph: double backward is not possible")
-    _call(fail, "input-gradient", "double backward (a gradient penalty)", penalty.backward,
-          retain_graph=True)
-    if not _all_finite(_grads(params)):
-        fail("input-gradient", "double backward gave non-finite parameter gradients")
-    _zero_grads(D)
 
 
 def _flat_grads(params: list[nn.Parameter]) -> Tensor:

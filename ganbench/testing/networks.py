@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec
 from ganbench.testing.probes import (
@@ -22,6 +22,9 @@ from ganbench.testing.probes import (
 )
 from ganbench.testing.rules import _build, _call, _describe, _failer, _unwrap
 from ganbench.testing.toys import _device, points_spec
+
+#: The kit's ``fail(rule, detail)`` (``rules._failer``): raises the check's ContractError.
+Fail = Callable[[str, str], None]
 
 
 def check_generator(generator: Any, *, data: DataSpec | None = None, latent_dim: int = 8,
@@ -52,12 +55,7 @@ def check_generator(generator: Any, *, data: DataSpec | None = None, latent_dim:
         _check_tensor(fail, "output", f"forward on a batch of {n}", x, (n, *data.shape), device)
         if not torch.equal(z, z_before):
             fail("no-in-place", "forward changed z")
-        _check_image_range(fail, data, x, hint=" (end with tanh)")
-        _zero_grads(G)
-        weights = _randn(tuple(x.shape), device, seed=99)
-        _call(fail, "gradients", "backward through the samples", (x * weights).sum().backward)
-        _check_gradients(fail, params_, "the samples gave no parameter a non-zero gradient"
-                         " (detached output?)")
+        _check_samples(fail, G, params_, data, x, device)
     _zero_grads(G)
     G.eval()
     try:
@@ -107,19 +105,7 @@ def check_discriminator(discriminator: Any, *, data: DataSpec | None = None,
         _check_tensor(fail, "output", f"forward on a batch of {n}", out, (n // m,), device)
         if not torch.equal(x.detach(), x_before):
             fail("no-in-place", "forward changed x")
-        _zero_grads(D)
-        (grad,) = _call(fail, "input-gradient", "the gradient of the logits in x",
-                        torch.autograd.grad, out.sum(), x, create_graph=True, allow_unused=True)
-        if grad is None or not bool((grad != 0).any()) or not bool(torch.isfinite(grad).all()):
-            fail("input-gradient", "the logits give x no (or a non-finite) gradient")
-        penalty = grad.pow(2).sum()
-        if not penalty.requires_grad:
-            fail("input-gradient", "the input gradient has no graph: double backward is not possible")
-        _call(fail, "input-gradient", "double backward (a gradient penalty)", penalty.backward,
-              retain_graph=True)
-        if not _all_finite(_grads(params_)):
-            fail("input-gradient", "double backward gave non-finite parameter gradients")
-        _zero_grads(D)
+        _check_input_gradient(fail, D, params_, out, x)
         out.sum().backward()
         _check_gradients(fail, params_, "the logits gave no parameter a non-zero gradient")
     _zero_grads(D)
@@ -160,3 +146,32 @@ def _check_gradients(fail: Callable[[str, str], None], params: list[nn.Parameter
         fail("gradients", none_detail)
     if not _all_finite(grads):
         fail("gradients", "non-finite parameter gradients")
+
+
+def _check_samples(fail: Fail, G: nn.Module, params: list[nn.Parameter], data: DataSpec,
+                   x: Tensor, device: torch.device) -> None:
+    """Generated samples ``x`` are in the image range and carry gradients to G's parameters."""
+    _check_image_range(fail, data, x, hint=" (end with tanh)")
+    _zero_grads(G)
+    weights = _randn(tuple(x.shape), device, seed=99)
+    _call(fail, "gradients", "backward through the samples", (x * weights).sum().backward)
+    _check_gradients(fail, params, "the samples gave no parameter a non-zero gradient"
+                     " (detached output?)")
+
+
+def _check_input_gradient(fail: Fail, D: nn.Module, params: list[nn.Parameter], logits: Tensor,
+                          x: Tensor) -> None:
+    """The logits are differentiable in x, twice (gradient penalties differentiate in x only)."""
+    _zero_grads(D)
+    (grad,) = _call(fail, "input-gradient", "the gradient of the logits in x",
+                    torch.autograd.grad, logits.sum(), x, create_graph=True, allow_unused=True)
+    if grad is None or not bool((grad != 0).any()) or not bool(torch.isfinite(grad).all()):
+        fail("input-gradient", "the logits give x no (or a non-finite) gradient")
+    penalty = grad.pow(2).sum()
+    if not penalty.requires_grad:
+        fail("input-gradient", "the input gradient has no graph: double backward is not possible")
+    _call(fail, "input-gradient", "double backward (a gradient penalty)", penalty.backward,
+          retain_graph=True)
+    if not _all_finite(_grads(params)):
+        fail("input-gradient", "double backward gave non-finite parameter gradients")
+    _zero_grads(D)

@@ -49,9 +49,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ from ganbench.evaluation.limited import LIMIT_PARAMS, full_dataset
 from ganbench.paths import CACHE_ENV, domain_cache_dir
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import get_registry
+from ganbench.results.store import atomic_write_bytes
 
 __all__ = [
     "BATCH_SIZE", "CACHE_ENV", "CHUNK", "FEATURE_DIM",
@@ -283,15 +284,9 @@ def _load_or_train_locked(key: str, path: Path, make_data, shape: tuple[int, ...
             **info, **facts, "version": VERSION, "key": key, "accuracy": accuracy,
             "channels": int(shape[0]), "size": int(shape[-1]), "stacked": stacked,
             "net_classes": num_classes}}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
     return state
 
 
