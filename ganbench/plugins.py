@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "ganbench"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.builtins.datasets",
     "ganbench.builtins.image_datasets",
+    "ganbench.builtins.image_folder",
     "ganbench.builtins.generators",
     "ganbench.builtins.discriminators",
     "ganbench.builtins.dcgan",

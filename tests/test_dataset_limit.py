@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from ganbench.builtins.dataset_limit import LimitedDataset, check_limit_params, class_quotas
-from ganbench.builtins.image_datasets import digits, image_folder, stacked_digits
+from ganbench.builtins.image_datasets import digits, stacked_digits
+from ganbench.builtins.image_folder import image_folder
 from ganbench.contracts import Metric
 from ganbench.errors import ConfigError
 from ganbench.evaluation.domain.classifiers import named_key

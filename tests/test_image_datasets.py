@@ -32,10 +32,10 @@ from ganbench.builtins.image_datasets import (
     digits_split,
     digits_split_indices,
     fashion_mnist,
-    image_folder,
     mnist,
     stacked_digits,
 )
+from ganbench.builtins.image_folder import image_folder
 from ganbench.config.grid import expand, parse_grid
 from ganbench.data import InMemoryDataset, prepare_images, resize, to_unit_range
 from ganbench.registry import get_registry
@@ -478,6 +478,23 @@ def test_image_folder_recurses_resizes_and_crops(tmp_path):
     one = image_folder(None, CPU, path=str(tmp_path), size=6, channels=1)
     assert one.images.shape == (3, 1, 6, 6) and one.spec.shape == (1, 6, 6)
     assert one.images.min() >= -1 and one.images.max() <= 1
+
+
+def test_image_folder_subfolders_are_classes_when_every_image_is_in_one(tmp_path):
+    for cls, colour in (("cats", (255, 0, 0)), ("dogs", (0, 255, 0)), ("birds", (0, 0, 255))):
+        for i in range(2):
+            save(tmp_path / cls / f"{i}.png", Image.new("RGB", (8, 8), colour))
+    save(tmp_path / "dogs" / "puppies" / "p.png", Image.new("RGB", (8, 8), (0, 255, 0)))
+    ds = image_folder(None, CPU, path=str(tmp_path), size=8)
+    assert ds.spec.num_classes == 3  # birds, cats, dogs: sorted; dogs/puppies is a dog
+    assert ds.labels.tolist() == [0, 0, 1, 1, 2, 2, 2]
+    x, y = ds.sample_labeled(50, gen(0))
+    green = torch.tensor([-1.0, 1.0, -1.0]).view(3, 1, 1)
+    is_green = [torch.equal(img, green.expand(3, 8, 8)) for img in x]
+    assert is_green == (y == 2).tolist()
+    save(tmp_path / "loose.png", Image.new("RGB", (8, 8)))  # one image outside: no classes
+    ds = image_folder(None, CPU, path=str(tmp_path), size=8)
+    assert ds.spec.num_classes == 0 and ds.labels is None
 
 
 def test_image_folder_errors_are_one_line(tmp_path):

@@ -56,7 +56,7 @@ from ganbench.builtins.dataset_limit import (
     check_limit,
     check_limit_params,
 )
-from ganbench.data import InMemoryDataset, prepare_images, resize_and_center_crop
+from ganbench.data import InMemoryDataset, prepare_images
 from ganbench.errors import ConfigError, short_reason
 
 SPLITS = ("train", "test")
@@ -72,7 +72,6 @@ STACKED_DIGITS_SEED = 1
 #: Maximum value of scikit-learn's digit pixels (they are counts 0..16 on an 8x8 grid).
 DIGITS_MAX_VALUE = 16.0
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 #: What a failed download raises: urllib's URLError and socket errors are OSErrors; torchvision
 #: wraps MNIST's mirror errors and MD5 mismatches in RuntimeError; a truncated archive can
@@ -329,70 +328,9 @@ def cifar10(root: Path, device: torch.device, *, split: str = "train", size: int
                        f"its {split} split")
 
 
-# ---------------------------------------------------------------------------- image folder
-
-def image_files(folder: Path) -> list[Path]:
-    """Every png/jpg/jpeg/bmp/webp file below ``folder`` (any case), sorted by path.
-
-    Files and folders whose name starts with a dot are skipped (``.ipynb_checkpoints``,
-    macOS ``._name.jpg`` resource forks: not images). Symlinked folders are followed, but each
-    folder is read once (the first time in sorted order), so a link back up (``a -> .``) neither
-    loops forever nor counts its images twice.
-    """
-    found = []
-    visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        stat = os.stat(dirpath)
-        if (stat.st_dev, stat.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((stat.st_dev, stat.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in filenames:
-            if not filename.startswith(".") and filename.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(Path(dirpath) / filename)
-    return sorted(found)
-
-
-def image_folder(root: Path, device: torch.device, *, path: str | None = None, size: int = 64,
-                 channels: int = 3, limit: int = NOT_SET, limit_seed: int = NOT_SET) -> InMemoryDataset:
-    """Every image below a folder (recursive), resized by the shorter side and centre-cropped."""
-    if not path or not isinstance(path, str):
-        raise ConfigError("image-folder: set path = \"DIR\", a folder of png/jpg/jpeg/bmp/webp"
-                          " images (searched recursively)")
-    check_size("image-folder", size)
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 3):
-        raise ConfigError(f"image-folder: channels must be 1 (grey) or 3 (RGB), got {channels!r}")
-    wanted = check_limits("image-folder", limit, limit_seed)
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"image-folder: {folder} is not a folder: set path to a folder of images")
-    files = image_files(folder)
-    if not files:
-        raise ConfigError(f"image-folder: no png/jpg/jpeg/bmp/webp images in {folder} or its"
-                          " subfolders: put images there or change path")
-    from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor
-
-    mode = "RGB" if channels == 3 else "L"
-    pixels = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
-    for i, file in enumerate(files):
-        try:
-            with Image.open(file) as image:
-                image = resize_and_center_crop(image.convert(mode), size)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ConfigError(f"image-folder: cannot read {file} ({short_reason(exc)}):"
-                              " fix or remove it") from None
-        pixels[i] = pil_to_tensor(image)
-    spec = DataSpec(kind="image", shape=(channels, size, size), num_classes=0)
-    return apply_limit("image-folder", InMemoryDataset(prepare_images(pixels, device), None, spec, device),
-                       wanted, f"{folder}")
-
-
 @hookimpl
 def ganbench_register_datasets(register):
     for name, factory in (("digits", digits), ("stacked-digits", stacked_digits), ("mnist", mnist),
-                          ("fashion-mnist", fashion_mnist), ("cifar10", cifar10),
-                          ("image-folder", image_folder)):
+                          ("fashion-mnist", fashion_mnist), ("cifar10", cifar10)):
         # check_params: limit's checks that need no data (ganbench.builtins.dataset_limit)
         register(name, factory, check_params=functools.partial(check_limit_params, name))
