@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,7 @@ def wandb_records(path: Path) -> list:
         length, kind = int.from_bytes(data[position + 4:position + 6], "little"), data[position + 6]
         chunk = data[position + 7:position + 7 + length]
         position += 7 + length
-        if kind == 0:
+        if kind == 0 or len(chunk) < length:  # padding, or a record still being written
             break
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
@@ -204,11 +205,12 @@ def read_wandb_run(path: Path) -> dict:
     history: dict[int, dict] = {}
     config: dict[str, object] = {}
     summary: dict[str, object] = {}
-    name = ""
+    name, exited = "", False
     for record in wandb_records(path):
         kind = record.WhichOneof("record_type")
+        exited = exited or kind == "exit"
         if kind == "run":
-            name = record.run.display_name
+            name = record.run.display_name or name  # a later run record may leave it empty
             config.update({item.key: json.loads(item.value_json) for item in record.run.config.update})
         elif kind == "history":
             row = history.setdefault(record.history.step.num, {})
@@ -220,7 +222,19 @@ def read_wandb_run(path: Path) -> dict:
             summary.update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                             for item in record.summary.update})
     return {"name": name, "history": history, "config": config, "summary": summary,
-            "files": path.parent / "files"}
+            "files": path.parent / "files", "exited": exited}
+
+
+def finished_wandb_runs(folder: Path, count: int, timeout: float = 30.0) -> dict[str, dict]:
+    """The ``count`` offline runs under ``folder`` by name, once each file holds its exit record
+    (W&B's service may still be writing a file when ``finish()`` has returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [read_wandb_run(f) for f in sorted(folder.glob("offline-run-*/run-*.wandb"))]
+        done = len(runs) == count and all(r["exited"] and r["name"] for r in runs)
+        if done or time.monotonic() > deadline:
+            return {run["name"]: run for run in runs}
+        time.sleep(0.2)
 
 
 @pytest.mark.slow  # W&B starts its service process: seconds
@@ -235,8 +249,7 @@ def test_wandb_offline_keeps_history_config_samples_and_summary(tmp_path, monkey
         loggers[run_id] = logger = REGISTRY.build("logger", "wandb")
         drive(logger, logged_run(tmp_path, run_id), samples)
     assert all(logger.run.offline for logger in loggers.values())  # "auto" without a key
-    files = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    runs = {run["name"]: run for run in map(read_wandb_run, files)}
+    runs = finished_wandb_runs(tmp_path / "wandb", 2)
     assert set(runs) == {"aaaa000000000001", "bbbb000000000002"}
     for run in runs.values():
         history = run["history"]
