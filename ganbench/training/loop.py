@@ -72,3 +72,19 @@ def adversarial_step(n_critic: int, d_step: Callable[[bool], StepOutput],
     return d_out, g_out, d_total + g_out.loss + g_out.penalty
 
 
+
+
+def history_row(step: int, d_out: StepOutput, g_out: StepOutput, wall_time_s: float) -> dict[str, float]:
+    """The history row of a log point (a host sync: ``.item()``): the last D update's loss,
+    penalty, mean outputs and accuracies on real and generated samples and gradient norm, and
+    G's loss, penalty and gradient norm (``d_out``/``g_out`` measured, see ``adversarial_step``)."""
+    measured = {"d_real": d_out.real_out, "d_fake": d_out.fake_out, "d_acc_real": d_out.real_acc,
+                "d_acc_fake": d_out.fake_acc, "d_grad_norm": d_out.grad_norm,
+                "g_grad_norm": g_out.grad_norm}
+    missing = sorted(key for key, value in measured.items() if value is None)
+    if missing:
+        raise ValueError(f"a log point needs measured steps; missing {', '.join(missing)}")
+    return {"step": step, "d_loss": d_out.loss.item(), "d_penalty": d_out.penalty.item(),
+            "g_loss": g_out.loss.item(), "g_penalty": g_out.penalty.item(),
+            **{key: value.item() for key, value in measured.items() if value is not None},
+            "wall_time_s": wall_time_s}

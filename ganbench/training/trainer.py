@@ -44,6 +44,7 @@ from ganbench.training.loop import (
     StepOutput,
     TrainResult,
     adversarial_step,
+    history_row,
 )
 from ganbench.training.overfitting import OverfittingProbe
 from ganbench.training.samples import SAMPLE_GRID_SIZE, save_sample_grid
@@ -236,15 +237,18 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return self.run_dir / "checkpoint.pt" if self.run_dir is not None else None
 
+    def stateful(self) -> dict[str, Any]:
+        """What a checkpoint keeps the state dict of, by key (None where the run has none)."""
+        return {"G": self.G, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                "ema": self.ema, "augment": self.augment}
+
     def save_checkpoint(self) -> None:
         if self.checkpoint_path is None:
             return
         state = self.state
         save_checkpoint(self.checkpoint_path, {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "augment": self.augment.state_dict() if self.augment is not None else None,
+            **{key: part.state_dict() if part is not None else None
+               for key, part in self.stateful().items()},
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
             "loop": {"step": state.step, "checked": state.checked, "diverged_at": state.diverged_at,
                      "elapsed_s": state.elapsed_s, "history": state.history},
@@ -255,14 +259,9 @@ class Trainer:
         saved = load_checkpoint(self.checkpoint_path) if self.checkpoint_path is not None else None
         if saved is None:
             return False
-        self.G.load_state_dict(saved["G"])
-        self.D.load_state_dict(saved["D"])
-        self.opt_g.load_state_dict(saved["opt_g"])
-        self.opt_d.load_state_dict(saved["opt_d"])
-        if self.ema is not None and saved["ema"] is not None:
-            self.ema.load_state_dict(saved["ema"])
-        if self.augment is not None and saved.get("augment") is not None:
-            self.augment.load_state_dict(saved["augment"])
+        for key, part in self.stateful().items():
+            if part is not None and saved.get(key) is not None:
+                part.load_state_dict(saved[key])
         self.rng.set_state(saved["rng"])
         torch.set_rng_state(saved["torch_rng"])
         self.state = LoopState(**saved["loop"])
@@ -315,20 +314,7 @@ class Trainer:
         if not bool(finite.all()):
             state.diverged_at = state.checked + 1 + int((~finite).nonzero()[0])
         state.checked = step
-        row = {
-            "step": step,
-            "d_loss": d_out.loss.item(),
-            "d_penalty": d_out.penalty.item(),
-            "g_loss": g_out.loss.item(),
-            "g_penalty": g_out.penalty.item(),
-            "d_real": d_out.real_out.item(),
-            "d_fake": d_out.fake_out.item(),
-            "d_acc_real": d_out.real_acc.item(),
-            "d_acc_fake": d_out.fake_acc.item(),
-            "d_grad_norm": d_out.grad_norm.item(),
-            "g_grad_norm": g_out.grad_norm.item(),
-            "wall_time_s": time.perf_counter() - started,
-        }
+        row = history_row(step, d_out, g_out, time.perf_counter() - started)
         if self.augment is not None:  # ADA's p and r_t
             row.update({key: value.item() for key, value in self.augment.log_values().items()})
         if self.probe is not None:
