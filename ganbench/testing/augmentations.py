@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ganbench.contracts import Augmentation
+from ganbench.testing.networks import Fail
 from ganbench.testing.probes import _rng_changed, _rng_state
 from ganbench.testing.rules import _build, _call, _describe, _failer, _is_factory, _unwrap
 from ganbench.testing.toys import _device
-
-Fail = Callable[[str, str], None]
 
 
 def check_augmentation(augmentation: Any, shape: tuple[int, ...] = (8, 3, 32, 32), *,

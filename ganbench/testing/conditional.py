@@ -13,14 +13,13 @@ and break ``vmap`` (bundles).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec
-from ganbench.testing.networks import _check_samples, _module
+from ganbench.testing.networks import Fail, _check_samples, _module
 from ganbench.testing.probes import (
     _check_tensor,
     _grads,
@@ -30,8 +29,6 @@ from ganbench.testing.probes import (
 )
 from ganbench.testing.rules import _call, _failer, _unwrap
 from ganbench.testing.toys import _device
-
-Fail = Callable[[str, str], None]
 
 
 def check_conditional_generator(generator: Any, data: DataSpec, *, latent_dim: int = 8,
@@ -43,15 +40,9 @@ def check_conditional_generator(generator: Any, data: DataSpec, *, latent_dim: i
     metadata is ``conditional="param"`` is built with ``conditional=True`` unless ``params``
     says otherwise; give a plain factory ``params={"conditional": True}`` if it needs it.
     Returns the module (on ``device``)."""
-    if data.num_classes < 2:
-        raise ValueError(f"check_conditional_generator needs labeled data with at least 2 classes,"
-                         f" got num_classes={data.num_classes}; e.g. DataSpec('points', (2,),"
-                         f" num_classes=8)")
+    params = _conditional_params("check_conditional_generator", generator, data, params,
+                                 "conditional", True)
     device = _device(device)
-    params = dict(params or {})
-    metadata = getattr(generator, "metadata", None)
-    if isinstance(metadata, dict) and metadata.get("conditional") == "param":
-        params.setdefault("conditional", True)
     generator, subject = _unwrap(generator)
     fail = _failer("generator", subject)
     G = _module(fail, generator, data=data, latent_dim=latent_dim, **params).to(device)
@@ -73,6 +64,22 @@ def check_conditional_generator(generator: Any, data: DataSpec, *, latent_dim: i
     _check_label_dependence(fail, G, latent_dim, classes, device)
     _check_eval(fail, G, data, latent_dim, classes, device)
     return G
+
+
+def _conditional_params(check: str, component: Any, data: DataSpec, params: dict[str, Any] | None,
+                        key: str, value: Any) -> dict[str, Any]:
+    """The parameters a conditional check builds ``component`` with: ``params``, and ``key =
+    value`` for a registered component whose metadata is ``conditional="param"`` (unless
+    ``params`` sets it); a ValueError unless ``data`` has at least 2 classes."""
+    if data.num_classes < 2:
+        raise ValueError(f"{check} needs labeled data with at least 2 classes, got"
+                         f" num_classes={data.num_classes}; e.g. DataSpec('points', (2,),"
+                         f" num_classes=8)")
+    params = dict(params or {})
+    metadata = getattr(component, "metadata", None)
+    if isinstance(metadata, dict) and metadata.get("conditional") == "param":
+        params.setdefault(key, value)
+    return params
 
 
 def _labels(n: int, classes: int, device: torch.device, shift: int) -> Tensor:

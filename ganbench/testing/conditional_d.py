@@ -21,12 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec
-from ganbench.testing.networks import _check_gradients, _check_input_gradient, _module
-from ganbench.testing.probes import _check_tensor, _data_batch, _grads, _seeded, _zero_grads
+from ganbench.testing.conditional import _conditional_params, _flat_grads, _labels
+from ganbench.testing.networks import Fail, _check_gradients, _check_input_gradient, _module
+from ganbench.testing.probes import _check_tensor, _data_batch, _seeded, _zero_grads
 from ganbench.testing.rules import _call, _describe, _failer, _unwrap
 from ganbench.testing.toys import _device
-
-Fail = Any
 
 
 def check_conditional_discriminator(discriminator: Any, data: DataSpec, *,
@@ -38,15 +37,9 @@ def check_conditional_discriminator(discriminator: Any, data: DataSpec, *,
     ``{"head": "projection"}``); a registered component whose metadata is
     ``conditional="param"`` is built with ``head="projection"`` unless ``params`` names one.
     Returns the module (on ``device``)."""
-    if data.num_classes < 2:
-        raise ValueError(f"check_conditional_discriminator needs labeled data with at least 2"
-                         f" classes, got num_classes={data.num_classes}; e.g. DataSpec('points',"
-                         f" (2,), num_classes=8)")
+    params = _conditional_params("check_conditional_discriminator", discriminator, data, params,
+                                 "head", "projection")
     device = _device(device)
-    params = dict(params or {})
-    metadata = getattr(discriminator, "metadata", None)
-    if isinstance(metadata, dict) and metadata.get("conditional") == "param":
-        params.setdefault("head", "projection")
     discriminator, subject = _unwrap(discriminator)
     fail = _failer("discriminator", subject)
     D = _module(fail, discriminator, data=data, **params).to(device)
@@ -71,11 +64,6 @@ def check_conditional_discriminator(discriminator: Any, data: DataSpec, *,
     _check_label_gradients(fail, D, params_, data, classes, device)
     _check_eval(fail, D, data, classes, device)
     return D
-
-
-def _labels(n: int, classes: int, device: torch.device, shift: int) -> Tensor:
-    """``(i + shift) % classes`` for ``i < n``: every class once before any repeats."""
-    return ((torch.arange(n) + shift) % classes).to(device=device, dtype=torch.long)
 
 
 def _check_attributes(fail: Fail, D: nn.Module, data: DataSpec) -> None:
@@ -121,11 +109,6 @@ def _objective(logits: Tensor, class_logits: Tensor | None, y: Tensor) -> Tensor
     if class_logits is not None:
         total = total + F.cross_entropy(class_logits, y)
     return total
-
-
-def _flat_grads(params: list[nn.Parameter]) -> Tensor:
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                      for p, g in zip(params, _grads(params), strict=True)])
 
 
 def _check_label_gradients(fail: Fail, D: nn.Module, params: list[nn.Parameter], data: DataSpec,
