@@ -14,9 +14,9 @@ loss on the generated batch, as in the paper.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganbench.builtins.conditional_losses import ac_generator_term
 from ganbench.contracts import Dataset
 from ganbench.errors import ConfigError
 
@@ -77,7 +77,7 @@ class Conditioning:
         """The auxiliary classifier's weighted cross-entropy, or None without one."""
         if class_logits is None:
             return None
-        return self.ac_weight * F.cross_entropy(class_logits.float(), labels)
+        return ac_generator_term(class_logits.float(), labels, self.ac_weight)  # weight * CE
 
 
 def judge(D: nn.Module, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:

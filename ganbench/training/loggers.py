@@ -12,6 +12,7 @@ about it. A logger that raises, when built or at any event, costs one warning
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -65,7 +66,7 @@ class RunLoggers:
     # ------------------------------------------------------------------ events
     def started(self, resumed: bool = False, start_step: int = 0) -> None:
         if self.active:
-            self.run = LoggedRun(**{**self.run.__dict__, "resumed": resumed, "start_step": start_step})
+            self.run = dataclasses.replace(self.run, resumed=resumed, start_step=start_step)
         self._call("ganbench_run_started")
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
