@@ -104,3 +104,16 @@ def test_conditional_cells_train_solo_and_the_plan_says_why(tiny_grid):
     plan = plan_units(specs, registry, torch.device("cpu"), mode="on")
     assert [len(u) for u in plan.units] == [1, 1]
     assert any("class-conditional networks are not bundled" in r for r in plan.reasons)
+
+
+def test_a_conditional_run_on_a_limited_dataset_trains_without_the_held_out_probe(tiny_grid):
+    """The held-out probe judges images without labels, which a conditional D cannot do: a
+    conditional run on ``limit`` data trains, and its history has no probe columns."""
+    registry, (spec,) = specs_of(_conditional(
+        tiny_grid, steps=4, log_every=2, dataset={"name": "digits", "limit": 50},
+        generator={"name": "mlp", "width": 16, "depth": 1, "conditional": True},
+        discriminator={"name": "mlp", "width": 16, "depth": 1, "head": "projection"},
+        evaluation={"samples": 100}))
+    result = train(spec.run_config, registry, torch.device("cpu"))
+    assert result.status == "ok"
+    assert "d_heldout_real" not in result.history[-1]

@@ -4,7 +4,8 @@ Limited Data", Fig. 1c: the outputs on held-out reals drift from the training re
 generated samples' as D memorises its training set).
 
 Only datasets that have held-out samples (``Dataset.heldout``; a dataset with ``limit`` has the
-rest of its split) are probed. Both sets are fixed for the run: drawn once, with a generator of
+rest of its split) are probed, and only in unconditional runs (a conditional D needs each
+image's label; the held-out set has none). Both sets are fixed for the run: drawn once, with a generator of
 their own seeded by the run's seed, so the run's own random stream is untouched and a resumed
 run logs the same numbers. At each log point D judges both sets without augmentation and
 without gradients; the history gets the mean of the loss's ``discriminator_output`` on each.

@@ -111,11 +111,11 @@ class Trainer:
         self.augment: Augmentation | None = None
         if config.augmentation.name != "none":
             self.augment = build(registry, "augmentation", config.augmentation).to(device)
-        #: D on held-out against training reals, when the dataset holds some out (``limit``)
-        self.probe = OverfittingProbe.for_dataset(self.dataset, seed, device)
-        #: what penalties call: D, behind the augmentation when there is one
         #: the labels of a class-conditional run (issue 21), or None
         self.conditioning = Conditioning.of(self.G, self.D, self.dataset, device, self.rng)
+        #: D on held-out vs training reals (``limit``; unconditional runs: none hold labels out)
+        self.probe = None if self.conditioning else OverfittingProbe.for_dataset(self.dataset, seed, device)
+        #: what penalties call: D, behind the augmentation or bound to labels when needed
         self.penalty_D = self.D if self.augment is None and self.conditioning is None else (
             PenaltyDiscriminator(self.D, self.augment, self.rng))
         opt = config.optimizer
