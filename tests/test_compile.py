@@ -67,9 +67,12 @@ def test_a_network_that_cannot_be_compiled_trains_eagerly_and_says_why(tiny_grid
     assert result.extra["compiled"]["D"] == "compiled"
 
 
-def test_compiled_cells_train_solo_not_in_bundles(tiny_grid):
+def test_compiled_cells_bundle_with_compiled_cells_only(tiny_grid):
+    """A bundle compiles its stacked step (tests/test_bundle_gpu_grade.py): compiled and eager
+    cells of one architecture train in separate bundles."""
     tiny_grid.update(compile=True, seeds=[0, 1])
     registry, specs = specs_of(tiny_grid)
+    specs += specs_of({**tiny_grid, "compile": False})[1]
     plan = plan_units(specs, registry, CPU, "on")
-    assert [len(u) for u in plan.units] == [1, 1]
-    assert "torch.compile (compile = true) is not bundled" in " ".join(plan.reasons)
+    assert sorted(len(u) for u in plan.units) == [2, 2]
+    assert all(len({s.run_config.compile for s in unit}) == 1 for unit in plan.units)

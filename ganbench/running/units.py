@@ -2,14 +2,19 @@
 
 :func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
 the generator and discriminator (name and parameters), the dataset, the batch size, the latent
-size and the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), and
-when every component has a bundle form, as registered
+size, the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), the
+precision and ``compile``, and when every component has a bundle form, as registered
 (:func:`~ganbench.training.bundle.stacked.bundle_problem`: networks with ``bundle=True``, every
-loss but those registered ``batched=False``, regularizers with a ``batched=`` form), fp32, no EMA,
+loss but those registered ``batched=False``, regularizers with a ``batched=`` form), no EMA,
 Adam for G and D (the only batched optimiser is
 :class:`~ganbench.training.bundle.stacked.BatchedAdam`). Seeds, learning rates, betas, losses,
 regularizers and their parameters may differ between members. Everything else trains solo, and
 the plan says why.
+
+bf16 cells bundle: the bundle's adversarial forward passes run under the solo trainer's autocast
+(penalties in fp32 outside it). ``compile = true`` cells bundle too: the stacked, vmapped G and D
+calls of the step are compiled (CUDA graphs on CUDA), each member's record saying whether they
+compiled or why they ran eagerly.
 
 ``--bundle auto`` bundles only where :data:`BUNDLE_PAYS_ON` (the one place for that rule) says a
 benchmark measured it faster; ``on`` bundles whatever can be bundled; ``off`` nothing.
@@ -60,7 +65,7 @@ BUNDLE_PAYS_ON: dict[str, frozenset[str]] = {
 MAX_MEMBERS = 128
 #: Config keys members must share: the architecture, the data and the loop's schedule.
 SHARED_KEYS = ("dataset", "generator", "discriminator", "batch_size", "latent_dim", "steps",
-               "n_critic", "log_every", "checkpoint_every")
+               "n_critic", "log_every", "checkpoint_every", "precision", "compile")
 
 
 @dataclass
@@ -85,10 +90,6 @@ def unsupported(config: RunConfig, registry: Registry) -> str | None:
             return problem
     if config.ema:
         return "an EMA generator (ema) is not bundled"
-    if config.compile:
-        return "torch.compile (compile = true) is not bundled"
-    if config.precision != "fp32":
-        return f"precision {config.precision!r} is not bundled"
     for side in ("g", "d"):
         name = config.optimizer_name(side)
         if name != "adam":

@@ -12,12 +12,17 @@ networks' parameters, buffers and gradients are put back as they were, so compil
 changes what a run trains. A network whose compilation fails trains eagerly, and the reason is
 kept (``TrainResult.extra["compiled"]``). Compilation is ``fullgraph``: a forward that would break into
 several graphs counts as failing (partly compiled forwards buy little and hide the cause).
+
+:func:`compile_call` is that machinery for any callable (a bundle compiles its stacked,
+vmapped networks with it, :meth:`~ganbench.training.bundle.stacked.StackedModule.compile_step`);
+:func:`restored` undoes what a warm-up changed.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -34,38 +39,75 @@ class Forwards:
     D: Callable[[Tensor], Tensor]
     status: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def eager(cls, G: Callable[[Tensor], Tensor], D: Callable[[Tensor], Tensor]) -> Forwards:
+        return cls(G, D, {"G": "eager", "D": "eager"})
 
-def _warm_up(module: nn.Module, compiled: Callable[[Tensor], Tensor], example: Tensor,
-             context: Callable[[], contextlib.AbstractContextManager], input_grad: bool) -> None:
-    saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+@contextlib.contextmanager
+def restored(tensors: Mapping[str, Tensor], leaves: Iterable[Tensor]) -> Iterator[None]:
+    """Put ``tensors`` (parameters and buffers) back as they were on leaving, and drop the
+    gradients of ``leaves``: what a warm-up changed is undone."""
+    saved = {k: v.detach().clone() for k, v in tensors.items()}
     try:
-        with context():
-            compiled(example).float().sum().backward()
-            if input_grad:
-                compiled(example.clone().requires_grad_(True)).float().sum().backward()
-            with torch.no_grad():
-                compiled(example)
+        yield
     finally:
-        module.load_state_dict(saved)
-        module.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for k, v in tensors.items():
+                v.copy_(saved[k])
+        for leaf in leaves:
+            leaf.grad = None
 
 
-def compile_forwards(G: nn.Module, D: nn.Module, latent: Tensor, sample: Tensor, *,
-                     enabled: bool,
+def module_state(module: nn.Module) -> contextlib.AbstractContextManager:
+    """:func:`restored` for a module: its parameters, buffers and gradients."""
+    return restored(module.state_dict(), module.parameters())
+
+
+def _warm_up(compiled: Callable[[Tensor], Tensor], example: Tensor,
+             context: Callable[[], contextlib.AbstractContextManager], input_grad: bool) -> None:
+    with context():
+        compiled(example).float().sum().backward()
+        if input_grad:
+            compiled(example.clone().requires_grad_(True)).float().sum().backward()
+        with torch.no_grad():
+            compiled(example)
+
+
+def compile_call(fn: Callable[[Tensor], Tensor], example: Tensor, *,
+                 state: Callable[[], contextlib.AbstractContextManager],
+                 context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                 input_grad: bool = False, mode: str | None = None,
+                 ) -> tuple[Callable[[Tensor], Tensor], str]:
+    """``fn`` through ``torch.compile(fullgraph=True, mode=mode)``, warmed up on ``example``
+    under ``context`` (with and without grad; with an input that requires grad when
+    ``input_grad``) inside ``state()``, which restores what the warm-up changed; returns the
+    callable and ``"compiled"``, or on any failure ``fn`` itself and ``"eager (<reason>)"``."""
+    compiled = torch.compile(fn, fullgraph=True, mode=mode)
+    try:
+        with state():
+            _warm_up(compiled, example, context, input_grad)
+    except Exception as exc:  # noqa: BLE001 - any failure means: train this one eagerly
+        reason = one_line(exc).split(" Explanation:")[0]  # dynamo's messages run on
+        return fn, f"eager ({reason[:200]})"
+    return compiled, "compiled"
+
+
+def compile_forwards(G: nn.Module, D: nn.Module, latent_shape: tuple[int, ...],
+                     sample_shape: tuple[int, ...], device: torch.device,
+                     memory_format: torch.memory_format = torch.contiguous_format, *, enabled: bool,
                      context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
                      ) -> Forwards:
     """G and D as the step should call them: compiled where ``enabled`` and compilation works
-    on ``latent`` and ``sample`` (zeros shaped like one step's batches), else the modules."""
+    on zeros shaped like one step's batches (``latent_shape``, ``sample_shape`` in
+    ``memory_format``), else the modules."""
     if not enabled:
-        return Forwards(G, D, {"G": "eager", "D": "eager"})
+        return Forwards.eager(G, D)
+    latent = torch.zeros(latent_shape, device=device)
+    sample = torch.zeros(sample_shape, device=device).to(memory_format=memory_format)
     calls, status = {}, {}
     for name, module, example in (("G", G, latent), ("D", D, sample)):
-        compiled = torch.compile(module, fullgraph=True)
-        try:
-            _warm_up(module, compiled, example, context, input_grad=name == "D")
-        except Exception as exc:  # noqa: BLE001 - any failure means: train this one eagerly
-            reason = one_line(exc).split(" Explanation:")[0]  # dynamo's messages run on
-            calls[name], status[name] = module, f"eager ({reason[:200]})"
-        else:
-            calls[name], status[name] = compiled, "compiled"
+        calls[name], status[name] = compile_call(
+            module, example, state=functools.partial(module_state, module),
+            context=context, input_grad=name == "D")
     return Forwards(calls["G"], calls["D"], status)

@@ -17,13 +17,17 @@ from ganbench.registry import Registry
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision``; bf16 is a CUDA feature and says so elsewhere."""
+    """The autocast dtype for ``precision`` on ``device``.
+
+    bf16 runs on CUDA, where it pays, and on the CPU, whose autocast supports bfloat16 too: there
+    it is slow on most CPUs (no bf16 matrix units) and exists so that a bf16 grid, and a bf16
+    bundle, can be checked on a machine without a GPU. Other devices say so."""
     if precision == "fp32":
         return None
     if precision == "bf16":
-        if device.type != "cuda":
-            raise ConfigError(f'precision = "bf16" needs a CUDA device; this run is on {device}.'
-                              ' Use precision = "fp32" on the CPU')
+        if device.type not in ("cuda", "cpu"):
+            raise ConfigError(f'precision = "bf16" needs a CUDA device or the CPU; this run is on'
+                              f' {device}. Use precision = "fp32" there')
         return torch.bfloat16
     raise ConfigError(f'precision must be "fp32" or "bf16", got {precision!r}')
 

@@ -34,7 +34,7 @@ from ganbench.contracts import (
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
-from ganbench.training.compiling import compile_forwards
+from ganbench.training.compiling import Forwards, compile_forwards
 from ganbench.training.conditioning import Conditioning, judge
 from ganbench.training.evaluator import Evaluation, Evaluator, build_metrics
 from ganbench.training.loggers import RunLoggers
@@ -121,11 +121,8 @@ class Trainer:
         opt = config.optimizer
         self.opt_g = make_optimizer(self.G.parameters(), opt["g"])
         self.opt_d = make_optimizer(self.D.parameters(), opt["d"])
-        batch = self.samples_per_step
-        self.forwards = compile_forwards(
-            self.G, self.D, torch.zeros((batch, config.latent_dim), device=device),
-            torch.zeros((batch, *spec.shape), device=device).to(memory_format=memory_format),
-            enabled=config.compile, context=self.forward_context)
+        #: G and D as the step calls them (compiled by :meth:`compile_step`, not in a bundle)
+        self.forwards = Forwards.eager(self.G, self.D)
         decay = config.ema
         self.ema = AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True) \
             if decay else None
@@ -140,6 +137,13 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def latents(self, n: int) -> Tensor:
         return torch.randn((n, self.config.latent_dim), generator=self.rng, device=self.device)
+
+    def compile_step(self) -> None:
+        """``compile = true``: G and D through torch.compile when the run starts (``compiling``)."""
+        batch, spec = self.samples_per_step, self.dataset.spec
+        self.forwards = compile_forwards(
+            self.G, self.D, (batch, self.config.latent_dim), (batch, *spec.shape), self.device,
+            memory_format_for(self.device, spec), enabled=self.config.compile, context=self.forward_context)
 
     def forward_context(self):
         """bf16 autocast for the adversarial forward passes; penalties run outside it (fp32)."""
@@ -157,12 +161,8 @@ class Trainer:
         return view.bind(real_labels) if isinstance(view, PenaltyDiscriminator) else view
 
     def penalty(self, kind: str, ctx: PenaltyContext) -> Tensor:
-        total = torch.zeros((), device=self.device)
-        for regularizer in self.regularizers:
-            term = getattr(regularizer, kind)(ctx)
-            if term is not None:
-                total = total + term
-        return total
+        terms = (getattr(regularizer, kind)(ctx) for regularizer in self.regularizers)
+        return sum((term for term in terms if term is not None), torch.zeros((), device=self.device))
 
     def discriminator_step(self, step: int, measure: bool) -> StepOutput:
         """One D update on ``m * batch_size`` real and as many generated samples (``m`` = D's
@@ -203,9 +203,8 @@ class Trainer:
             out.real_out = self.loss.discriminator_output(real_logits).mean()
             out.fake_out = self.loss.discriminator_output(fake_logits).mean()
             # how often D got it right, by the loss's own decision rule (``Loss.decision``)
-            right_real, right_fake = self.loss.decision(real_logits, fake_logits)
-            out.real_acc = right_real.float().mean()
-            out.fake_acc = right_fake.float().mean()
+            out.real_acc, out.fake_acc = (right.float().mean()
+                                          for right in self.loss.decision(real_logits, fake_logits))
         return out
 
     def generator_step(self, step: int, d_out: StepOutput, measure: bool) -> StepOutput:
@@ -363,6 +362,7 @@ class Trainer:
 
     def _run(self, progress: ProgressCallback | None) -> TrainResult:
         steps = self.config.steps
+        self.compile_step()
         resumed = self.restore_checkpoint()
         self.begin(resumed)
         state = self.state

@@ -20,8 +20,9 @@ the built-ins' are in :mod:`ganbench.builtins.regularizers`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +31,10 @@ from torch.func import functional_call, stack_module_state, vmap
 from ganbench.batching import BatchedRegularizer
 from ganbench.contracts import Loss
 from ganbench.registry import Registry
+from ganbench.training.compiling import compile_call, restored
+
+#: Layers whose operation autocast runs in its lower-precision dtype on CPU and CUDA.
+AUTOCAST_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 
 
 class StackedModule:
@@ -43,16 +48,63 @@ class StackedModule:
     def __init__(self, modules: Sequence[nn.Module]):
         self.params, self.buffers = stack_module_state(list(modules))
         self.base = copy.deepcopy(modules[0]).to("meta")
+        #: the parameters of the layers autocast runs in lower precision (linear and
+        #: convolution layers): cast by :meth:`_cast` under autocast (see there)
+        self.lowered = frozenset(
+            f"{prefix}.{name}" if prefix else name
+            for prefix, layer in self.base.named_modules() if isinstance(layer, AUTOCAST_LAYERS)
+            for name, _ in layer.named_parameters(recurse=False))
 
         def call(params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
             return functional_call(self.base, (params, buffers), (x,))
 
         self._call = vmap(call, randomness="error")
+        #: what the adversarial step calls on all members (:meth:`step`): the eager vmapped
+        #: call, or its compiled form (:meth:`compile_step`)
+        self._step: Callable[[Tensor], Tensor] = self._all
+        #: ``"eager"``, ``"compiled"`` or ``"eager (<why compiling failed>)"``
+        self.status = "eager"
+        self._graphed = False
 
     def __call__(self, x: Tensor, members: slice = slice(None)) -> Tensor:
+        """Eager, for any slice of members: what penalties call (double backward)."""
         params = {k: v[members] for k, v in self.params.items()}
         buffers = {k: v[members] for k, v in self.buffers.items()}
-        return self._call(params, buffers, x)
+        return self._call(self._cast(params, x), buffers, x)
+
+    def _all(self, x: Tensor) -> Tensor:
+        return self._call(self._cast(self.params, x), self.buffers, x)
+
+    def _cast(self, params: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        """Under autocast, the weights and biases of linear and convolution layers in autocast's
+        dtype. vmap decomposes a batched ``linear`` before autocast sees it (a matmul, which
+        autocast lowers, then the bias added in float32), so without this cast a bundle's
+        layer outputs would stay float32 where a solo run's are bf16; with it, they are bf16
+        as in the solo run (autocast's own casts are differentiable the same way)."""
+        device = x.device.type
+        if not self.lowered or not torch.is_autocast_enabled(device):
+            return params
+        dtype = torch.get_autocast_dtype(device)
+        return {k: v.to(dtype) if k in self.lowered else v for k, v in params.items()}
+
+    def step(self, x: Tensor) -> Tensor:
+        """All members on ``x`` ``(B, N, ...)``, as the adversarial forward passes call them.
+        CUDA graphs reuse their output memory at the next replay, so a graphed call's output
+        is cloned (the step keeps D's logits on real samples until G's update)."""
+        out = self._step(x)
+        return out.clone() if self._graphed else out
+
+    def compile_step(self, example: Tensor, context: Callable[[], contextlib.AbstractContextManager],
+                     input_grad: bool) -> str:
+        """Compile :meth:`step` (fullgraph; ``reduce-overhead``, i.e. CUDA graphs, on CUDA),
+        warmed up on ``example`` under ``context`` with the stacked state restored after; on
+        any failure the step stays eager. Returns :attr:`status`."""
+        mode = "reduce-overhead" if example.device.type == "cuda" else None
+        self._step, self.status = compile_call(
+            self._all, example, state=lambda: restored({**self.params, **self.buffers}, self.leaves()),
+            context=context, input_grad=input_grad, mode=mode)
+        self._graphed = mode is not None and self.status == "compiled"
+        return self.status
 
     def leaves(self) -> list[Tensor]:
         return list(self.params.values())

@@ -12,6 +12,11 @@ checkpoint, and either can resume the other.
 
 A member that diverges finishes at that log point, exactly as it would alone; the bundle goes
 on with the others (its numbers never reach them).
+
+The step is the solo step's: the adversarial forward passes run under the members' autocast
+(bf16), penalties outside it; with ``compile = true`` the stacked G and D calls are compiled
+(:meth:`BundleTrainer.compile_step`); and nothing in it waits for the host, which only log
+points do (tests/test_bundle_gpu_grade.py).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ganbench.training.bundle.stacked import (
     batched_regularizer,
     bundle_problem,
 )
+from ganbench.training.compiling import Forwards
 from ganbench.training.loop import ProgressCallback, StepOutput, TrainResult, adversarial_step
 from ganbench.training.setup import samples_per_decision
 from ganbench.training.threads import intra_op_threads
@@ -94,6 +100,11 @@ class BundleTrainer:
             # start/begin_step may change a component's state per run (a schedule, draws from the
             # run's RNG), which one batched step shared by the members cannot follow
             raise ValueError(f"{aware[0]} has a per-run lifecycle (start/begin_step); it trains solo")
+        for key in ("precision", "compile"):
+            values = {getattr(t.config, key) for t in self.members}
+            if len(values) > 1:
+                raise ValueError(f"bundle members differ in {key} ({sorted(map(str, values))});"
+                                 " they train in separate bundles")
         for t in self.members:
             if len(t.regularizers) != 1 or t.augment is not None:
                 raise ValueError("a combination of regularizers or an augmentation is not bundled;"
@@ -127,6 +138,8 @@ class BundleTrainer:
                 [t.regularizers[0] for t in self.members[s]]))
             for s in segments(reg_names)]
         self.step = self.members[0].state.step
+        #: the adversarial forward passes' autocast (bf16), the solo trainer's own
+        self.forward_context = first.forward_context
 
     # ------------------------------------------------------------------ one step
     def _per_loss(self, fn: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
@@ -150,12 +163,13 @@ class BundleTrainer:
         batch = self.config.batch_size
         real = torch.stack([t.dataset.sample(batch, t.rng) for t in self.members])
         z = self._latents()
-        with torch.no_grad():
-            fake = self.G(z)
-        real_logits, fake_logits = self.D(real), self.D(fake)
-        loss = self._per_loss(lambda lo, r, f: batched_loss(lo, "discriminator_loss", r, f),
-                              real_logits, fake_logits)
-        penalty = self._penalties("discriminator_penalty", real, fake, real_logits, fake_logits)
+        with torch.no_grad(), self.forward_context():
+            fake = self.G.step(z)
+        with self.forward_context():  # penalties run outside it (fp32), as in a solo run
+            real_logits, fake_logits = self.D.step(real), self.D.step(fake)
+            loss = self._per_loss(lambda lo, r, f: batched_loss(lo, "discriminator_loss", r, f),
+                                  real_logits, fake_logits).float()
+        penalty = self._penalties("discriminator_penalty", real, fake.float(), real_logits, fake_logits)
         self.opt_d.zero_grad()
         (loss + penalty).sum().backward()
         norm = self.D.grad_norms() if measure else None
@@ -165,7 +179,7 @@ class BundleTrainer:
         out = BatchedStep(loss.detach(), penalty.detach(), grad_norm=norm, real=real,
                           real_logits=real_logits.detach())
         if measure:
-            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+            real_logits, fake_logits = real_logits.detach().float(), fake_logits.detach().float()
             out.real_out = self._per_loss(batched_output, real_logits)
             out.fake_out = self._per_loss(batched_output, fake_logits)
             accuracy = self._per_loss(batched_accuracy, real_logits, fake_logits)
@@ -173,10 +187,12 @@ class BundleTrainer:
         return out
 
     def generator_step(self, d_out: BatchedStep, measure: bool) -> BatchedStep:
-        fake = self.G(self._latents())
-        fake_logits = self.D(fake)
-        loss = self._per_loss(lambda lo, f, r: batched_loss(lo, "generator_loss", f, r),
-                              fake_logits, d_out.real_logits)
+        z = self._latents()
+        with self.forward_context():
+            fake = self.G.step(z)
+            fake_logits = self.D.step(fake)
+            loss = self._per_loss(lambda lo, f, r: batched_loss(lo, "generator_loss", f, r),
+                                  fake_logits, d_out.real_logits).float()
         penalty = self._penalties("generator_penalty", d_out.real, fake, d_out.real_logits, fake_logits)
         self.opt_g.zero_grad()
         (loss + penalty).sum().backward()
@@ -195,10 +211,27 @@ class BundleTrainer:
             self.opt_g.export_to(i, t.G, t.opt_g)
             self.opt_d.export_to(i, t.D, t.opt_d)
 
+    def compile_step(self) -> None:
+        """``compile = true``: the step's stacked G and D calls through torch.compile
+        (:meth:`StackedModule.compile_step`), each member's ``extra["compiled"]`` saying how
+        they ran (one status for all members: they share one call)."""
+        first = self.members[0]
+        if not first.config.compile:
+            return
+        n, spec, b = first.samples_per_step, first.dataset.spec, len(self.members)
+        status = {
+            "G": self.G.compile_step(torch.zeros((b, n, self.config.latent_dim), device=self.device),
+                                     self.forward_context, input_grad=False),
+            "D": self.D.compile_step(torch.zeros((b, n, *spec.shape), device=self.device),
+                                     self.forward_context, input_grad=True)}
+        for t in self.members:
+            t.forwards = Forwards(t.G, t.D, dict(status))
+
     def run(self, progress: ProgressCallback | None = None) -> list[TrainResult]:
         """Train every member to the end (or its divergence); results in member order, with the
         first member's thread count (members share their architecture, hence its size)."""
         with intra_op_threads(self.members[0].threads):
+            self.compile_step()
             return self._run(progress)
 
     def _run(self, progress: ProgressCallback | None) -> list[TrainResult]:
