@@ -32,7 +32,8 @@ arbitrary rotation twice, before and after the anisotropic scaling, each with pr
   official single-channel rule (the colour matrix averaged over its rows) on each channel.
 
 All geometric transforms are composed into one affine map per sample and executed with one
-bilinear ``grid_sample`` with reflection at the borders; samples that drew no geometric
+bilinear ``grid_sample`` with reflection at the borders (``grid_sampling``: twice
+differentiable in the images on every supported torch, for penalties); samples that drew no geometric
 transform are returned exactly as they were. **Not included** (differences from the official
 pipeline): the 2x upsampling with a wavelet low-pass filter around the geometric warp (so
 scaling and rotation may alias), image-space filtering, additive noise and cutout (none of them
@@ -47,6 +48,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ganbench.builtins.grid_sampling import grid_sample
 from ganbench.contracts import Augmentation
 from ganbench.errors import ConfigError
 
@@ -212,8 +214,7 @@ class AdaptiveAugment(Augmentation):
         units[:, 1] *= h / 2
         theta_grid = (g * units)[:, :2, :]
         grid = F.affine_grid(theta_grid, [n, x.shape[1], h, w], align_corners=False)
-        warped = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="reflection",
-                               align_corners=False)
+        warped = grid_sample(x, grid.to(x.dtype), padding_mode="reflection")
         return torch.where(moved.view(n, 1, 1, 1), warped, x)
 
     def _color(self, x: Tensor, generator: torch.Generator) -> Tensor:
