@@ -14,11 +14,13 @@ says why it was skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -32,6 +34,7 @@ RING8 = {"dataset": "ring8", "latent_dim": 2, "generator": {"name": "mlp", "widt
          "discriminator": {"name": "mlp", "width": 64, "depth": 3}}
 DIGITS = {"dataset": {"name": "digits", "size": 16}, "latent_dim": 64,
           "generator": {"name": "dcgan", "width": 32}, "discriminator": {"name": "dcgan", "width": 32}}
+DOMAIN_METRICS = [{"name": "fidelity", "features": "domain"}, "classes"]
 
 
 def evaluator_for(settings: dict, metrics: list, samples: int, device: torch.device, root: Path,
@@ -45,16 +48,47 @@ def evaluator_for(settings: dict, metrics: list, samples: int, device: torch.dev
     return Trainer(config, registry, device, root).evaluator
 
 
-def time_case(label: str, evaluator, repeats: int) -> None:
+def measure_case(evaluator, repeats: int) -> dict:
+    """Seconds of the first ("cold") evaluation and the median of ``repeats`` later ("warm")
+    ones, the metrics they gave, and those unavailable with their reasons."""
     times, values = [], {}
     for step in range(repeats + 1):
         started = time.perf_counter()
         values = evaluator.evaluate(step).metrics
         times.append(time.perf_counter() - started)
-    names = ", ".join(sorted(values)) or "nothing"
-    print(f"{label}: cold {times[0]:.2f} s, warm {statistics.median(times[1:]):.3f} s"
+    return {"cold_s": times[0], "warm_s": statistics.median(times[1:]), "repeats": repeats,
+            "metrics": sorted(values), "unavailable": dict(evaluator.unavailable)}
+
+
+def measure_domain_fid(samples: int, repeats: int, device: torch.device, root: Path) -> dict:
+    """Domain FID/IS/KID/PRC with class coverage on 16 px digits (:func:`measure_case`), and
+    the warm evaluation's throughput in samples/s."""
+    found = measure_case(evaluator_for(DIGITS, DOMAIN_METRICS, samples, device, root), repeats)
+    return {**found, "samples": samples, "warm_samples_per_s": samples / found["warm_s"]}
+
+
+@contextlib.contextmanager
+def fresh_cache() -> Iterator[Path]:
+    """A temporary ganbench cache (``CACHE_ENV``) for cold first evaluations, no stale cache;
+    yields its data folder."""
+    before = os.environ.get(CACHE_ENV)
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ[CACHE_ENV] = cache
+        try:
+            yield Path(cache) / "data"
+        finally:
+            if before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = before
+
+
+def time_case(label: str, evaluator, repeats: int) -> None:
+    found = measure_case(evaluator, repeats)
+    names = ", ".join(found["metrics"]) or "nothing"
+    print(f"{label}: cold {found['cold_s']:.2f} s, warm {found['warm_s']:.3f} s"
           f" (median of {repeats}) -> {names}")
-    for metric, reason in evaluator.unavailable.items():
+    for metric, reason in found["unavailable"].items():
         print(f"  unavailable: {metric}: {reason}")
 
 
@@ -62,21 +96,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="warm evaluations per case")
     parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--inception-samples", type=int, default=500)
+    parser.add_argument("--inception-samples", type=int, default=2048,
+                        help="at least 2048 (FID needs more samples than feature dimensions)")
     parser.add_argument("--inception-weights", type=Path, default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ[CACHE_ENV] = cache  # cold first evaluations, no stale cache
-        root = Path(cache) / "data"
+    with fresh_cache() as root:
         time_case(f"modes, ring8, {args.samples} samples",
                   evaluator_for(RING8, ["modes"], args.samples, device, root), args.repeats)
         time_case(f"domain FID/IS/KID/PRC + classes, digits 16 px, {args.samples} samples",
-                  evaluator_for(DIGITS, [{"name": "fidelity", "features": "domain"}, "classes"],
-                                args.samples, device, root), args.repeats)
+                  evaluator_for(DIGITS, DOMAIN_METRICS, args.samples, device, root), args.repeats)
         time_case(f"Inception FID, digits 16 px, {args.inception_samples} samples",
                   evaluator_for(DIGITS,
                                 [{"name": "fidelity", "features": "inception", "metrics": ["fid"]}],

@@ -247,6 +247,7 @@ def test_ada_refuses_bad_parameters_in_one_line(params, message):
     assert str(excinfo.value).startswith(message) and "\n" not in str(excinfo.value)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("augmentation", [DiffAugment(), AdaptiveAugment(p=0.5)])
 def test_no_host_synchronisation_on_cuda(augmentation):

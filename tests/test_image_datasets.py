@@ -202,6 +202,7 @@ def test_in_memory_dataset_samples_reproducibly_with_matching_labels():
         InMemoryDataset(images, torch.arange(4), spec, CPU)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_sampling_on_cuda_stays_on_the_device_without_host_sync():
     device = torch.device("cuda")

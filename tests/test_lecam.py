@@ -206,6 +206,7 @@ def test_bad_parameters_are_one_line_config_errors(params, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_penalty_never_waits_for_the_device():
     regularizer = LeCam()
