@@ -304,11 +304,22 @@ def builtin_label(history: list[dict[str, float]]) -> str:
     return classify(registry, record, signals, history, Thresholds()).mode
 
 
+@functools.cache
+def _builtin_label_of(kind: str, rows: int, seed: int, dataset: str) -> str:
+    """:func:`builtin_label` of one synthetic history, kept for the process: calibration tables
+    with overlapping lengths and seeds label each history once."""
+    return builtin_label(synthetic_history(kind, rows, seed, dataset))
+
+
 def label_rates(classify: Callable[[list[dict[str, float]]], str], kind: str, rows: int,
                 trials: int, seed: int = 0, dataset: str = "grid25") -> dict[str, float]:
     """The share of ``trials`` synthetic histories of ``kind`` that ``classify`` (a history ->
     label function) gives each label."""
-    counts = Counter(classify(synthetic_history(kind, rows, seed + i, dataset)) for i in range(trials))
+    if classify is builtin_label:  # pure: a history seen before keeps its label
+        labels = (_builtin_label_of(kind, rows, seed + i, dataset) for i in range(trials))
+    else:
+        labels = (classify(synthetic_history(kind, rows, seed + i, dataset)) for i in range(trials))
+    counts = Counter(labels)
     return {label: n / trials for label, n in counts.items()}
 
 
