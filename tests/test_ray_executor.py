@@ -33,7 +33,7 @@ from ganbench.results import ResultsDir  # noqa: E402
 from ganbench.running.events import RunEvents  # noqa: E402
 from ganbench.running.executors import CellJob, make_executor  # noqa: E402
 from ganbench.running.executors.local import LocalExecutor  # noqa: E402
-from ganbench.running.executors.process import DIED, ProcessExecutor, worker_functions  # noqa: E402
+from ganbench.running.executors.process import DIED, worker_functions  # noqa: E402
 from ganbench.running.executors.ray import RayExecutor, capacity, default_num_gpus  # noqa: E402
 from tests.conftest import GANBENCH, run_with, same_tables, specs_of  # noqa: E402
 from tests.test_executors import Dead, Recorder, always_die, die_once  # noqa: E402
@@ -118,13 +118,13 @@ def four_runs(tiny_grid):
 
 
 # ----------------------------------------------------------------------------- results
-def test_local_process_and_ray_write_the_same_table(ray_session, four_runs, tmp_path):
+def test_local_and_ray_write_the_same_table(ray_session, four_runs, tmp_path):
+    """(process = local on the same grid: tests/test_executors.py)"""
     torch.set_num_threads(1)  # as in the workers: CPU training is then bit for bit the same
     specs, local = run_with(four_runs, tmp_path / "local", LocalExecutor())
-    _, pooled = run_with(four_runs, tmp_path / "process", ProcessExecutor(workers=2, threads=1))
     _, tasks = run_with(four_runs, tmp_path / "ray", RayExecutor(threads=1))
-    assert local.statuses == pooled.statuses == tasks.statuses == {"ok": 4}
-    same_tables(tmp_path / "local", tmp_path / "process", tmp_path / "ray")
+    assert local.statuses == tasks.statuses == {"ok": 4}
+    same_tables(tmp_path / "local", tmp_path / "ray")
     for spec in specs:  # the Ray workers wrote the run folders
         for name in ("config.json", "history.csv", "summary.json", "samples.pt"):
             assert (tmp_path / "ray" / "runs" / spec.run_id / name).exists()
