@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
-from ganbench import hookimpl
-from ganbench.builtins.generators import mlp
 from ganbench.running.compat import check_device_support
 from ganbench.running.units import plan_units
 from ganbench.training.bundle.trainer import BundleTrainer
 from ganbench.training.trainer import Trainer
 from tests.conftest import specs_of
+from tests.test_compile import RefusingPlugin
 
 CPU = torch.device("cpu")
 AXES = {"loss": ["non-saturating", "hinge"], "regularizer": ["gradient-penalty", "r1"]}
@@ -173,26 +171,6 @@ def test_the_bundle_step_never_waits_for_the_host_on_cuda(tmp_path):
 
 
 # ----------------------------------------------------------------------------- compile
-class RefusesCompilation(nn.Module):
-    """A generator (with a bundle form) whose forward raises while torch.compile traces it."""
-
-    def __init__(self, data, latent_dim, width=32, depth=2):
-        super().__init__()
-        self.inner = mlp(data, latent_dim, width=width, depth=depth)
-        self.latent_dim = latent_dim
-
-    def forward(self, z):
-        if torch.compiler.is_compiling():
-            raise RuntimeError("this generator cannot be compiled")
-        return self.inner(z)
-
-
-class RefusingPlugin:
-    @hookimpl
-    def ganbench_register_generators(self, register):
-        register("refuses-compile", RefusesCompilation, bundle=True)
-
-
 @pytest.mark.slow
 def test_a_compiled_bundle_matches_its_eager_solo_runs_and_a_network_that_cannot_compile_says_why(tmp_path):
     """The stacked D compiled (inductor on the CPU; one compilation, the slow part), the penalty

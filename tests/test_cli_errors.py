@@ -5,6 +5,7 @@ fixture); only the full-disk tests start the real console script, to set a file-
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -270,6 +271,12 @@ def limited(size: int):
     return apply
 
 
+def limited_env() -> dict[str, str]:
+    """The environment of a child under :func:`limited`: it writes no bytecode, which the limit
+    would cut short (a truncated ``.pyc`` that every later interpreter fails to import)."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 @pytest.mark.slow  # starts the console script: a file-size limit on the command alone
 def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(ganbench, tmp_path,
                                                                               shared_results):
@@ -282,7 +289,7 @@ def test_a_full_disk_is_one_line_the_runs_are_kept_and_table_reads_runs_jsonl(ga
     runs = (out / "runs.jsonl").read_bytes()
     # the rerun trains nothing and writes grid.toml (small), then table.csv (too big)
     proc = subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=300,
-                          preexec_fn=limited(len(grid.read_bytes()) + 10), cwd=tmp_path)
+                          preexec_fn=limited(len(grid.read_bytes()) + 10), cwd=tmp_path, env=limited_env())
     assert_one_error_line(proc, f"cannot write {out / 'table.csv'}: File too large (errno 27)",
                           "rerun", "finished runs are kept")
     assert (out / "runs.jsonl").read_bytes() == runs
@@ -299,7 +306,7 @@ def test_a_full_disk_while_writing_the_report_is_one_line(tmp_path, shared_resul
     out = tmp_path / "out"
     shutil.copytree(shared_results, out)  # a finished run, no report yet (tests/conftest.py)
     proc = subprocess.run([GANBENCH, "report", str(out)], capture_output=True, text=True,
-                          timeout=300, preexec_fn=limited(4000), cwd=tmp_path)
+                          timeout=300, preexec_fn=limited(4000), cwd=tmp_path, env=limited_env())
     assert_one_error_line(proc, f"cannot write {out}", "File too large (errno 27)",
                           "finished runs are kept")
 

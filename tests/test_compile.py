@@ -39,11 +39,12 @@ def test_a_compiled_run_trains_what_the_eager_run_trains(tiny_grid, tmp_path):
 
 
 class RefusesCompilation(nn.Module):
-    """A generator whose forward raises while torch.compile traces it (and runs eagerly)."""
+    """A generator whose forward raises while torch.compile traces it (and runs eagerly); it has
+    a bundle form (tests/test_bundle_gpu_grade.py bundles it)."""
 
-    def __init__(self, data, latent_dim):
+    def __init__(self, data, latent_dim, width=8, depth=1):
         super().__init__()
-        self.inner = mlp(data, latent_dim, width=8, depth=1)
+        self.inner = mlp(data, latent_dim, width=width, depth=depth)
         self.latent_dim = latent_dim
 
     def forward(self, z):
@@ -55,7 +56,7 @@ class RefusesCompilation(nn.Module):
 class RefusingPlugin:
     @hookimpl
     def ganbench_register_generators(self, register):
-        register("refuses-compile", RefusesCompilation)
+        register("refuses-compile", RefusesCompilation, bundle=True)
 
 
 @pytest.mark.slow
