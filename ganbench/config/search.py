@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from ganbench.errors import ConfigError, ErrorList
 
@@ -101,6 +100,10 @@ def _draw(name: str, args: Any, u: float) -> Any:
 def uniforms(method: str, trials: int, dimensions: int, seed: int) -> np.ndarray:
     """``(trials, dimensions)`` numbers in [0, 1): the same for the same arguments everywhere."""
     if method == "sobol":
+        # imported here: scipy.stats takes a second to import, which every ganbench process
+        # (the CLI, each worker's forkserver) paid at start-up for grids that draw no trial
+        from scipy.stats import qmc
+
         sobol = qmc.Sobol(d=dimensions, scramble=True, seed=np.random.default_rng(seed))
         with warnings.catch_warnings():  # a trial count that is no power of 2 is the user's call
             warnings.filterwarnings("ignore", message=".*balance properties.*")
