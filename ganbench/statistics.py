@@ -22,6 +22,9 @@ Seed-to-seed spread in GANs is often as large as the gap between methods (Lucic 
 - **Best of k trials.** The expected best score of k hyperparameter trials drawn from those run,
   in closed form from the order statistics (Dodge et al. 2019), with a seeded percentile
   bootstrap band over the trials: the budget curves of a search (Lucic et al. 2018).
+
+scipy is imported inside the functions that use it: ``scipy.stats`` takes about a second to
+import, which every ganbench command (and every process executor's forkserver) paid at start-up.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import special, stats
 
 #: Below this many finite values there is no interval, no test and no rank.
 MIN_N = 3
@@ -70,6 +72,7 @@ def finite(values: Sequence[float | None]) -> np.ndarray:
 
 def summarize(values: Sequence[float | None], confidence: float = 0.95) -> Summary:
     """n, mean, std, median and the ``confidence`` interval of the mean of the finite ``values``."""
+    from scipy import stats  # imported when used: see the module docstring
     x = finite(values)
     n = len(x)
     if n == 0:
@@ -91,6 +94,7 @@ def summarize(values: Sequence[float | None], confidence: float = 0.95) -> Summa
 def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """The t interval of the mean of ``x`` (two or more finite values); the mean itself when every
     value is the same."""
+    from scipy import stats  # imported when used: see the module docstring
     n, mean, std = len(x), float(x.mean()), float(x.std(ddof=1))
     if std == 0.0:
         return mean, mean
@@ -100,6 +104,7 @@ def t_interval(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of the proportion ``k / n`` (NaN, NaN for n = 0)."""
+    from scipy import stats  # imported when used: see the module docstring
     if n == 0:
         return math.nan, math.nan
     interval = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
@@ -137,6 +142,7 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
 
 def compare(a_values: Sequence[float | None], b_values: Sequence[float | None]) -> Comparison:
     """Two variants' finite values compared by the rule in the module docstring."""
+    from scipy import stats  # imported when used: see the module docstring
     a, b = finite(a_values), finite(b_values)
     if min(len(a), len(b)) < MIN_N:
         return Comparison("n < 3", math.nan, math.nan, "hedges-g")
@@ -201,6 +207,7 @@ def _budget_weights(n: int, ks: Sequence[int], replace: bool) -> np.ndarray:
     """(n, len(ks)) weights w[i, j]: the probability that the best of ``ks[j]`` draws from n
     trials is the (i + 1)-th smallest (a tie counts its trials as distinct, which leaves the
     expectation unchanged). Without replacement, a column with k > n is NaN."""
+    from scipy import special  # imported when used: see the module docstring
     i = np.arange(1, n + 1, dtype=float)[:, None]
     k = np.asarray(ks, dtype=float)[None, :]
     if replace:
