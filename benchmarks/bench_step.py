@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from ganbench.config.grid import expand, parse_grid
 from ganbench.errors import ConfigError
+from ganbench.plugins import one_line
 from ganbench.registry import get_registry
 from ganbench.training.bundle.trainer import BundleTrainer
 from ganbench.training.trainer import Trainer
@@ -172,10 +173,6 @@ def time_solo_in(registry, config, device, memory_format: torch.memory_format) -
     trainer.run()
     synchronize(device)
     return time.perf_counter() - started
-
-
-def one_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
 def measure_precision(grid: dict, steps: int, repeats: int, device) -> dict:

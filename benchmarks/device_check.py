@@ -61,7 +61,9 @@ import bench_step  # noqa: E402
 
 from ganbench import cli  # noqa: E402
 from ganbench.config.grid import expand, parse_grid  # noqa: E402
+from ganbench.plugins import one_line  # noqa: E402
 from ganbench.registry import get_registry  # noqa: E402
+from ganbench.results.store import atomic_write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "benchmarks" / "grids" / "demo.toml"
@@ -113,10 +115,8 @@ class Check:
 
     def write(self) -> None:
         self.report["total_wall_s"] = time.time() - self.started
-        path = self.out / "device_check.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.report, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(self.out / "device_check.json",
+                          json.dumps(self.report, indent=2, default=str) + "\n")
 
     def section(self, name: str, measure: Callable[[float], dict]) -> None:
         """Run ``measure(seconds left)`` under the time guard and record what it returns."""
@@ -135,7 +135,7 @@ class Check:
             result = {"error": f"time guard: stopped when the check passed its {self.budget_s:.0f} s budget"}
         except Exception as error:  # one measurement failing must not stop the others
             traceback.print_exc(file=sys.stdout)
-            result = {"error": bench_step.one_line(error)}
+            result = {"error": one_line(error)}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         self.record(name, result, time.perf_counter() - started)
