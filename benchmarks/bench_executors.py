@@ -4,17 +4,24 @@ executor), measured in one run.
 The grid is the demo grid (ring8/grid25 x 3 losses x 2 regularizers x 2 seeds), with its own
 1,500 steps per run unless --steps says otherwise (--steps 400 finishes in about a quarter of
 the time, but there each worker's start-up weighs more). Each executor writes a fresh results
-folder; the ratios process / local (and ray / local) are printed. The ray time includes starting
-and stopping a local Ray instance with --workers CPUs. The process time includes starting the
-workers (on Linux, forked from a forkserver that imports torch once: the first grid of a driver
-pays that one import); --start-method spawn times spawned workers (each imports torch), the
-executor's only way before, and --start-method both times spawn and then forkserver, each from
-a fresh driver state. --whole-command times what a user waits for instead: the `ganbench run`
-command of each executor, from its start (imports included) to its exit, `--bundle off`; there
-the process executor boots its forkserver while the driver starts.
+folder; the ratios process / local (and ray / local) are printed, with --repeat K the medians of
+K turns (local, process, ray, local, ...).
 
-    python benchmarks/bench_executors.py [--steps N] [--workers 2] [--ray]
-                                         [--start-method forkserver|spawn|both]
+By default each executor is timed as a user waits for it: its whole `ganbench run` command
+(`--bundle off --no-report --device cpu`), from the start of a fresh interpreter (imports
+included) to its exit. There `ganbench run --executor process` starts its forkserver (torch,
+torch._dynamo and ganbench imported once; every worker is forked from it) before the driver
+imports torch, so the two boot side by side (ganbench/console.py). The ray time includes
+starting and stopping a local Ray instance with --workers CPUs.
+
+--in-process times `run_grid` in this interpreter instead, which has imported torch already:
+the case of the Python API (`ganbench.run`) in a session. Local then pays no import, while the
+process executor's forkserver boots inside the timed call (the first grid of a driver pays it);
+--start-method spawn times spawned workers (each imports torch), and --start-method both spawn
+and then forkserver, each from a fresh driver state.
+
+    python benchmarks/bench_executors.py [--steps N] [--workers 2] [--ray] [--repeat K]
+                                         [--in-process [--start-method forkserver|spawn|both]]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 import tomllib
@@ -82,34 +90,52 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true", help="also the ray executor (the ray extra)")
     parser.add_argument("--start-method", choices=["forkserver", "spawn", "both"], default=None,
                         help="how the process executor starts its workers (default: its own)")
-    parser.add_argument("--whole-command", action="store_true",
-                        help="time each executor's whole `ganbench run` command instead")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time run_grid in this interpreter instead of whole commands")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time every executor this many times, in turn; medians are printed")
     args = parser.parse_args()
+    if args.start_method is not None and not args.in_process:
+        parser.error("--start-method needs --in-process (a command's executor uses its own)")
     steps = args.steps or tomllib.loads(DEMO.read_text())["steps"]
     methods = ["spawn", "forkserver"] if args.start_method == "both" else [args.start_method]
-    timed = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.whole_command:
-            local_s, local_n = time_command("local", None, steps, Path(tmp))
-            timed["command"] = time_command("process", args.workers, steps, Path(tmp))
-        else:
-            local_s, local_n = time_grid("local", None, steps, Path(tmp))
-            for method in methods:
-                timed[method] = time_grid("process", args.workers, steps, Path(tmp), method)
-        if args.ray:
-            ray_s, ray_n = time_grid("ray", args.workers, steps, Path(tmp))
+    seconds: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+
+    def timed(label: str, result: tuple[float, int]) -> None:
+        seconds.setdefault(label, []).append(result[0])
+        counts[label] = result[1]
+
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.in_process:
+                timed("local", time_grid("local", None, steps, Path(tmp)))
+                for method in methods:
+                    timed("process" + (f" {method}" if method else "") + f" x{args.workers}",
+                          time_grid("process", args.workers, steps, Path(tmp), method))
+                if args.ray:
+                    timed(f"ray x{args.workers}", time_grid("ray", args.workers, steps, Path(tmp)))
+            else:
+                timed("local", time_command("local", None, steps, Path(tmp)))
+                timed(f"process x{args.workers}", time_command("process", args.workers, steps, Path(tmp)))
+                if args.ray:
+                    timed(f"ray x{args.workers}", time_command("ray", args.workers, steps, Path(tmp)))
     print(f"machine {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__},"
           f" torch threads in-process {torch.get_num_threads()}")
-    print(f"demo grid, {steps} steps per run, {local_n} runs"
-          + (", whole `ganbench run` commands" if args.whole_command else ""))
-    print(f"local             : {local_n / local_s:.3f} cells/s ({local_s:.1f} s)")
-    for method, (process_s, process_n) in timed.items():
-        label = "process" + (f" {method}" if method else "") + f" x{args.workers}"
-        print(f"{label:<18}: {process_n / process_s:.3f} cells/s ({process_s:.1f} s)")
-        print(f"ratio {label} / local = {(process_n / process_s) / (local_n / local_s):.2f}")
-    if args.ray:
-        print(f"ray x{args.workers:<3}          : {ray_n / ray_s:.3f} cells/s ({ray_s:.1f} s)")
-        print(f"ratio ray / local = {(ray_n / ray_s) / (local_n / local_s):.2f}")
+    print(f"demo grid, {steps} steps per run, {counts['local']} runs"
+          + (", run_grid in this interpreter" if args.in_process else ", whole `ganbench run` commands")
+          + (f", median of {args.repeat}" if args.repeat > 1 else "")
+          + ("; turns after the first reuse this interpreter's imports and forkserver"
+             if args.in_process and args.repeat > 1 else ""))
+    local_rate = counts["local"] / statistics.median(seconds["local"])
+    for label, times in seconds.items():
+        rate = counts[label] / statistics.median(times)
+        each = ", ".join(f"{t:.1f}" for t in times)
+        print(f"{label:<18}: {rate:.3f} cells/s ({statistics.median(times):.1f} s; each: {each})")
+        if label != "local":
+            pairs = ", ".join(f"{lt / t:.2f}" for lt, t in zip(seconds["local"], times, strict=True))
+            print(f"ratio {label} / local = {rate / local_rate:.2f}"
+                  + (f" (each turn: {pairs})" if args.repeat > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -3,30 +3,16 @@
 This module is the public face for plugin authors: the hook marker, the contracts, the base
 classes of a regularizer's bundle form (:mod:`ganbench.batching`) and the errors; and for
 everyone, ``run``, ``load_results``, ``load_history``, ``load_generator`` and ``sample``.
-Everything in ``__all__`` is stable API. These five import what they need when called, so
-``import ganbench`` (which every plugin does) stays light.
+Everything in ``__all__`` is stable API. These five import what they need when called, and the
+contracts and bundle forms are imported at their first use, so ``import ganbench`` (which every
+plugin does) imports no torch: the ``ganbench`` command starts its process pool's forkserver
+before torch (:mod:`ganbench.console`).
 """
 
 from __future__ import annotations
 
-from ganbench.batching import (
-    BatchedRegularizer,
-    PenaltyBatch,
-    StackedNetwork,
-    batched_input_gradients,
-)
-from ganbench.contracts import (
-    Dataset,
-    DataSpec,
-    EvalContext,
-    Loss,
-    Metric,
-    Modes,
-    PenaltyContext,
-    Regularizer,
-    RunAware,
-    RunInfo,
-)
+from typing import TYPE_CHECKING
+
 from ganbench.errors import (
     ConfigError,
     DuplicateComponentError,
@@ -38,6 +24,50 @@ from ganbench.errors import (
 )
 from ganbench.hookspecs import hookimpl, hookspec
 from ganbench.version import VERSION as __version__
+
+if TYPE_CHECKING:
+    from ganbench.batching import (
+        BatchedRegularizer,
+        PenaltyBatch,
+        StackedNetwork,
+        batched_input_gradients,
+    )
+    from ganbench.contracts import (
+        Dataset,
+        DataSpec,
+        EvalContext,
+        Loss,
+        Metric,
+        Modes,
+        PenaltyContext,
+        Regularizer,
+        RunAware,
+        RunInfo,
+    )
+
+#: The names of the contracts and the bundle forms, and the module each is imported from at its
+#: first use (PEP 562): both import torch, and ``import ganbench`` alone does not.
+_TORCH_EXPORTS = {
+    **dict.fromkeys(["BatchedRegularizer", "PenaltyBatch", "StackedNetwork",
+                     "batched_input_gradients"], "ganbench.batching"),
+    **dict.fromkeys(["Dataset", "DataSpec", "EvalContext", "Loss", "Metric", "Modes",
+                     "PenaltyContext", "Regularizer", "RunAware", "RunInfo"], "ganbench.contracts"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _TORCH_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ganbench' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_EXPORTS))
 
 
 def load_results(path):

@@ -1,8 +1,9 @@
 """The ``ganbench`` command: thin commands over the library, one error boundary.
 
 - :mod:`~ganbench.cli.app`: the Typer ``app``, the consoles and :func:`main` (the console
-  script ``ganbench = "ganbench.cli:main"``): every :class:`~ganbench.errors.GanbenchError` and
-  ``OSError`` becomes one line on stderr and exit code 2, ``--debug`` shows the traceback;
+  script ``ganbench = "ganbench.console:main"`` hands over to it): every
+  :class:`~ganbench.errors.GanbenchError` and ``OSError`` becomes one line on stderr and exit
+  code 2, ``--debug`` shows the traceback;
 - :mod:`~ganbench.cli.plugins`: ``plugins``, ``new-plugin``, ``weights``;
 - :mod:`~ganbench.cli.run`: ``validate``, ``run``, ``prefetch`` (grid files), with the live
   progress of :mod:`~ganbench.cli.progress`;

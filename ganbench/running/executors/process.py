@@ -1,10 +1,12 @@
 """The ``process`` executor: cells in a pool of worker processes on this machine.
 
-On Linux the workers are forked from a *forkserver*: one clean, single-threaded process, started
-once per driver, that imported torch and ganbench but never ran a torch op (so no thread pool or
-OpenMP state is copied into the workers). A worker then starts in a fraction of a second instead
-of paying its own ``import torch`` (seconds); every later pool of the same driver (a retry, the
-next grid) starts as fast. Elsewhere, or with ``start_method="spawn"``, workers are spawned.
+On Linux the workers are forked from a *forkserver* (:mod:`ganbench.running.forkserver`): one
+clean, single-threaded process, started once per driver, that imported torch and ganbench but
+never ran a torch op (so no thread pool or OpenMP state is copied into the workers). A worker
+then starts in a fraction of a second instead of paying its own ``import torch`` (seconds); every
+later pool of the same driver (a retry, the next grid) starts as fast. The ``ganbench`` command
+starts the server before it imports torch (:mod:`ganbench.console`). Elsewhere, or with
+``start_method="spawn"``, workers are spawned.
 
 Workers rebuild the registry with :func:`~ganbench.registry.get_registry` (same environment,
 same installed plugins; plugins passed as ``extra_plugins`` do not exist there), train a unit (a
@@ -51,33 +53,11 @@ from ganbench.results import ResultsDir
 from ganbench.running.cells import error_record
 from ganbench.running.events import RunEvents
 from ganbench.running.executors.base import CellJob, Finished, WorkUnit
+from ganbench.running.forkserver import default_start_method, mp_context, start_forkserver
 from ganbench.running.units import run_unit
 
 DIED = ("worker process died while training this cell (killed, out of memory or crashed),"
         " also when retried")
-#: Imported once in the forkserver, before it forks any worker ("__main__": the driver's script).
-#: torch._dynamo is what torch imports lazily at a cell's first optimizer step (5 s on 2 loaded
-#: cores); importing these starts no thread and does not initialise CUDA.
-PRELOAD = ["__main__", "torch", "torch._dynamo", "ganbench.registry", "ganbench.running.units",
-           "ganbench.results", "ganbench.running.executors.process"]
-
-
-def default_start_method() -> str:
-    """``forkserver`` on Linux (fast worker start), ``spawn`` elsewhere."""
-    if sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods():
-        return "forkserver"
-    return "spawn"
-
-
-def mp_context(start_method: str) -> Any:
-    """The multiprocessing context of the workers; a forkserver preloads :data:`PRELOAD` (this
-    takes effect when this process starts its forkserver, once)."""
-    context = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
-        context.set_forkserver_preload(PRELOAD)
-    return context
-
-
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -181,10 +161,7 @@ class ProcessExecutor:
         registry) instead of delaying the first worker. The pool waits for it as usual; a spawn
         context has nothing to start early."""
         if self.start_method == "forkserver":
-            from multiprocessing import forkserver
-
-            mp_context(self.start_method)  # its preload list, before the server starts
-            threading.Thread(target=forkserver.ensure_running, name="ganbench-forkserver",
+            threading.Thread(target=start_forkserver, name="ganbench-forkserver",
                              daemon=True).start()
         return self
 
