@@ -258,18 +258,18 @@ def test_dcgan_members_stay_within_rounding_of_their_solo_runs_over_100_steps(tm
     grid = {**DCGAN_GRID, "steps": 100, "log_every": 10}
     specs, solo, solo_results, bundled, bundle_results = train_both(grid, tmp_path)
     registry, _ = specs_of(grid)
-    other_threads = [Trainer({**spec.config, "executor": {"threads": 2}}, registry, CPU, tmp_path / "data")
-                     for spec in specs]
     assert {t.threads for t in solo} == {1}
-    other_results = [t.run() for t in other_threads]
     for i, spec in enumerate(specs):
         assert bundle_results[i].status == solo_results[i].status == "ok"
         assert [r["step"] for r in bundle_results[i].history] == list(range(10, 101, 10))
-        threads_gap = history_gap(solo_results[i].history, other_results[i].history)
         bundle_gap = history_gap(solo_results[i].history, bundle_results[i].history)
-        assert bundle_gap <= max(LONG.rtol, 3 * threads_gap), (dict(spec.labels), bundle_gap, threads_gap)
-        threads_params = parameter_gap(solo[i], other_threads[i])
         bundle_params = parameter_gap(solo[i], bundled[i])
+        if bundle_gap <= LONG.rtol and bundle_params <= LONG.params:
+            continue  # within LONG: no reference needed (the usual case; it saves a solo run)
+        other = Trainer({**spec.config, "executor": {"threads": 2}}, registry, CPU, tmp_path / "data")
+        threads_gap = history_gap(solo_results[i].history, other.run().history)
+        threads_params = parameter_gap(solo[i], other)
+        assert bundle_gap <= max(LONG.rtol, 3 * threads_gap), (dict(spec.labels), bundle_gap, threads_gap)
         assert bundle_params <= max(LONG.params, 3 * threads_params), \
             (dict(spec.labels), bundle_params, threads_params)
 
