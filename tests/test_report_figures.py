@@ -16,10 +16,11 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from ganbench.report import build_report, collect, compare_figures, figures
+from ganbench.report import build_report, collect, compare_figures
 from ganbench.report.compare_figures import band, interval, numeric_axes, values_by_step, variant_styles
 from ganbench.report.figures import DPI
 from ganbench.report.model import Run, failure_rate, failure_timing, time_to_failure
+from ganbench.report.samples import Samples, draw_points
 from ganbench.results import ResultsDir
 from tests.test_report import fake_results
 
@@ -99,7 +100,7 @@ def test_contact_sheet_has_a_row_per_variant_and_a_column_per_seed(three_seed_re
 def test_contact_sheet_caps_its_columns_and_says_how_many_seeds_it_left_out(tmp_path):
     folder = fake_results(tmp_path / "r", cells=2, seeds=10)
     report = collect(folder)
-    samples = figures.Samples(None)
+    samples = Samples(None)
     out = tmp_path / "figures"
     out.mkdir()
     sheet = compare_figures.contact_sheet(out, "", report.variants, samples,
@@ -194,7 +195,7 @@ RING = np.array([[2 * math.cos(a), 2 * math.sin(a)] for a in np.linspace(0, 2 * 
 
 def _panel(points: np.ndarray):
     fig, ax = plt.subplots()
-    outside = figures._points(ax, points, RING)
+    outside = draw_points(ax, points, RING)
     texts = [t.get_text() for t in ax.texts]
     limits = ax.get_xlim(), ax.get_ylim()
     plt.close(fig)

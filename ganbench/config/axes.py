@@ -8,13 +8,12 @@ import copy
 import difflib
 from typing import Any
 
+from ganbench.config.checks import component_ref, type_error
 from ganbench.config.schema import (
-    _VALUE_KEYS,
     COMPONENT_KINDS,
     DEFAULTS,
     SETTINGS,
-    _type_error,
-    component_ref,
+    VALUE_KEYS,
 )
 from ganbench.config.search import Search
 from ganbench.errors import ConfigError, ErrorList
@@ -31,7 +30,7 @@ def _check_axis(key: str, values: Any, settings: dict[str, Any], axes: dict[str,
     for subkey in subkeys:
         _check_axis_key(where_axis, subkey)
     if not isinstance(values, list):
-        raise _type_error(where_axis, "a list of values", values)
+        raise type_error(where_axis, "a list of values", values)
     if not values:
         raise ConfigError(f"{where_axis}: an axis needs at least one value")
     for i, value in enumerate(values):  # type-check each value where it would land
@@ -87,7 +86,7 @@ def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
     if len(subkeys) == 1:
         return {subkeys[0]: value}
     if not isinstance(value, list) or len(value) != len(subkeys):
-        raise _type_error(where, f"a list of {len(subkeys)} values ({', '.join(subkeys)})", value)
+        raise type_error(where, f"a list of {len(subkeys)} values ({', '.join(subkeys)})", value)
     return dict(zip(subkeys, value, strict=True))
 
 
@@ -132,7 +131,7 @@ def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> d
         parts = rest.split(".")
         for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
-            if not isinstance(node, dict) or part in _VALUE_KEYS:
+            if not isinstance(node, dict) or part in VALUE_KEYS:
                 inner = ".".join([head, *parts[:depth + 1]])
                 raise ConfigError(f"{where}: {inner} is a value, not a table; it has no {parts[-1]!r}")
         node[parts[-1]] = value

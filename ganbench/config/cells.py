@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from ganbench.config.checks import component_ref
 from ganbench.config.run_config import RunConfig
 from ganbench.config.schema import (
     COMPONENT_KINDS,
@@ -17,7 +18,6 @@ from ganbench.config.schema import (
     RESERVED_PARAMS,
     WEIGHTS_KEYS,
     check_optimizer_keys,
-    component_ref,
     resolve_optimizer,
 )
 from ganbench.errors import ComponentError, ConfigError, ErrorList, GanbenchError, short_reason

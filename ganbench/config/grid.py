@@ -29,6 +29,15 @@ from ganbench.config.axes import (
     axis_keys,
 )
 from ganbench.config.cells import resolve_cell
+from ganbench.config.checks import (
+    check_finite,
+    check_keys,
+    component_ref,
+    protocol,
+    text,
+    thread_count,
+    type_error,
+)
 from ganbench.config.run_config import RunConfig
 from ganbench.config.schema import (
     COMPONENT_KINDS,
@@ -38,14 +47,7 @@ from ganbench.config.schema import (
     NAME_PATTERN,
     OPTIONAL_DEFAULTS,
     SETTINGS,
-    _check_keys,
-    _type_error,
-    check_finite,
-    component_ref,
-    protocol,
     run_identity,
-    text,
-    thread_count,
 )
 from ganbench.config.search import Search, parse_search
 from ganbench.errors import ConfigError, ConfigErrors, ErrorList, GanbenchError
@@ -193,7 +195,7 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
     """The grid as far as it parses: each problem is added to ``errors`` (per top-level key,
     axis, search key and exclude rule), and what has one is left out of the spec."""
     with errors.collect():
-        _check_keys("grid", raw, GRID_KEYS)
+        check_keys("grid", raw, GRID_KEYS)
     infinite = set()
     for key, value in raw.items():
         try:
@@ -204,7 +206,7 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
     axes_raw = raw.get("axes", {})
     if not isinstance(axes_raw, dict) or "axes" in infinite:
         if "axes" not in infinite:
-            errors.add(_type_error("axes", "a table of lists", axes_raw))
+            errors.add(type_error("axes", "a table of lists", axes_raw))
         axes_raw = {}
     if "dataset" not in raw and "dataset" not in axes_raw:
         errors.add(ConfigError("missing key 'dataset' (e.g. dataset = \"ring8\"), or a 'dataset' axis"))
@@ -244,7 +246,7 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
                for k, vs in axes.items() for sub in axis_keys(k)}
     exclude = raw.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
-        errors.add(_type_error("exclude", "[[exclude]] tables", exclude))
+        errors.add(type_error("exclude", "[[exclude]] tables", exclude))
         exclude = []
     for i, rule in enumerate(exclude):
         with errors.collect():

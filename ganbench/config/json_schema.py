@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+from ganbench.config import checks as c
 from ganbench.config import schema as s
 from ganbench.config.axes import DOTTED_SETTINGS as DOTTED
 from ganbench.config.axes import NOT_AXES
@@ -31,26 +32,26 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _UNIT = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
 #: The JSON form of each value check (the table and bound checks are read from their closures).
 _FRAGMENTS: dict[Callable[..., Any], dict[str, Any]] = {
-    s.text: {"type": "string"},
-    s.positive_int: {"type": "integer", "minimum": 1},
-    s.non_negative_int: {"type": "integer", "minimum": 0},
-    s.positive_float: {"type": "number", "exclusiveMinimum": 0},
-    s.unit_fraction: _UNIT,
-    s.ema_decay: _UNIT,
-    s.betas: {"type": "array", "items": _UNIT, "minItems": 2, "maxItems": 2},
-    s.precision: {"enum": ["fp32", "bf16"]},
-    s.flag: {"type": "boolean"},
-    s.feature_extractor: {"type": "string", "pattern": r"\S"},
-    s.thread_count: {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
-    s.gpu_share: {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+    c.text: {"type": "string"},
+    c.positive_int: {"type": "integer", "minimum": 1},
+    c.non_negative_int: {"type": "integer", "minimum": 0},
+    c.positive_float: {"type": "number", "exclusiveMinimum": 0},
+    c.unit_fraction: _UNIT,
+    c.ema_decay: _UNIT,
+    c.betas: {"type": "array", "items": _UNIT, "minItems": 2, "maxItems": 2},
+    c.precision: {"enum": ["fp32", "bf16"]},
+    c.flag: {"type": "boolean"},
+    c.feature_extractor: {"type": "string", "pattern": r"\S"},
+    c.thread_count: {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
+    c.gpu_share: {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                             {"type": "integer", "minimum": 0}]},
-    s.protocol: {"enum": list(PROTOCOLS)},
+    c.protocol: {"enum": list(PROTOCOLS)},
     s.optimizer_name: {"enum": list(s.OPTIMIZER_DEFAULTS)},
     s.seeds: {"type": "array", "minItems": 1, "uniqueItems": True,
               "items": {"type": "integer", "minimum": 0, "maximum": s.MAX_SEED}},
-    s.logger_list: {"anyOf": [{"$ref": "#/$defs/logger"},
+    c.logger_list: {"anyOf": [{"$ref": "#/$defs/logger"},
                               {"type": "array", "items": {"$ref": "#/$defs/logger"}}]},
-    s.metric_list: {"anyOf": [{"const": "auto"},
+    c.metric_list: {"anyOf": [{"const": "auto"},
                               {"type": "array", "items": {"$ref": "#/$defs/metric"}}]},
 }
 #: Each table's defaults, by its key path.
@@ -68,12 +69,12 @@ def _describe(check: Callable[..., Any]) -> str:
 def fragment(key: str, check: Callable[..., Any]) -> dict[str, Any]:
     """The JSON Schema of one setting (``key``: its dotted path, for defaults)."""
     head = key.partition(".")[0]
-    if check is s.component_ref:
+    if check is c.component_ref:
         kind = s.COMPONENT_KINDS[head]
         return {"description": f"A {kind} name, or an inline table {{ name = ..., parameter ="
                                " value, ... }: installed ones (`ganbench plugins`).",
                 "$ref": f"#/$defs/{kind}"}
-    if check is s.component_refs:
+    if check is c.component_refs:
         kind = s.COMPONENT_KINDS[head]
         return {"description": f"A {kind} name, an inline table {{ name = ..., parameter ="
                                f" value, ... }}, or a list of them applied together: installed"
@@ -87,13 +88,13 @@ def fragment(key: str, check: Callable[..., Any]) -> dict[str, Any]:
                      "default": getattr(thresholds, f.name)} for f in fields(Thresholds)}}
     else:
         closure = inspect.getclosurevars(check).nonlocals
-        if "checks" in closure:  # schema.table_of
+        if "checks" in closure:  # checks.table_of
             defaults = _TABLE_DEFAULTS.get(key, {})
             out = {"type": "object", "additionalProperties": False, "properties": {
                 name: {**fragment(f"{key}.{name}", sub),
                        **({"default": defaults[name]} if name in defaults else {})}
                 for name, sub in closure["checks"].items()}}
-        elif "maximum" in closure:  # schema.at_most
+        elif "maximum" in closure:  # checks.at_most
             out = {**fragment(key, closure["check"]), "maximum": closure["maximum"]}
         elif check in _FRAGMENTS:
             out = dict(_FRAGMENTS[check])

@@ -20,13 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ganbench.config.checks import check_keys
 from ganbench.config.schema import (
     COMPONENT_KINDS,
     DEFAULT_OPTIMIZER,
     DEFAULTS,
     EVALUATION_DEFAULTS,
     OPTIONAL_DEFAULTS,
-    _check_keys,
     resolve_optimizer,
 )
 from ganbench.errors import ConfigError
@@ -53,7 +53,7 @@ class ComponentRef:
         """:meth:`from_dict` of a dict no one else holds (kept, not copied)."""
         if not isinstance(ref, Mapping) or not isinstance(ref.get("name"), str):
             raise ConfigError(f"{where}: expected {{'name': ..., 'params': {{...}}}}, got {ref!r}")
-        _check_keys(where, ref, {"name": None, "params": None})
+        check_keys(where, ref, {"name": None, "params": None})
         return cls(ref["name"], ref.get("params") or {})
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class RunConfig:
     def _owning(cls, values: dict[str, Any]) -> RunConfig:
         """:meth:`from_dict` of a dict no one else holds (``json.loads``'s): its parts are kept,
         not copied (``RunSpec.run_config``; a copy costs more than the rest together)."""
-        _check_keys("run config", values, _FIELDS)
+        check_keys("run config", values, _FIELDS)
         if "seed" not in values:
             raise ConfigError("run config: 'seed' is missing (a resolved run has one seed)")
         for key in _FIELDS:

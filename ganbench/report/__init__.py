@@ -9,13 +9,14 @@ The flow (:func:`build_report`): collect -> draw -> render.
 
 - collect (:mod:`.build`): :func:`collect` loads the runs and computes the :class:`Report`
   (:mod:`.model`: dataclasses, loading, statistics; :mod:`.header`: the header rows);
-- draw: :mod:`.figures` (per-variant figures, seed variability; loads the final samples) and
-  :mod:`.compare_figures` (the cross-variant figures) write PNG files and record their paths;
+- draw: :mod:`.figures` (per-variant figures, seed variability) and :mod:`.compare_figures`
+  (the cross-variant figures) write PNG files and record their paths; both show the runs'
+  final samples through :mod:`.samples` (loading them, points or an image grid);
 - render: :mod:`.html` and :mod:`.markdown` write the page (shared helpers in :mod:`.text`).
 
 The modules import downwards only, all at module level: model (no report module); header,
-figures and text; compare_figures (figures); html (figures, text) and markdown (text); build
-(all of them).
+samples and text; figures (samples); compare_figures (figures, samples); html (figures, text)
+and markdown (text); build (all of them).
 """
 
 from ganbench.report.build import build_report, collect

@@ -22,8 +22,9 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from ganbench import statistics
-from ganbench.report.figures import DPI, RC, Samples, label_colour, plt, slug, view
+from ganbench.report.figures import DPI, RC, label_colour, plt, slug
 from ganbench.report.model import CompareFigure, Report, Run, Variant
+from ganbench.report.samples import Samples, view
 
 #: Subplots of an overlay: the first of the report's ``main_metrics`` that the runs logged.
 OVERLAY_METRICS = 3
@@ -267,7 +268,7 @@ def contact_sheet(folder: Path, dataset: str, variants: Sequence[Variant], sampl
                   styles: dict) -> CompareFigure:
     """Final samples, rows = variants, columns = seeds (up to :data:`CONTACT_COLUMNS` and
     :data:`CONTACT_ROWS`); each panel titled with its run's label in the label's colour, 2-D
-    samples over their mode centres in :func:`ganbench.report.figures.view` (which says what it left
+    samples over their mode centres in :func:`ganbench.report.samples.view` (which says what it left
     out), images as they are."""
     shown = list(variants[:CONTACT_ROWS])
     columns = min(CONTACT_COLUMNS, max(len(v.runs) for v in shown))
