@@ -24,16 +24,19 @@ one-line :class:`~ganbench.GanbenchError` raised before anything is written.
 
 The files come from ``templates/`` (package data, read with :mod:`importlib.resources`):
 ``pyproject.toml``, ``README.md``, ``gitignore`` (written as ``.gitignore``), and per kind the
-starter ``modules/<kind>.py`` and its tests ``tests/<kind>.py``; only the several-kind
+starter ``modules/<kind>.py`` and its tests ``tests/<kind>.py``, which :func:`render_tests` joins
+with what every test file shares, ``tests/common.py`` (the docstring's sentence on the fixtures,
+the ``ganbench_plugins`` fixture and the registration test); only the several-kind
 ``__init__.py`` is written from code (:func:`package_init`). The templates are complete files
 that ruff lints with the settings of ``templates/pyproject.toml``, i.e. those of the package they
 become. Their placeholders are plain text that keeps them valid Python and TOML, replaced by
 :func:`render` with ``str.replace``: ``PLUGIN-SLUG`` (the slug, so ``ganbench-PLUGIN-SLUG`` is the
 distribution), ``PLUGIN_SLUG`` (the slug with underscores, so ``ganbench_PLUGIN_SLUG`` is the
 module; in a several-kind package's test files ``<slug>.<kind>``, the component's module),
-``PLUGIN-NAME`` (a component's name), and in the README and pyproject ``PLUGIN-KIND`` (``loss``,
-``loss and a regularizer``), ``PLUGIN-COMPONENTS``, ``PLUGIN-LISTING``, ``PLUGIN-GRID-KEY`` and
-``PLUGIN-LAYOUT`` (``py-modules`` or ``packages``).
+``PLUGIN-NAME`` (a component's name), ``PLUGIN-KIND`` (in ``tests/common.py`` the component's
+kind, ``loss``; in the README and pyproject the package's, ``loss and a regularizer``),
+and in the README and pyproject ``PLUGIN-COMPONENTS``, ``PLUGIN-LISTING``, ``PLUGIN-GRID-KEY``
+and ``PLUGIN-LAYOUT`` (``py-modules`` or ``packages``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ PREFIX = "ganbench-"
 TEMPLATES = resources.files(__name__) / "templates"
 VERSION = "0.1.0"  # the version templates/pyproject.toml gives the package
 LINE_LENGTH = 100  # its ruff line-length
+QUOTES = '"""'  # a docstring's
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ def render(names: PluginNames, kind: str | Sequence[str], conditional: bool = Fa
         else:  # the test imports the kind's module, ganbench_<slug>.<kind>
             path = f"tests/test_{names.module}_{kind}.py"
             values = {**common, "PLUGIN_SLUG": f"{slug_}.{kind}", "PLUGIN-NAME": component}
-        files[path] = fill(f"tests/{_template(kind, conditional)}.py", values)
+        files[path] = render_tests(kind, conditional, values)
     files[".gitignore"] = fill("gitignore", common)
     return files
 
@@ -199,6 +203,42 @@ def fill(template: str, values: dict[str, str]) -> str:
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     return text
+
+
+def render_tests(kind: str, conditional: bool, values: dict[str, str]) -> str:
+    """The tests of a ``kind`` component: its starter ``tests/<kind>.py`` (or
+    ``tests/conditional_<kind>.py``) joined with what every test file shares, ``tests/common.py``:
+    its docstring's sentence on the fixtures after the starter's one-line docstring, and its
+    ``ganbench_plugins`` fixture and registration test (``test_registered``, or
+    ``test_registered_as_conditional`` for a conditional starter) before the starter's first test."""
+    starter = _template(kind, conditional)
+    docstring, code = fill(f"tests/{starter}.py", values).split("\n", 1)
+    first_test = re.search(r"^(@|def )", code, re.M)
+    if not docstring.endswith(QUOTES) or first_test is None:  # a template edited wrongly
+        raise GanbenchError(f"templates/tests/{starter}.py must start with a one-line docstring"
+                            " and hold tests")
+    sentence, shared = _shared_tests(kind, values)
+    registration = "test_registered" if starter == kind else "test_registered_as_conditional"
+    at = first_test.start()
+    code = code[:at] + f"{shared['ganbench_plugins']}\n\n\n{shared[registration]}\n\n\n" + code[at:]
+    return (f"{docstring.removesuffix(QUOTES)}\n\n{_fixtures_sentence(sentence, code)}\n"
+            f"{QUOTES}\n{code}")
+
+
+def _shared_tests(kind: str, values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """``tests/common.py`` filled in: its docstring (the sentence on the fixtures), and its
+    fixture and tests by name, from ``@pytest.fixture`` on (the lines above complete the file)."""
+    _, sentence, code = fill("tests/common.py", {**values, "PLUGIN-KIND": kind}).split(QUOTES, 2)
+    blocks = code[code.index("@pytest.fixture"):].rstrip("\n").split("\n\n\n")
+    return sentence, {re.findall(r"^def (\w+)\(", block, re.M)[0]: block for block in blocks}
+
+
+def _fixtures_sentence(sentence: str, code: str) -> str:
+    """``sentence`` listing only the fixtures of its list that ``code`` uses (an augmentation's
+    tests train nothing, so no ``ganbench_tiny_run``), wrapped again."""
+    listed = sentence[sentence.index("(") + 1:sentence.index(")")]
+    used = ", ".join(name for name in listed.split(", ") if name in code)
+    return "\n".join(_wrap(" ".join(sentence.replace(listed, used).split())))
 
 
 def package_init(names: PluginNames, components: dict[str, str]) -> str:

@@ -1,8 +1,4 @@
-"""ganbench's contract checks on the plugin, then what it does to a batch.
-
-The fixtures (ganbench_plugins, ganbench_registry, ganbench_device) come from ganbench's pytest
-plugin, which pytest loads by itself where ganbench is installed.
-"""
+"""ganbench's contract checks on the plugin, then what it does to a batch."""
 
 from __future__ import annotations
 
@@ -14,16 +10,6 @@ from ganbench.testing import check_augmentation
 import ganbench_PLUGIN_SLUG as plugin
 
 NAME = "PLUGIN-NAME"
-
-
-@pytest.fixture
-def ganbench_plugins():
-    """The plugin under test: registered next to ganbench's built-ins, nothing else."""
-    return [plugin]
-
-
-def test_registered(ganbench_registry):
-    assert ganbench_registry.get("augmentation", NAME).plugin == plugin.__name__
 
 
 def test_keeps_the_augmentation_contract(ganbench_device):

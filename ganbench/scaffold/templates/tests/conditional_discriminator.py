@@ -1,8 +1,4 @@
-"""ganbench's contract checks on the plugin, then a tiny class-conditional training run.
-
-The fixtures (ganbench_plugins, ganbench_registry, ganbench_tiny_run, ganbench_device) come from
-ganbench's pytest plugin, which pytest loads by itself where ganbench is installed.
-"""
+"""ganbench's contract checks on the plugin, then a tiny class-conditional training run."""
 
 from __future__ import annotations
 
@@ -15,18 +11,6 @@ import ganbench_PLUGIN_SLUG as plugin
 NAME = "PLUGIN-NAME"
 POINTS = DataSpec("points", (2,), num_classes=8)  # labeled, as ring8
 IMAGES = DataSpec("image", (1, 16, 16), num_classes=10)  # labeled, as digits
-
-
-@pytest.fixture
-def ganbench_plugins():
-    """The plugin under test: registered next to ganbench's built-ins, nothing else."""
-    return [plugin]
-
-
-def test_registered_as_conditional(ganbench_registry):
-    component = ganbench_registry.get("discriminator", NAME)
-    assert component.plugin == plugin.__name__
-    assert component.metadata["conditional"] is True
 
 
 @pytest.mark.parametrize("data", [POINTS, IMAGES])

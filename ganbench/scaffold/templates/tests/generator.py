@@ -1,8 +1,4 @@
-"""ganbench's contract checks on the plugin, then a tiny training run.
-
-The fixtures (ganbench_plugins, ganbench_registry, ganbench_tiny_run, ganbench_device) come from
-ganbench's pytest plugin, which pytest loads by itself where ganbench is installed.
-"""
+"""ganbench's contract checks on the plugin, then a tiny training run."""
 
 from __future__ import annotations
 
@@ -13,16 +9,6 @@ from ganbench.testing import check_generator, image_spec, points_spec
 import ganbench_PLUGIN_SLUG as plugin
 
 NAME = "PLUGIN-NAME"
-
-
-@pytest.fixture
-def ganbench_plugins():
-    """The plugin under test: registered next to ganbench's built-ins, nothing else."""
-    return [plugin]
-
-
-def test_registered(ganbench_registry):
-    assert ganbench_registry.get("generator", NAME).plugin == plugin.__name__
 
 
 @pytest.mark.parametrize("data", [points_spec(), image_spec(channels=1, size=16)])
