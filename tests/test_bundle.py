@@ -232,12 +232,16 @@ def history_gap(a: list[dict], b: list[dict], atol: float = LONG.atol) -> float:
                for ra, rb in zip(a, b, strict=True) for key in LOGGED)
 
 
+def float_state(trainer: Trainer) -> list[torch.Tensor]:
+    """G's and D's parameters and floating-point buffers (batch norm's running statistics)."""
+    return [t for network in (trainer.G, trainer.D)
+            for t in (*network.parameters(), *network.buffers()) if t.is_floating_point()]
+
+
 def parameter_gap(a: Trainer, b: Trainer) -> float:
-    """The largest relative difference ``||a - b|| / ||a||`` of a parameter tensor of G or D."""
-    return max(((pa - pb).norm() / pa.norm()).item()
-               for network in ("G", "D")
-               for pa, pb in zip(getattr(a, network).parameters(), getattr(b, network).parameters(),
-                                 strict=True))
+    """The largest relative difference ``||a - b|| / ||a||`` of a parameter or running statistic."""
+    return max(((ta - tb).norm() / ta.norm()).item()
+               for ta, tb in zip(float_state(a), float_state(b), strict=True))
 
 
 @pytest.mark.slow
@@ -259,6 +263,8 @@ def test_dcgan_members_stay_within_rounding_of_their_solo_runs_over_100_steps(tm
     specs, solo, solo_results, bundled, bundle_results = train_both(grid, tmp_path)
     registry, _ = specs_of(grid)
     assert {t.threads for t in solo} == {1}
+    running = [dict(t.G.named_buffers())["net.1.running_mean"] for t in bundled]  # per member
+    assert all(not torch.equal(running[i], running[j]) for i in range(4) for j in range(i))
     for i, spec in enumerate(specs):
         assert bundle_results[i].status == solo_results[i].status == "ok"
         assert [r["step"] for r in bundle_results[i].history] == list(range(10, 101, 10))
