@@ -19,7 +19,7 @@ from ganbench.config.search import Search
 from ganbench.errors import ConfigError, ErrorList
 
 
-def _check_axis(key: str, values: Any, settings: dict[str, Any], axes: dict[str, list[Any]],
+def check_axis(key: str, values: Any, settings: dict[str, Any], axes: dict[str, list[Any]],
                 search: Search | None) -> list[Any]:
     """One axis's values, each type-checked where it would land (``axes``: the axes checked
     so far, whole settings first)."""
@@ -34,17 +34,17 @@ def _check_axis(key: str, values: Any, settings: dict[str, Any], axes: dict[str,
     if not values:
         raise ConfigError(f"{where_axis}: an axis needs at least one value")
     for i, value in enumerate(values):  # type-check each value where it would land
-        row = _axis_row(f"{where_axis}[{i}]", subkeys, value)
+        row = axis_row(f"{where_axis}[{i}]", subkeys, value)
         for subkey, v in row.items():
             head = subkey.partition(".")[0]
             base = settings
             if head != subkey and head in axes:
-                base = _with_value(settings, head, axes[head][0], f"axes.{head}[0]")
-            _with_value(base, subkey, v, f"{where_axis}[{i}]")
+                base = with_value(settings, head, axes[head][0], f"axes.{head}[0]")
+            with_value(base, subkey, v, f"{where_axis}[{i}]")
     return values
 
 
-def _check_exclude(i: int, rule: dict[str, Any], columns: dict[str, list[Any]],
+def check_exclude(i: int, rule: dict[str, Any], columns: dict[str, list[Any]],
                    failed: set[str]) -> None:
     """An ``[[exclude]]`` rule names axes, and values of them (an axis with a problem of its
     own is not checked again)."""
@@ -63,7 +63,7 @@ def axis_keys(key: str) -> list[str]:
     return [part.strip() for part in key.split(",")]
 
 
-def _check_swept_once(axes_raw: dict[str, Any]) -> None:
+def check_swept_once(axes_raw: dict[str, Any]) -> None:
     """A setting in two axes (or twice in one zipped axis) would have one value win silently."""
     owner: dict[str, str] = {}
     errors = ErrorList()
@@ -81,7 +81,7 @@ def _check_swept_once(axes_raw: dict[str, Any]) -> None:
     errors.raise_any()
 
 
-def _axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
+def axis_row(where: str, subkeys: list[str], value: Any) -> dict[str, Any]:
     """One value of an axis as ``{setting: value}``; a zipped axis takes one list per value."""
     if len(subkeys) == 1:
         return {subkeys[0]: value}
@@ -107,7 +107,7 @@ def _check_axis_key(where: str, key: str) -> None:
         raise ConfigError(f"{where}: {head!r} has no sub-keys")
 
 
-def _with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> dict[str, Any]:
+def with_value(settings: dict[str, Any], key: str, value: Any, where: str) -> dict[str, Any]:
     """A copy of ``settings`` with one axis value applied (``key`` may be dotted)."""
     out = copy.deepcopy(settings)
     head, _, rest = key.partition(".")
@@ -148,5 +148,5 @@ def _matches(rule_value: Any, value: Any) -> bool:
     return isinstance(rule_value, str) and rule_value == name
 
 
-def _excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
+def excluded(cell: dict[str, Any], rules: list[dict[str, Any]]) -> bool:
     return any(all(_matches(v, cell[k]) for k, v in rule.items()) for rule in rules)

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.config.axes import (
-    _axis_row,
-    _check_axis,
-    _check_exclude,
-    _check_swept_once,
-    _excluded,
-    _with_value,
     axis_keys,
+    axis_row,
+    check_axis,
+    check_exclude,
+    check_swept_once,
+    excluded,
+    with_value,
 )
 from ganbench.config.cells import resolve_cell
 from ganbench.config.checks import (
@@ -229,20 +229,20 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
             draws = [list(row) if len(search.keys) > 1 else row[0] for row in search.trials]
             axes_raw = {**axes_raw, search.axis_key: draws}
     with errors.collect():
-        _check_swept_once(axes_raw)
+        check_swept_once(axes_raw)
     axes: dict[str, list[Any]] = {}
     failed: set[str] = set()  # the settings of the axes with a problem (left out of ``axes``)
     # Whole settings before dotted ones (as expand does), so that "dataset.scale" is checked
     # on the dataset its "dataset" axis sets.
     for key in sorted(axes_raw, key=lambda k: "." in k):
         try:
-            axes[key] = _check_axis(key, axes_raw[key], settings, axes, search)
+            axes[key] = check_axis(key, axes_raw[key], settings, axes, search)
         except ConfigError as exc:
             errors.add(exc)
             failed.update(axis_keys(key))
     axes = {key: axes[key] for key in axes_raw if key in axes}  # the file's order: cells and
     # labels follow it
-    columns = {sub: [_axis_row("", axis_keys(k), v)[sub] for v in vs]
+    columns = {sub: [axis_row("", axis_keys(k), v)[sub] for v in vs]
                for k, vs in axes.items() for sub in axis_keys(k)}
     exclude = raw.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
@@ -250,7 +250,7 @@ def _parse_grid(raw: dict[str, Any], where: str, default_name: str, source: str,
         exclude = []
     for i, rule in enumerate(exclude):
         with errors.collect():
-            _check_exclude(i, rule, columns, failed)
+            check_exclude(i, rule, columns, failed)
     return GridSpec(name=name, path=where, settings=settings, axes=axes, exclude=exclude,
                     source=source, search=search)
 
@@ -269,7 +269,7 @@ def _check_names(grid: GridSpec, registry: Registry, errors: ErrorList) -> None:
         found += [("evaluation.metrics", "metric", ref) for ref in metrics]
     for key, values in grid.axes.items():
         for value in values:
-            for sub, v in _axis_row("", axis_keys(key), value).items():
+            for sub, v in axis_row("", axis_keys(key), value).items():
                 if sub in COMPONENT_KINDS:
                     found += [(f"axes.{key}", sub, ref) for ref in (v if isinstance(v, list) else [v])]
     seen: set[tuple[str, str]] = set()
@@ -309,16 +309,16 @@ def cells(grid: GridSpec) -> Iterator[tuple[dict[str, Any], dict[str, Any], tupl
     """Every cell of the grid (cartesian product of the axes, minus excludes), before any name
     is resolved: ``(cell, settings, labels)``: the axis values by setting, the grid's settings
     with them applied, and the cell's labels (the table's label columns)."""
-    rows_per_axis = [[_axis_row(key, axis_keys(key), v) for v in values]
+    rows_per_axis = [[axis_row(key, axis_keys(key), v) for v in values]
                      for key, values in grid.axes.items()]
     for rows in itertools.product(*rows_per_axis):
         cell = {key: value for row in rows for key, value in row.items()}
-        if _excluded(cell, grid.exclude):
+        if excluded(cell, grid.exclude):
             continue
         settings = grid.settings
         # Component names first, so that "loss.margin" lands on the chosen loss.
         for key in sorted(cell, key=lambda k: "." in k):
-            settings = _with_value(settings, key, cell[key], f"axes.{key}")
+            settings = with_value(settings, key, cell[key], f"axes.{key}")
         yield cell, settings, _labels(settings, cell)
 
 
