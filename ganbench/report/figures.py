@@ -18,13 +18,16 @@ import multiprocessing
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
@@ -32,16 +35,28 @@ from ganbench.report.model import Report, Run, Variant  # noqa: E402
 from ganbench.report.samples import Samples, draw_points  # noqa: E402
 from ganbench.results import atomic_write_bytes  # noqa: E402
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.typing import RcKeyType  # only in newer matplotlib: annotations only
+
 DPI = 80
 #: Seeds drawn per variant (sample panels, coloured curves); more seeds share the curve panels.
 MAX_SEED_PANELS = 4
 #: Draw variant figures in forked worker processes from this many variants on.
 PARALLEL_FROM = 8
 MAX_WORKERS = 4
-SEED_COLOURS = plt.get_cmap("tab10").colors
+
+
+def _palette(name: str) -> tuple[tuple[float, float, float], ...]:
+    """A colormap's colours as RGB tuples (for ``tab10``: its ten listed colours, in order)."""
+    cmap = plt.get_cmap(name)
+    return tuple(to_rgb(cmap(i)) for i in range(cmap.N))
+
+
+SEED_COLOURS = _palette("tab10")
 #: Settings for every figure: texts come from the results (labels, grid names), so a ``$`` is a
 #: dollar sign, never matplotlib mathtext (which fails on e.g. ``$\x$``).
-RC = {"text.parse_math": False, "axes.titlepad": 3}
+RC: dict[RcKeyType, Any] = {"text.parse_math": False, "axes.titlepad": 3}
 #: One colour per failure label, shared with the HTML matrix.
 LABEL_COLOURS = {
     "ok": "#2e7d32", "unlabelled": "#607d8b", "mode-collapse": "#ef6c00", "diverged": "#c62828",
@@ -59,7 +74,7 @@ def slug(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- data helpers
-def _column(history, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _column(history: pd.DataFrame | None, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     if history is None or name not in history or "step" not in history:
         return None
     rows = history[["step", name]].dropna()
@@ -69,7 +84,7 @@ def _column(history, name: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 # --------------------------------------------------------------------------- panels
-def _pair(ax, runs: list[Run], first: str, second: str, title: str, log: bool = False) -> None:
+def _pair(ax: Axes, runs: list[Run], first: str, second: str, title: str, log: bool = False) -> None:
     drawn = False
     for i, run in enumerate(runs):
         colour = SEED_COLOURS[i % len(SEED_COLOURS)]
@@ -92,12 +107,12 @@ def _pair(ax, runs: list[Run], first: str, second: str, title: str, log: bool = 
         _empty(ax, "no history")
 
 
-def _empty(ax, text: str) -> None:
+def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, color="#777",
             transform=ax.transAxes)
 
 
-def _reset(ax) -> None:
+def _reset(ax: Axes) -> None:
     """Empty an axes for the next variant, keeping its tick objects (rebuilding them is what
     makes ``cla()`` slow)."""
     for artist in [*ax.lines, *ax.collections, *ax.images, *ax.texts, *ax.patches]:
@@ -111,7 +126,7 @@ def _reset(ax) -> None:
     ax.set_axis_on()
 
 
-def _metric(ax, runs: list[Run], metric: str | None) -> None:
+def _metric(ax: Axes, runs: list[Run], metric: str | None) -> None:
     drawn = False
     for i, run in enumerate(runs):
         series = _column(run.history, metric) if metric else None
@@ -123,7 +138,7 @@ def _metric(ax, runs: list[Run], metric: str | None) -> None:
         _empty(ax, "no metric evaluated")
 
 
-def _samples(ax, run: Run | None, samples: Samples, title: str, fontsize: float = 9) -> None:
+def _samples(ax: Axes, run: Run | None, samples: Samples, title: str, fontsize: float = 9) -> None:
     if run is None:
         ax.set_axis_off()
         return
@@ -153,7 +168,7 @@ def save_points_png(data: np.ndarray, centres: np.ndarray | None, path: Path, ti
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _legend(ax, runs: list[Run], first: str, second: str) -> None:
+def _legend(ax: Axes, runs: list[Run], first: str, second: str) -> None:
     handles = [Line2D([], [], color="k", ls="-", label=first),
                Line2D([], [], color="k", ls="--", label=second)]
     handles += [Line2D([], [], color=SEED_COLOURS[i % len(SEED_COLOURS)], label=f"seed {r.seed}")
@@ -168,23 +183,12 @@ class Painter:
     def __init__(self, folder: Path, samples: Samples):
         self.folder = folder
         self.samples = samples
-        self._variant = None
+        self._variant: Figure | None = None  # made by the first variant, then reused
 
     def variant(self, variant: Variant, metric: str | None) -> str:
-        if self._variant is None:
-            self._variant = plt.figure(figsize=(13, 6), dpi=DPI)
-            self._variant.subplots(2, 4)
-            self._variant.subplots_adjust(left=0.045, right=0.99, top=0.9, bottom=0.04, wspace=0.22,
-                                          hspace=0.25)
-            for i, ax in enumerate(self._variant.axes):
-                if i < 4:
-                    ax.tick_params(labelsize=7)
-                    ax.xaxis.set_major_locator(MaxNLocator(5))
-                    ax.yaxis.set_major_locator(MaxNLocator(5))
-                else:
-                    ax.set_xticks([])
-                    ax.set_yticks([])
         fig = self._variant
+        if fig is None:
+            fig = self._variant = _variant_figure()
         axes = fig.axes
         for ax in axes:
             _reset(ax)
@@ -217,8 +221,8 @@ class Painter:
             return found / run.metrics["modes_total"] if fraction and found is not None else found
 
         for y, variant in enumerate(variants):
-            values = [(value(r), r.failure_mode) for r in variant.runs]
-            values = [(v, m) for v, m in values if v is not None and math.isfinite(v)]
+            scored = [(value(r), r.failure_mode) for r in variant.runs]
+            values = [(v, m) for v, m in scored if v is not None and math.isfinite(v)]
             if not values:
                 continue
             xs = np.array([v for v, _ in values])
@@ -245,6 +249,22 @@ class Painter:
     def close(self) -> None:
         if self._variant is not None:
             plt.close(self._variant)
+
+
+def _variant_figure() -> Figure:
+    """The empty per-variant figure: four curve panels over four sample panels."""
+    fig = plt.figure(figsize=(13, 6), dpi=DPI)
+    fig.subplots(2, 4)
+    fig.subplots_adjust(left=0.045, right=0.99, top=0.9, bottom=0.04, wspace=0.22, hspace=0.25)
+    for i, ax in enumerate(fig.axes):
+        if i < 4:
+            ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.yaxis.set_major_locator(MaxNLocator(5))
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig
 
 
 #: What a forked worker draws: set in the parent before forking, inherited by the children.
