@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from ganbench.config.grid import expand, parse_grid
 from ganbench.errors import ConfigError
+from ganbench.paths import data_root as default_data_root
 from ganbench.plugins import one_line
 from ganbench.registry import get_registry
 from ganbench.training.bundle.trainer import BundleTrainer
@@ -75,7 +76,7 @@ def config_for(steps: int, batch: int, width: int) -> tuple:
 
 
 def time_ganbench(registry, config, device) -> float:
-    trainer = Trainer(config, registry, device, data_root=None)
+    trainer = Trainer(config, registry, device, data_root=default_data_root())
     started = time.perf_counter()
     trainer.run()
     synchronize(device)
@@ -85,7 +86,7 @@ def time_ganbench(registry, config, device) -> float:
 def time_plain(registry, config, device) -> float:
     """The same GAN written as the usual short PyTorch script."""
     torch.manual_seed(config["seed"])
-    trainer = Trainer(config, registry, device, data_root=None)  # same modules and data
+    trainer = Trainer(config, registry, device, data_root=default_data_root())  # same modules and data
     G, D, data = trainer.G, trainer.D, trainer.dataset
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -116,7 +117,7 @@ def synchronize(device: torch.device) -> None:
 
 def time_solo_runs(registry, configs_: list[dict], device) -> float:
     """Seconds to train ``configs_`` one after another (building them excluded)."""
-    trainers = [Trainer(c, registry, device, data_root=None) for c in configs_]
+    trainers = [Trainer(c, registry, device, data_root=default_data_root()) for c in configs_]
     started = time.perf_counter()
     for trainer in trainers:
         trainer.run()
@@ -126,7 +127,7 @@ def time_solo_runs(registry, configs_: list[dict], device) -> float:
 
 def time_bundle(registry, configs_: list[dict], device) -> float:
     """Seconds to train ``configs_`` as one bundle (building the members excluded)."""
-    trainers = [Trainer(c, registry, device, data_root=None) for c in configs_]
+    trainers = [Trainer(c, registry, device, data_root=default_data_root()) for c in configs_]
     started = time.perf_counter()
     BundleTrainer(trainers, registry=registry).run()
     synchronize(device)
@@ -142,7 +143,8 @@ def measure_bundles(grid_for, members: list[int], steps: int, repeats: int, solo
     registry, all_configs = configs(grid_for(steps, max(members)))
     sample = all_configs[:solo_sample]
     time_solo_runs(registry, sample[:1], device), time_bundle(registry, all_configs[:2], device)  # warm-up
-    solo, bundled = [], {m: [] for m in members}
+    solo: list[float] = []
+    bundled: dict[int, list[float]] = {m: [] for m in members}
     for _ in range(repeats):
         solo.append(len(sample) * steps / time_solo_runs(registry, sample, device))
         for m in members:
@@ -165,7 +167,7 @@ def time_solo_in(registry, config, device, memory_format: torch.memory_format) -
     channels_last for image models on CUDA only (``training.setup.memory_format_for``) by
     moving the built G and D to it; this does the same after building, so that each format can
     be timed on any device."""
-    trainer = Trainer(config, registry, device, data_root=None)
+    trainer = Trainer(config, registry, device, data_root=default_data_root())
     trainer.G.to(memory_format=memory_format)
     trainer.D.to(memory_format=memory_format)
     synchronize(device)
@@ -210,7 +212,7 @@ def measure_compile(grid: dict, steps: int, repeats: int, device) -> dict:
 
     def timed(config, build: bool) -> float:
         started = time.perf_counter()
-        trainer = Trainer(config, registry, device, data_root=None)
+        trainer = Trainer(config, registry, device, data_root=default_data_root())
         synchronize(device)
         if not build:
             started = time.perf_counter()

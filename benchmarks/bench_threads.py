@@ -20,6 +20,7 @@ import time
 import torch
 from bench_step import configs, dcgan_grid, mlp_grid
 
+from ganbench.paths import data_root as default_data_root
 from ganbench.running.cells import device_name
 from ganbench.training.bundle.trainer import BundleTrainer
 from ganbench.training.threads import parameter_count
@@ -47,7 +48,7 @@ def with_threads(grid: dict, threads: int, seeds: int = 1) -> tuple:
 
 def time_solo(grid: dict, threads: int) -> tuple[float, int]:
     registry, (config,) = with_threads(grid, threads)
-    trainer = Trainer(config, registry, DEVICE, data_root=None)
+    trainer = Trainer(config, registry, DEVICE, data_root=default_data_root())
     started = time.perf_counter()
     trainer.run()
     return time.perf_counter() - started, parameter_count(trainer.G, trainer.D)
@@ -55,7 +56,7 @@ def time_solo(grid: dict, threads: int) -> tuple[float, int]:
 
 def time_bundle(grid: dict, threads: int, members: int) -> float:
     registry, found = with_threads(grid, threads, members)
-    trainers = [Trainer(c, registry, DEVICE, data_root=None) for c in found]
+    trainers = [Trainer(c, registry, DEVICE, data_root=default_data_root()) for c in found]
     started = time.perf_counter()
     BundleTrainer(trainers, registry=registry).run()
     return time.perf_counter() - started
