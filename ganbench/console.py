@@ -3,10 +3,10 @@
 ``ganbench run ... --executor process`` needs a forkserver that imports torch, ``torch._dynamo``
 and ganbench (:mod:`ganbench.running.forkserver`: seconds). Started from the CLI's ``run``
 command, that boot followed the driver's own imports; started here, before the CLI (and so
-torch) is imported, it runs beside them on another core, and the first worker forks sooner:
-on the 2-core VM, 20-step demo grid, the whole command took 6.1 s with the server started by
-``run``, 4.7 s started here (benchmarks/RESULTS.md). Every other command goes straight to the
-CLI. This module imports nothing of ganbench beyond the light forkserver module until it hands
+torch) is imported, it runs beside them on another core, and the first worker forks sooner
+(with the server's quick exit, the 20-step demo grid's whole command went from 0.8x the local
+executor's speed to 1.3x on a 2-core VM: benchmarks/RESULTS.md). Every other command goes
+straight to the CLI. This module imports nothing of ganbench beyond the light forkserver module until it hands
 over to :func:`ganbench.cli.main`.
 """
 
