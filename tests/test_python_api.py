@@ -176,17 +176,27 @@ TINY_SETTINGS = {"steps": "20", "batch_size": "16", "log_every": "5", "latent_di
                  "evaluation": "{ samples = 200 }"}
 
 
-@pytest.mark.slow  # trains the guide's grid
-def test_the_guide_runs_as_a_notebook(tmp_path, monkeypatch, capsys):
-    """docs/python-api.md's ```python blocks, run in order in one namespace (as a notebook's
-    cells) in a folder holding the guide's grid, made tiny (TINY's settings)."""
-    blocks = [(m.group(1), m.group(2)) for m in FENCE.finditer(GUIDE.read_text(encoding="utf-8"))]
+def guide_blocks() -> list[tuple[str, str]]:
+    """The guide's fenced blocks as ``(language, code)``."""
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(GUIDE.read_text(encoding="utf-8"))]
+
+
+def tiny_guide_grid(blocks: list[tuple[str, str]]) -> str:
+    """The guide's one ```toml grid with TINY's settings."""
     (grid,) = [code for language, code in blocks if language == "toml"]
     for key, value in TINY_SETTINGS.items():
         grid, found = re.subn(rf"^{key} = .*$", f"{key} = {value}", grid, flags=re.M)
         if not found:  # top-level keys go before the first table
             grid = f"{key} = {value}\n" + grid
-    (tmp_path / "grid.toml").write_text(grid)
+    return grid
+
+
+@pytest.mark.slow  # trains the guide's grid
+def test_the_guide_runs_as_a_notebook(tmp_path, monkeypatch, capsys):
+    """docs/python-api.md's ```python blocks, run in order in one namespace (as a notebook's
+    cells) in a folder holding the guide's grid, made tiny (TINY's settings)."""
+    blocks = guide_blocks()
+    (tmp_path / "grid.toml").write_text(tiny_guide_grid(blocks))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     cells = [code for language, code in blocks if language == "python"]
@@ -200,3 +210,20 @@ def test_the_guide_runs_as_a_notebook(tmp_path, monkeypatch, capsys):
     assert namespace["bundled_off"].trained == 6 and "6/6 loss=" in printed
     assert "--bundle 'sometimes': choose auto, on, off" in printed
     assert list(namespace["curves"].columns) == ["minimax", "non-saturating", "wasserstein"]
+
+
+@pytest.mark.slow  # a script in its own interpreter, with a process pool
+def test_the_guides_process_pool_script_runs(tmp_path):
+    """docs/python-api.md's ```py block (a script, not a notebook cell): it starts the
+    forkserver before torch and trains the guide's grid (made tiny) in the pool."""
+    import subprocess
+
+    blocks = guide_blocks()
+    (script,) = [code for language, code in blocks if language == "py"]
+    (tmp_path / "grid.toml").write_text(tiny_guide_grid(blocks))
+    (tmp_path / "script.py").write_text(script)
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "6 trained"
+    assert len(ganbench.load_results(tmp_path / "results" / "losses")) == 6
