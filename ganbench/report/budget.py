@@ -11,7 +11,7 @@ from matplotlib.ticker import NullLocator
 
 from ganbench.config.promote import search_results
 from ganbench.errors import GanbenchError
-from ganbench.report.compare_figures import _wrap
+from ganbench.report.compare_figures import wrap_label
 from ganbench.report.figures import DPI, RC, plt, slug
 from ganbench.report.model import FIGURES_DIR, CompareFigure, Report
 from ganbench.results.study import study
@@ -54,7 +54,7 @@ def _figure(folder: Path, dataset: str, variants: list, metric: str) -> CompareF
         name = ", ".join(f"{k}={v}" for k, v in variant.variant.items() if k != "dataset")
         colour = colours[i % len(colours)]
         ax.plot(ks[keep], mean[keep], color=colour, lw=1.6, marker="o", ms=3,
-                label=_wrap(f"{name or 'all runs'} ({variant.trials} trials)", 34))
+                label=wrap_label(f"{name or 'all runs'} ({variant.trials} trials)", 34))
         ax.fill_between(ks[keep], np.array(curve.low)[keep], np.array(curve.high)[keep],
                         color=colour, alpha=0.15, linewidth=0)
     ax.set_xscale("log", base=2)

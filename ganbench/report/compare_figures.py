@@ -142,7 +142,7 @@ def numeric_axes(variants: Sequence[Variant], axes: Sequence[str]) -> dict[str, 
     return out
 
 
-def _wrap(text: str, width: int = 34, lines: int = 3) -> str:
+def wrap_label(text: str, width: int = 34, lines: int = 3) -> str:
     """``text`` on at most ``lines`` lines of ``width`` characters (an ellipsis where cut)."""
     wrapped = textwrap.wrap(text, width) or [""]
     if len(wrapped) > lines:
@@ -164,7 +164,7 @@ def overlay(folder: Path, dataset: str, variants: Sequence[Variant], styles: dic
     if not metrics:
         return None
     metrics = metrics[:OVERLAY_METRICS]
-    labels = [_wrap(f"{v.index}. {v.name}") for v in variants]
+    labels = [wrap_label(f"{v.index}. {v.name}") for v in variants]
     height = max(3.4, 1.2 + 0.15 * sum(label.count("\n") + 1.3 for label in labels))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.9 * len(metrics) + 3.4, height), dpi=DPI,
                              squeeze=False)
@@ -229,7 +229,7 @@ class _Sheet:
         loaded = samples.load(run)
         if loaded is None:
             self.box(r, c, 1, 1)
-            ax.text(c + 0.5, r + 0.2 + PANEL / CELL_HEIGHT / 2, _wrap(run.reason or "no samples", 22, 3),
+            ax.text(c + 0.5, r + 0.2 + PANEL / CELL_HEIGHT / 2, wrap_label(run.reason or "no samples", 22, 3),
                     ha="center", va="center", fontsize=6, color="#777")
             return
         kind, data = loaded
@@ -281,7 +281,7 @@ def contact_sheet(folder: Path, dataset: str, variants: Sequence[Variant], sampl
         for c, run in enumerate(variant.runs[:columns]):
             sheet.run(r, c, run, samples)
         ax.text(-LABEL_WIDTH / CELL_WIDTH + 0.05, r + 0.2 + PANEL / CELL_HEIGHT / 2,
-                _wrap(f"{variant.index}. {variant.name}", 30, 4), fontsize=7, va="center", ha="left",
+                wrap_label(f"{variant.index}. {variant.name}", 30, 4), fontsize=7, va="center", ha="left",
                 color=styles[variant.index][0], fontweight="bold")
     sheet.finish()
     ax.set_xlim(0, columns)
@@ -330,7 +330,7 @@ def sensitivity(folder: Path, dataset: str, variants: Sequence[Variant], axis: s
         errors = np.array([[r[2] - r[3] for r in rows], [r[4] - r[2] for r in rows]])
         # many values (a [search]'s draws): points, since a line between random draws means nothing
         ax.errorbar(x, mean, yerr=errors, color=colour, lw=0 if dense else 1.4, elinewidth=1,
-                    marker="o", ms=4, capsize=3, label=_wrap(setting, 34))
+                    marker="o", ms=4, capsize=3, label=wrap_label(setting, 34))
         for value, seeds in points.items():
             seeds = statistics.finite(seeds)
             ax.scatter(np.full(len(seeds), value), seeds, s=10, color=colour, alpha=0.3, linewidths=0)

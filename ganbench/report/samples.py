@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch  # reads the runs' samples.pt
+from matplotlib.axes import Axes
 from matplotlib.image import imread
 
 from ganbench import paths
@@ -126,14 +127,15 @@ def view(data: np.ndarray, centres: np.ndarray | None
     return finite, limits, outside, notes
 
 
-def _note(ax, notes: list[str], fontsize: float, **where) -> None:
+def _note(ax: Axes, notes: list[str], fontsize: float) -> None:
+    """``notes`` (points left out of the view, say) in a box at the bottom of the panel."""
     if notes:
-        ax.text(*where.pop("xy", (0.5, 0.02)), "\n".join(notes), ha="center", va="bottom", fontsize=fontsize,
+        ax.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=fontsize,
                 color="#b71c1c", bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1},
-                **{"transform": ax.transAxes, **where})
+                transform=ax.transAxes)
 
 
-def draw_points(ax, data: np.ndarray, centres: np.ndarray | None, fontsize: float = 7) -> int:
+def draw_points(ax: Axes, data: np.ndarray, centres: np.ndarray | None, fontsize: float = 7) -> int:
     """Scatter 2-D samples over their mode centres (red x) in the :func:`view`; return how many
     finite samples lie outside it (the panel says so)."""
     finite, limits, outside, notes = view(data, centres)
