@@ -1,7 +1,8 @@
 """ganbench: compose GAN variants from plugins, run grids, measure and compare how they fail.
 
 This module is the public face for plugin authors: the hook marker, the contracts, the base
-classes of a regularizer's bundle form (:mod:`ganbench.batching`) and the errors; and for
+classes of a regularizer's bundle form (:mod:`ganbench.batching`), the random draws of a
+dataset's or penalty's bundle form (:mod:`ganbench.draws`) and the errors; and for
 everyone, ``run``, ``load_results``, ``load_history``, ``load_generator`` and ``sample``.
 Everything in ``__all__`` is stable API. These five import what they need when called, and the
 contracts and bundle forms are imported at their first use, so ``import ganbench`` (which every
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         RunAware,
         RunInfo,
     )
+    from ganbench.draws import Draws, GeneratorDraws
 
 #: The names of the contracts and the bundle forms, and the module each is imported from at its
 #: first use (PEP 562): both import torch, and ``import ganbench`` alone does not.
@@ -52,6 +54,7 @@ _TORCH_EXPORTS = {
                      "batched_input_gradients"], "ganbench.batching"),
     **dict.fromkeys(["Dataset", "DataSpec", "EvalContext", "Loss", "Metric", "Modes",
                      "PenaltyContext", "Regularizer", "RunAware", "RunInfo"], "ganbench.contracts"),
+    **dict.fromkeys(["Draws", "GeneratorDraws"], "ganbench.draws"),
 }
 
 
@@ -130,6 +133,8 @@ __all__ = [
     "PenaltyBatch",
     "StackedNetwork",
     "batched_input_gradients",
+    "Draws",
+    "GeneratorDraws",
     "ConfigError",
     "DuplicateComponentError",
     "GanbenchError",

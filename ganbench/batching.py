@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ganbench.contracts import Regularizer
+from ganbench.draws import Draws
 
 
 class StackedNetwork(Protocol):
@@ -55,7 +56,10 @@ class PenaltyBatch:
     The bundle's counterpart of :class:`~ganbench.contracts.PenaltyContext`: ``real``, ``fake``
     and the logits carry a leading member dimension ``b``; ``fake`` is detached for D's
     penalty; ``generators`` are the members' own ``torch.Generator`` s, in order (draw member
-    ``i``'s randomness from ``generators[i]``, in the order its solo penalty draws it).
+    ``i``'s randomness from ``generators[i]``, in the order its solo penalty draws it);
+    ``draws`` gives all ``b`` members' numbers in one call (``draws.uniform(shape)``, shape
+    ``(b, *shape)``): a penalty whose solo form draws from ``PenaltyContext.draws`` draws from
+    these, the same numbers.
     """
 
     discriminator: StackedNetwork
@@ -66,6 +70,7 @@ class PenaltyBatch:
     real_logits: Tensor | None = None  # (b, N)
     fake_logits: Tensor | None = None  # (b, N)
     step: int = 0
+    draws: Draws | None = None
 
 
 def batched_input_gradients(batch: PenaltyBatch, inputs: Tensor) -> Tensor:

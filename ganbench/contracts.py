@@ -16,6 +16,8 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from ganbench.draws import Draws
+
 
 @dataclass(frozen=True)
 class Modes:
@@ -65,6 +67,13 @@ class Dataset(Protocol):
     ``limit`` has them): the trainer then logs D's output on a fixed set of them against a
     fixed set of training samples (``d_heldout_real``, ``d_train_real``), the evidence of the
     ``discriminator-overfitting`` label.
+
+    Optional: ``sample_batched(n, draws)``, ``n`` samples for each of ``draws.members`` runs,
+    ``(B, n, *spec.shape)``, drawing all randomness from ``draws`` (a ``ganbench.draws.Draws``):
+    the trainer then draws every batch through it, so a bundle draws its members' batches in
+    one call and keyed runs (``rng = "keyed"``) draw their data from their keyed stream. Row
+    ``i`` must depend on run ``i``'s draws alone, and ``sample(n, g)`` should be
+    ``sample_batched(n, GeneratorDraws([g]))[0]`` (the built-in datasets are written so).
     """
 
     spec: DataSpec
@@ -149,7 +158,8 @@ class PenaltyContext:
 
     ``real`` and ``fake`` are the batches of the step (``fake`` detached for D penalties);
     ``generator`` is the step's ``torch.Generator`` for any randomness (e.g. interpolation
-    weights), so penalties stay reproducible.
+    weights), so penalties stay reproducible; ``draws``, where given, is the better source
+    (``draws.uniform(shape)[0]``), the one the built-in penalties use.
     """
 
     discriminator: nn.Module
@@ -165,6 +175,10 @@ class PenaltyContext:
     #: ``y`` (``ganbench.training.setup.PenaltyDiscriminator``)
     real_labels: Tensor | None = None
     fake_labels: Tensor | None = None
+    #: the run's penalty draws (``ganbench.draws.Draws``, one member): draw from these rather
+    #: than ``generator`` and a bundle form can draw for all its members in one call
+    #: (``PenaltyBatch.draws``); None where a caller has none
+    draws: Draws | None = None
 
 
 class Regularizer(RunAware):

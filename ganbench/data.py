@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganbench.contracts import DataSpec
+from ganbench.draws import Draws
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -133,6 +134,12 @@ class InMemoryDataset:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` images ``(n, *spec.shape)`` drawn uniformly with replacement, on the device."""
         return self.images.index_select(0, self._indices(n, generator))
+
+    def sample_batched(self, n: int, draws: Draws) -> Tensor:
+        """``n`` images for each of ``draws.members`` runs, ``(B, n, *spec.shape)``: one
+        ``draws.randint`` and one gather for all of them (a :class:`~ganbench.draws.GeneratorDraws`
+        of one generator draws the indices :meth:`sample` draws)."""
+        return self.images[draws.randint(len(self.images), (n,))]
 
     def sample_labeled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``n`` images and their labels, drawn like :meth:`sample` (same indices for the same

@@ -162,6 +162,23 @@ def test_a_bundle_member_matches_its_solo_run(ring8_both, loss, regularizer):
     assert_member_matches(solo[i], solo_results[i], bundled[i], bundle_results[i], SHORT)
 
 
+def test_keyed_bundle_members_match_their_solo_keyed_runs(tmp_path):
+    """``rng = "keyed"``: the bundle draws every member's batch, latents and (per regularizer)
+    penalty weights in one call each, and each member still matches its solo run, whose draws
+    are the same numbers (16 members in four regularizer segments, 10 steps)."""
+    torch.set_num_threads(1)
+    specs, solo, solo_results, bundled, bundle_results = train_both(ring8_grid(rng="keyed"), tmp_path)
+    assert {r.extra["rng"] for r in solo_results + bundle_results} == {"keyed"}
+    for i in range(len(specs)):
+        assert_member_matches(solo[i], solo_results[i], bundled[i], bundle_results[i], SHORT)
+        assert bundled[i].draws.state_dict() == solo[i].draws.state_dict()
+        assert bundled[i].penalty_draws.state_dict() == solo[i].penalty_draws.state_dict()
+    plain = train_both(ring8_grid(seeds=[3], axes={"loss": ["hinge"], "regularizer": ["none"]}),
+                       tmp_path / "generator")[2][0]
+    keyed = solo_results[cell_index(specs, "hinge", "none")]
+    assert plain.extra["rng"] == "generator" and plain.history[-1]["g_loss"] != keyed.history[-1]["g_loss"]
+
+
 @pytest.mark.slow
 def test_bundle_members_match_their_solo_runs_over_200_steps(tmp_path):
     """The same 16 members over 200 steps, to ``LONG`` (a smoke test of the long horizon)."""

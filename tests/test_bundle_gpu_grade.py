@@ -14,8 +14,11 @@ bf16 bundle matches its solo run to bf16 rounding, not to the float32 rounding o
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganbench.running.compat import check_device_support
 from ganbench.running.units import plan_units
@@ -125,12 +128,14 @@ def sync_counter(monkeypatch):
     return calls, counting
 
 
+@pytest.mark.parametrize("rng", ["generator", "keyed"])
 @pytest.mark.parametrize("regularizer", ["gradient-penalty", "r1"])
-def test_the_bundle_step_never_waits_for_the_host(sync_counter, tmp_path, regularizer):
+def test_the_bundle_step_never_waits_for_the_host(sync_counter, tmp_path, regularizer, rng):
     """D and G steps with n_critic = 2 and a penalty: zero syncing calls between log points. A log
     point costs one ``item()`` per logged value and member (history rows, divergence check)."""
     calls, counting = sync_counter
-    grid = ring8(n_critic=2, axes={"loss": ["non-saturating", "hinge"], "regularizer": [regularizer]})
+    grid = ring8(n_critic=2, rng=rng,
+                 axes={"loss": ["non-saturating", "hinge"], "regularizer": [regularizer]})
     registry, members = trainers(grid, tmp_path)
     bundle = BundleTrainer(members, registry=registry)
     # the first step makes each penalty's per-member weights once (a copy to the device, cached)
@@ -147,6 +152,46 @@ def test_the_bundle_step_never_waits_for_the_host(sync_counter, tmp_path, regula
     d_out = bundle.discriminator_step(True)
     bundle.generator_step(d_out, True)
     assert calls == [], "a measured step computes its statistics on the device"
+
+
+class OperatorCount(TorchDispatchMode):
+    """Counts the aten operators called while it is active, by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.calls[str(func.overloadpacket)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+RANDOM_OPERATORS = ("aten.rand", "aten.randn", "aten.randint", "aten.uniform_", "aten.normal_",
+                    "aten.random_")
+
+
+def step_operators(tmp_path, rng: str, members: int) -> Counter[str]:
+    """The operators of one D and one G step of a ring8 bundle (gradient penalty) of ``members``."""
+    grid = ring8(rng=rng, seeds=list(range(members)),
+                 axes={"loss": ["hinge"], "regularizer": ["gradient-penalty"]})
+    registry, trained = trainers(grid, tmp_path)
+    bundle = BundleTrainer(trained, registry=registry)
+    bundle.generator_step(bundle.discriminator_step(False), False)  # caches made once
+    with OperatorCount() as count:
+        bundle.generator_step(bundle.discriminator_step(False), False)
+    return count.calls
+
+
+def test_a_keyed_bundle_draws_for_all_members_at_once(tmp_path):
+    """Keyed draws: a step calls the same operators for 2 members as for 8, none of them a
+    per-member random draw (on CUDA each draw is one Triton kernel). With generators, each
+    member's batch, latents and penalty weights are draws of their own."""
+    keyed = [step_operators(tmp_path, "keyed", b) for b in (2, 8)]
+    assert keyed[0] == keyed[1]
+    assert not any(keyed[0][name] for name in RANDOM_OPERATORS)
+    generator = [step_operators(tmp_path, "generator", b) for b in (2, 8)]
+    random_calls = [sum(c[name] for name in RANDOM_OPERATORS) for c in generator]
+    assert random_calls == [2 * 5, 8 * 5]  # ring8's randint and randn, two latents, alpha
 
 
 @pytest.mark.cuda

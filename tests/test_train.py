@@ -197,8 +197,13 @@ NON_ADAM = {"loss": "wasserstein", "regularizer": "weight-clipping", "n_critic":
             "optimizer": {"name": "rmsprop", "lr": 5e-5, "g": {"name": "sgd", "momentum": 0.9}}}
 
 
+#: keyed draws (``rng = "keyed"``): the data, latents and penalty weights come from counter-based
+#: streams whose offsets the checkpoint keeps
+KEYED = {"rng": "keyed", "regularizer": "gradient-penalty", "n_critic": 2}
+
+
 @pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "regularizer": "gradient-penalty", "n_critic": 2},
-                                   NON_ADAM], ids=["adam", "ema", "rmsprop-sgd"])
+                                   NON_ADAM, KEYED], ids=["adam", "ema", "rmsprop-sgd", "keyed"])
 def test_a_killed_run_resumes_from_its_checkpoint_bit_for_bit(tiny_grid, tmp_path, extra):
     tiny_grid.update(steps=40, checkpoint_every=10, **extra)
     whole = final_weights(tmp_path, "whole", tiny_grid)
@@ -215,6 +220,10 @@ def test_a_killed_run_resumes_from_its_checkpoint_bit_for_bit(tiny_grid, tmp_pat
             assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs after resume"
     if "ema" in extra:
         assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+    if "rng" in extra:
+        assert whole.extra["rng"] == "keyed"
+        assert a["draws"] == b["draws"] and a["draws"]["offset"] > 0
+        assert a["penalty_draws"] == b["penalty_draws"] and a["penalty_draws"]["offset"] > 0
     assert without_time(whole.history) == without_time(resumed.history)
     assert torch.equal(whole.samples, resumed.samples)
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ganbench import DataSpec, Modes, hookimpl
+from ganbench.draws import Draws, GeneratorDraws
 from ganbench.errors import ConfigError
 
 
@@ -33,8 +34,17 @@ class GaussianMixture2D:
 
     def sample_labeled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """A batch and the index of the mode each point was drawn from."""
-        labels = torch.randint(len(self._centres), (n,), generator=generator, device=self.device)
-        noise = torch.randn((n, 2), generator=generator, device=self.device)
+        points, labels = self.sample_labeled_batched(n, GeneratorDraws([generator]))
+        return points[0], labels[0]
+
+    def sample_batched(self, n: int, draws: Draws) -> Tensor:
+        """``n`` points for each of ``draws.members`` runs, ``(B, n, 2)``, in two draws."""
+        return self.sample_labeled_batched(n, draws)[0]
+
+    def sample_labeled_batched(self, n: int, draws: Draws) -> tuple[Tensor, Tensor]:
+        """:meth:`sample_batched` with each point's mode, ``(B, n)``."""
+        labels = draws.randint(len(self._centres), (n,))
+        noise = draws.normal((n, 2))
         return self._centres[labels] + self._scale * noise, labels
 
 

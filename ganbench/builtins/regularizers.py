@@ -26,6 +26,7 @@ from ganbench import (
     batched_input_gradients,
     hookimpl,
 )
+from ganbench.draws import Draws
 from ganbench.errors import ConfigError
 
 
@@ -51,13 +52,16 @@ def input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
     return grads.reshape(grads.shape[0] // per_decision(discriminator), -1)
 
 
-def uniform_per_decision(discriminator: nn.Module, like: Tensor, generator: torch.Generator) -> Tensor:
+def uniform_per_decision(discriminator: nn.Module, like: Tensor, generator: torch.Generator,
+                         draws: Draws | None = None) -> Tensor:
     """A weight ``alpha ~ U[0, 1)`` per decision of D, repeated for the ``m`` samples of each
     pack (shape ``(N, 1, ...)``, broadcasting against ``like``): a pack is one point of D's
-    input space, so its samples move together. With ``m = 1``, one draw per sample."""
+    input space, so its samples move together. With ``m = 1``, one draw per sample. Drawn from
+    ``draws`` (a run's penalty draws, one member) when given, else from ``generator``."""
     m = per_decision(discriminator)
     shape = (like.shape[0] // m,) + (1,) * (like.dim() - 1)
-    alpha = torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    alpha = (draws.uniform(shape, dtype=like.dtype)[0] if draws is not None else
+             torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype))
     return alpha.repeat_interleave(m, dim=0) if m > 1 else alpha
 
 
@@ -78,7 +82,7 @@ class GradientPenalty(Regularizer):
 
     def discriminator_penalty(self, ctx: PenaltyContext) -> Tensor:
         real, fake = ctx.real, ctx.fake.detach()
-        alpha = uniform_per_decision(ctx.discriminator, real, ctx.generator)
+        alpha = uniform_per_decision(ctx.discriminator, real, ctx.generator, ctx.draws)
         grads = input_gradients(ctx.discriminator, alpha * real + (1 - alpha) * fake)
         return self.weight * ((grads.norm(2, dim=1) - 1) ** 2).mean()
 
@@ -233,8 +237,9 @@ class BatchedGradientPenalty(BatchedRegularizer):
     def discriminator_penalty(self, batch: PenaltyBatch) -> Tensor:
         real, fake = batch.real, batch.fake
         shape = (real.shape[1],) + (1,) * (real.dim() - 2)
-        alpha = torch.stack([torch.rand(shape, generator=g, device=real.device, dtype=real.dtype)
-                             for g in batch.generators])
+        alpha = (batch.draws.uniform(shape, dtype=real.dtype) if batch.draws is not None else
+                 torch.stack([torch.rand(shape, generator=g, device=real.device, dtype=real.dtype)
+                              for g in batch.generators]))
         grads = batched_input_gradients(batch, alpha * real + (1 - alpha) * fake)
         weight = self.values("weight", grads[:, 0, 0])
         return weight * ((grads.norm(2, dim=2) - 1) ** 2).mean(dim=1)

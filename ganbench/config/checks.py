@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ganbench.draws import RNG_KINDS
 from ganbench.errors import ConfigError, ErrorList
 from ganbench.evaluation.protocols import PROTOCOLS
 
@@ -105,6 +106,13 @@ def ema_decay(where: str, value: Any) -> float:
 def precision(where: str, value: Any) -> str:
     if value not in ("fp32", "bf16"):
         raise type_error(where, '"fp32" or "bf16"', value)
+    return value
+
+
+def rng_kind(where: str, value: Any) -> str:
+    """``rng``: where a run's random numbers come from (``ganbench.draws``)."""
+    if value not in RNG_KINDS:
+        raise type_error(where, " or ".join(f'"{kind}"' for kind in RNG_KINDS), value)
     return value
 
 

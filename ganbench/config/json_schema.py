@@ -40,6 +40,7 @@ _FRAGMENTS: dict[Callable[..., Any], dict[str, Any]] = {
     c.ema_decay: _UNIT,
     c.betas: {"type": "array", "items": _UNIT, "minItems": 2, "maxItems": 2},
     c.precision: {"enum": ["fp32", "bf16"]},
+    c.rng_kind: {"enum": list(c.RNG_KINDS)},
     c.flag: {"type": "boolean"},
     c.feature_extractor: {"type": "string", "pattern": r"\S"},
     c.thread_count: {"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},

@@ -103,6 +103,9 @@ class RunConfig:
     augmentation: ComponentRef = ComponentRef("none", {})
     #: experiment loggers, ``[{"name", "params"}]`` (none by default; not part of run_id)
     loggers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: where the run's random numbers come from: "auto" (keyed on CUDA, torch generators
+    #: elsewhere), "generator" or "keyed" (``ganbench.draws``; optional, see ``to_dict``)
+    rng: str = "auto"
 
     # ------------------------------------------------------------------ dict <-> RunConfig
     @classmethod

@@ -28,6 +28,7 @@ from ganbench.config.checks import (
     positive_int,
     precision,
     protocol,
+    rng_kind,
     table_of,
     text,
     thread_count,
@@ -56,7 +57,7 @@ UNHASHED_KEYS = frozenset({"checkpoint_every", "diagnostics", "executor", "compi
 #: Settings a resolved config holds only when a grid sets them (to something but their default),
 #: so the configs (and config.json files) of grids that do not use them stay as they were.
 OPTIONAL_DEFAULTS: dict[str, Any] = {"snapshot_every": 0, "loggers": [],
-                                     "augmentation": {"name": "none", "params": {}}}
+                                     "augmentation": {"name": "none", "params": {}}, "rng": "auto"}
 #: Arguments the trainer passes to factories itself; a grid cannot set them.
 RESERVED_PARAMS = {
     "dataset": ("root", "device"),
@@ -164,6 +165,7 @@ SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "ema": ema_decay,
     "precision": precision,
     "compile": flag,
+    "rng": rng_kind,
     "seeds": seeds,
     "max_runs": positive_int,
     "optimizer": table_of({**_OPTIMIZER_SIDE, "g": table_of(_OPTIMIZER_SIDE),

@@ -4,14 +4,15 @@ optimisers, and the small helpers the trainer and the bundle trainer share."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganbench.config.run_config import ComponentRef, optimizer_name
-from ganbench.contracts import Augmentation
+from ganbench.contracts import Augmentation, Dataset
+from ganbench.draws import Draws
 from ganbench.errors import ConfigError
 from ganbench.registry import Registry
 
@@ -81,6 +82,19 @@ def grad_norm(module: nn.Module) -> Tensor:
     """L2 norm of all of ``module``'s gradients together, as a tensor (no sync)."""
     norms = [p.grad.detach().norm(2) for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm(2) if norms else torch.zeros(())
+
+
+def real_batches(datasets: Sequence[Dataset], n: int, draws: Draws,
+                 generators: Sequence[torch.Generator]) -> Tensor:
+    """``n`` real samples for each of ``draws.members`` runs, ``(B, n, ...)``: one call of the
+    datasets' ``sample_batched(n, draws)`` when they have one (they share their settings, so the
+    first draws for all), else each dataset's ``sample(n, generator)`` from its run's generator."""
+    sample_batched = getattr(datasets[0], "sample_batched", None)
+    if sample_batched is not None:
+        return sample_batched(n, draws)
+    if len(datasets) == 1:
+        return datasets[0].sample(n, generators[0]).unsqueeze(0)
+    return torch.stack([d.sample(n, g) for d, g in zip(datasets, generators, strict=True)])
 
 
 def samples_per_decision(discriminator: nn.Module) -> int:

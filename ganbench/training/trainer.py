@@ -31,6 +31,7 @@ from ganbench.contracts import (
     RunInfo,
     is_run_aware,
 )
+from ganbench.draws import resolve_rng, run_draws
 from ganbench.paths import data_root as default_data_root
 from ganbench.registry import Registry
 from ganbench.training.checkpoint import load_checkpoint, save_checkpoint, save_snapshot
@@ -55,6 +56,7 @@ from ganbench.training.setup import (
     grad_norm,
     make_optimizer,
     memory_format_for,
+    real_batches,
     samples_per_decision,
 )
 from ganbench.training.threads import choose_threads, intra_op_threads, parameter_count
@@ -81,6 +83,10 @@ class Trainer:
         seed = config.seed
         torch.manual_seed(seed)  # model initialisation
         self.rng = torch.Generator(device).manual_seed(seed)  # data, latents, penalties
+        #: where the step's data, latents and penalty weights come from (``ganbench.draws``)
+        self.rng_kind = resolve_rng(config.rng, device)
+        self.draws = run_draws(self.rng_kind, [seed], [self.rng], device)
+        self.penalty_draws = run_draws(self.rng_kind, [seed], [self.rng], device, penalties=True)
         self.dataset: Dataset = build(registry, "dataset", config.dataset,
                                       root=data_root, device=device)
         spec = self.dataset.spec
@@ -136,7 +142,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def latents(self, n: int) -> Tensor:
-        return torch.randn((n, self.config.latent_dim), generator=self.rng, device=self.device)
+        return self.draws.normal((n, self.config.latent_dim))[0]
 
     def compile_step(self) -> None:
         """``compile = true``: G and D through torch.compile when the run starts (``compiling``)."""
@@ -170,7 +176,8 @@ class Trainer:
         n = self.samples_per_step
         cond = self.conditioning
         if cond is None:
-            real, real_labels, fake_labels = self.dataset.sample(n, self.rng), None, None
+            real = real_batches([self.dataset], n, self.draws, [self.rng])[0]
+            real_labels, fake_labels = None, None
         else:
             (real, real_labels), fake_labels = cond.real(n), cond.fake_labels(n)
         G, D = self.forwards.G, self.forwards.D
@@ -188,7 +195,8 @@ class Trainer:
         if self.augment is not None:
             self.augment.observe(real_logits.detach().float())
         ctx = PenaltyContext(self.penalty_view(real_labels), self.G, real, fake.float(),
-                             real_logits, fake_logits, step, self.rng, real_labels, fake_labels)
+                             real_logits, fake_logits, step, self.rng, real_labels, fake_labels,
+                             self.penalty_draws)
         penalty = self.penalty("discriminator_penalty", ctx)
         self.opt_d.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -221,7 +229,7 @@ class Trainer:
             loss = loss if term is None else loss + term
         ctx = PenaltyContext(self.penalty_view(d_out.real_labels), self.G, d_out.real, fake,
                              d_out.real_logits, fake_logits, step, self.rng, d_out.real_labels,
-                             labels)
+                             labels, self.penalty_draws)
         penalty = self.penalty("generator_penalty", ctx)
         self.opt_g.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -249,6 +257,7 @@ class Trainer:
             **{key: part.state_dict() if part is not None else None
                for key, part in self.stateful().items()},
             "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+            "draws": self.draws.state_dict(), "penalty_draws": self.penalty_draws.state_dict(),
             "loop": {"step": state.step, "checked": state.checked, "diverged_at": state.diverged_at,
                      "elapsed_s": state.elapsed_s, "history": state.history},
         })
@@ -262,6 +271,8 @@ class Trainer:
             if part is not None and saved.get(key) is not None:
                 part.load_state_dict(saved[key])
         self.rng.set_state(saved["rng"])
+        self.draws.load_state_dict(saved.get("draws", {}))
+        self.penalty_draws.load_state_dict(saved.get("penalty_draws", {}))
         torch.set_rng_state(saved["torch_rng"])
         self.state = LoopState(**saved["loop"])
         return True
@@ -353,7 +364,8 @@ class Trainer:
             device=str(self.device),
             extra={"resumed": resumed, "evaluated_generator": "ema" if self.ema is not None else "raw",
                    "compiled": dict(self.forwards.status),
-                   "metric_protocols": dict(self.evaluator.protocols), "threads": self.threads},
+                   "metric_protocols": dict(self.evaluator.protocols), "threads": self.threads,
+                   "rng": self.rng_kind},
         )
 
     def run(self, progress: ProgressCallback | None = None) -> TrainResult:

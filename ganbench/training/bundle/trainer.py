@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ganbench.batching import PenaltyBatch
 from ganbench.config.run_config import ComponentRef, optimizer_name
+from ganbench.draws import Draws, run_draws
 from ganbench.registry import Registry
 from ganbench.training.bundle.stacked import (
     BatchedAdam,
@@ -44,7 +45,7 @@ from ganbench.training.bundle.stacked import (
 )
 from ganbench.training.compiling import Forwards
 from ganbench.training.loop import ProgressCallback, StepOutput, TrainResult, adversarial_step
-from ganbench.training.setup import samples_per_decision
+from ganbench.training.setup import real_batches, samples_per_decision
 from ganbench.training.threads import intra_op_threads
 from ganbench.training.trainer import Trainer
 
@@ -100,8 +101,8 @@ class BundleTrainer:
             # start/begin_step may change a component's state per run (a schedule, draws from the
             # run's RNG), which one batched step shared by the members cannot follow
             raise ValueError(f"{aware[0]} has a per-run lifecycle (start/begin_step); it trains solo")
-        for key in ("precision", "compile"):
-            values = {getattr(t.config, key) for t in self.members}
+        for key in ("precision", "compile", "rng_kind"):
+            values = {getattr(t.config if key != "rng_kind" else t, key) for t in self.members}
             if len(values) > 1:
                 raise ValueError(f"bundle members differ in {key} ({sorted(map(str, values))});"
                                  " they train in separate bundles")
@@ -137,9 +138,25 @@ class BundleTrainer:
             (s, batched_regularizer(registry, reg_names[s.start])(
                 [t.regularizers[0] for t in self.members[s]]))
             for s in segments(reg_names)]
+        # one draw for all members (keyed: one call; generators: one call per member); a
+        # segment's penalties draw from its members' penalty streams (``ganbench.draws``)
+        self.draws = self._joint_draws(self.members, penalties=False)
+        self.penalty_draws = [self._joint_draws(self.members[s], penalties=True)
+                              for s, _ in self.reg_segments]
         self.step = self.members[0].state.step
         #: the adversarial forward passes' autocast (bf16), the solo trainer's own
         self.forward_context = first.forward_context
+
+    def _joint_draws(self, members: Sequence[Trainer], penalties: bool) -> Draws:
+        """The draws of ``members`` together, where each member's own draws stand."""
+        own = [t.penalty_draws if penalties else t.draws for t in members]
+        states = [d.state_dict() for d in own]
+        if any(state != states[0] for state in states):
+            raise ValueError(f"bundle members' random streams are at different offsets {states}")
+        draws = run_draws(members[0].rng_kind, [t.config.seed for t in members],
+                          [t.rng for t in members], self.device, penalties=penalties)
+        draws.load_state_dict(states[0])
+        return draws
 
     # ------------------------------------------------------------------ one step
     def _per_loss(self, fn: Callable[..., Tensor], *tensors: Tensor) -> Tensor:
@@ -149,19 +166,19 @@ class BundleTrainer:
                    fake_logits: Tensor) -> Tensor:
         """Each member's ``name`` penalty from its segment's batched form, shape ``(B,)``."""
         terms = []
-        for s, rule in self.reg_segments:
+        for (s, rule), draws in zip(self.reg_segments, self.penalty_draws, strict=True):
             batch = PenaltyBatch(self.D, s, real[s], fake[s], [t.rng for t in self.members[s]],
-                                 real_logits[s], fake_logits[s], self.step)
+                                 real_logits[s], fake_logits[s], self.step, draws)
             term = getattr(rule, name)(batch)
             terms.append(term if term is not None else torch.zeros(s.stop - s.start, device=self.device))
         return torch.cat(terms)
 
     def _latents(self) -> Tensor:
-        return torch.stack([t.latents(self.config.batch_size) for t in self.members])
+        return self.draws.normal((self.config.batch_size, self.config.latent_dim))
 
     def discriminator_step(self, measure: bool) -> BatchedStep:
-        batch = self.config.batch_size
-        real = torch.stack([t.dataset.sample(batch, t.rng) for t in self.members])
+        real = real_batches([t.dataset for t in self.members], self.config.batch_size, self.draws,
+                            [t.rng for t in self.members])
         z = self._latents()
         with torch.no_grad(), self.forward_context():
             fake = self.G.step(z)
@@ -206,6 +223,9 @@ class BundleTrainer:
         optimisers, for an evaluation or a checkpoint."""
         for i in indices:
             t = self.members[i]
+            t.draws.load_state_dict(self.draws.state_dict())
+            segment = next(k for k, (s, _) in enumerate(self.reg_segments) if s.start <= i < s.stop)
+            t.penalty_draws.load_state_dict(self.penalty_draws[segment].state_dict())
             self.G.write_to(i, t.G)
             self.D.write_to(i, t.D)
             self.opt_g.export_to(i, t.G, t.opt_g)
