@@ -18,6 +18,9 @@ device call under 8):
 - ring8 bundles 8/32/128/512: 200 steps x 3 repeats; the solo rate from 8 runs per repeat
   (~3 s), the bundles at a few ms/step (~3 s per repeat); building the 680 members of each
   repeat dominates (tens of ms each): ~60 s in all.
+- ring8 draws: the 128-member bundle again, ``rng = "keyed"`` (one Triton kernel per draw for
+  all members, CUDA's default) against ``"generator"`` (a ``torch.Generator`` call per member
+  and draw): 2 x (8 solo runs + one bundle) x 3 repeats, ~25 s.
 - dcgan-32 bundles 8/32: 50 steps x 3 repeats, solo from 4 runs at ~3 ms/step: ~15 s.
 - precision: 100 steps x 3 repeats x 3 variants x 2 models (dcgan-32, resnet-32 width 64,
   batch 64) at 3-10 ms/step: ~15 s.
@@ -73,6 +76,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "overhead": {"steps": 500, "repeats": 5, "batch": 128, "width": 128},
         "ring8_bundles": {"members": [8, 32, 128, 512], "steps": 200, "repeats": 3, "solo_sample": 8},
+        "ring8_draws": {"members": [128], "steps": 200, "repeats": 3, "solo_sample": 8},
         "dcgan_bundles": {"members": [8, 32], "steps": 50, "repeats": 3, "solo_sample": 4,
                           "width": 32, "batch": 64},
         "precision": {"steps": 100, "repeats": 3, "batch": 64, "dcgan_width": 32, "resnet_width": 64},
@@ -83,6 +87,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "overhead": {"steps": 10, "repeats": 1, "batch": 128, "width": 128},
         "ring8_bundles": {"members": [2, 4], "steps": 5, "repeats": 1, "solo_sample": 2},
+        "ring8_draws": {"members": [2], "steps": 5, "repeats": 1, "solo_sample": 1},
         "dcgan_bundles": {"members": [2], "steps": 2, "repeats": 1, "solo_sample": 1,
                           "width": 8, "batch": 16},
         "precision": {"steps": 2, "repeats": 1, "batch": 8, "dcgan_width": 8, "resnet_width": 8},
@@ -157,7 +162,17 @@ def environment(device: torch.device, install_note: str) -> dict:
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "platform": platform.platform(),
         "ganbench_from": str(Path(ganbench.__file__).parent), "install": install_note,
+        "triton": triton_version(),
     }
+
+
+def triton_version() -> str:
+    """Triton's version (keyed draws run one Triton kernel on CUDA), or why there is none."""
+    try:
+        import triton
+    except ImportError as error:
+        return f"missing ({error})"
+    return str(triton.__version__)
 
 
 def cuda_tests(device: torch.device, remaining: float) -> dict:
@@ -250,6 +265,17 @@ def main() -> None:
                                                  **bench_step.measure_bundles(
         lambda steps, n: bench_step.mlp_grid(steps, 128, 64, n), r["members"], r["steps"],
         r["repeats"], r["solo_sample"], device)})
+    r = s["ring8_draws"]
+
+    def ring8_draws(kind: str) -> dict:
+        """One draw for all members (keyed), or one per member (generator): issue 24."""
+        return {"model": f"ring8 MLP, width 64, depth 3, batch 128, rng = {kind!r}",
+                **bench_step.measure_bundles(
+                    lambda steps, n: {**bench_step.mlp_grid(steps, 128, 64, n), "rng": kind},
+                    r["members"], r["steps"], r["repeats"], r["solo_sample"], device)}
+
+    check.section("ring8_draws_keyed", lambda left: ring8_draws("keyed"))
+    check.section("ring8_draws_generator", lambda left: ring8_draws("generator"))
     d = s["dcgan_bundles"]
     check.section("dcgan_bundles", lambda left: {
         "model": f"dcgan-32 (digits 32 px), width {d['width']}, batch {d['batch']}",

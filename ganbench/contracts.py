@@ -85,9 +85,10 @@ class Dataset(Protocol):
 class RunInfo:
     """What a loss or regularizer may know of the run it is part of (given to ``start``).
 
-    ``rng`` is the run's own ``torch.Generator`` on the training device, the one that draws its
-    data, latents and penalty randomness: what a component draws from it is part of the run's
-    checkpointed state, so a resumed run draws the same numbers. ``step`` numbers passed to
+    ``rng`` is the run's own ``torch.Generator`` on the training device (with ``rng =
+    "generator"`` the one that draws its data, latents and penalty weights; with ``"keyed"``
+    those come from keyed streams, ``ganbench.draws``): what a component draws from it is part
+    of the run's checkpointed state, so a resumed run draws the same numbers. ``step`` numbers passed to
     ``begin_step`` run from 1 to ``steps``.
     """
 

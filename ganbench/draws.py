@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -248,7 +249,7 @@ class KeyedDraws(Draws):
     def _triton(self, kind: int, n: int, offset: int, high: int) -> Tensor | None:
         kernel = _triton_kernel()
         if kernel is None:
-            self.use_triton, self.fallback_reason = False, "triton is not installed"
+            self._fall_back("triton is not installed")
             return None
         out = torch.empty((self.members, n), device=self.device,
                           dtype=torch.int64 if kind == _INTEGER else torch.float32)
@@ -256,11 +257,17 @@ class KeyedDraws(Draws):
             kernel[(self.members, (n + self.BLOCK - 1) // self.BLOCK)](
                 self._keys, out, n, offset, high, KIND=kind, BLOCK=self.BLOCK)
         except Exception as error:  # noqa: BLE001 - any compile or launch failure: torch ops
-            self.use_triton = False
             first_line = (str(error).splitlines() or [""])[0]
-            self.fallback_reason = f"the Triton kernel failed ({type(error).__name__}: {first_line})"
+            self._fall_back(f"the Triton kernel failed ({type(error).__name__}: {first_line})")
             return None
         return out
+
+    def _fall_back(self, reason: str) -> None:
+        """Draw with torch operations from now on (the same numbers, more launches), and say why
+        (once per reason and process)."""
+        self.use_triton, self.fallback_reason = False, reason
+        warnings.warn(f"keyed random draws run as torch operations, not one kernel: {reason}",
+                      RuntimeWarning, stacklevel=4)
 
     def uniform(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> Tensor:
         return self._draw(_UNIFORM, shape).to(dtype)

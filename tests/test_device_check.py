@@ -20,6 +20,8 @@ NUMBERS = {
     "overhead": ["plain_ms_per_step", "ganbench_ms_per_step", "ratio"],
     "ring8_bundles": ["solo_model_steps_per_s", "bundles.2.model_steps_per_s", "bundles.2.ratio",
                       "bundles.4.ratio"],
+    "ring8_draws_keyed": ["solo_model_steps_per_s", "bundles.2.ratio"],
+    "ring8_draws_generator": ["solo_model_steps_per_s", "bundles.2.ratio"],
     "dcgan_bundles": ["solo_model_steps_per_s", "bundles.2.ratio"],
     "precision": ["dcgan-32.fp32.steps_per_s", "resnet-32.fp32.steps_per_s"],
     "compile": ["compile_s", "eager_steps_per_s", "compiled_steps_per_s", "ratio"],

@@ -82,7 +82,8 @@ class Trainer:
         self.autocast = autocast_dtype(config.precision, device)
         seed = config.seed
         torch.manual_seed(seed)  # model initialisation
-        self.rng = torch.Generator(device).manual_seed(seed)  # data, latents, penalties
+        # data, latents and penalties (rng = "generator"), and what draws from it (augmentations)
+        self.rng = torch.Generator(device).manual_seed(seed)
         #: where the step's data, latents and penalty weights come from (``ganbench.draws``)
         self.rng_kind = resolve_rng(config.rng, device)
         self.draws = run_draws(self.rng_kind, [seed], [self.rng], device)

@@ -105,12 +105,12 @@ def test_packing_m_draws_m_batches_and_d_still_makes_batch_size_decisions(
     from ganbench.builtins.losses import NonSaturating
 
     asked, d_logits, g_logits = [], [], []
-    sample = GaussianMixture2D.sample
+    sample = GaussianMixture2D.sample_batched  # how the trainer draws a real batch
     d_loss, g_loss = NonSaturating.discriminator_loss, NonSaturating.generator_loss
 
-    def spy_sample(self, n, generator):
+    def spy_sample(self, n, draws):
         asked.append(n)
-        return sample(self, n, generator)
+        return sample(self, n, draws)
 
     def spy_d_loss(self, real_logits, fake_logits):
         d_logits.append((real_logits.shape, fake_logits.shape))
@@ -120,7 +120,7 @@ def test_packing_m_draws_m_batches_and_d_still_makes_batch_size_decisions(
         g_logits.append(fake_logits.shape)
         return g_loss(self, fake_logits, real_logits)
 
-    monkeypatch.setattr(GaussianMixture2D, "sample", spy_sample)
+    monkeypatch.setattr(GaussianMixture2D, "sample_batched", spy_sample)
     monkeypatch.setattr(NonSaturating, "discriminator_loss", spy_d_loss)
     monkeypatch.setattr(NonSaturating, "generator_loss", spy_g_loss)
     result = ganbench_tiny_run(discriminator={"name": "pacgan", "packing": packing, "width": 8, "depth": 1},
