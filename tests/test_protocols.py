@@ -62,6 +62,7 @@ def test_paper_10k_on_the_digits_with_domain_features_records_its_full_protocol(
     assert proto["comparable_with_papers"] is False
     assert proto["torch_fidelity"] == torch_fidelity_version()
     assert record["execution"]["threads"] == 1 and record["execution"]["bundle_size"] == 1
+    assert record["execution"]["rng"] == "generator"  # rng = "auto" on the CPU
     # the report states the protocol next to the numbers
     from ganbench.report import build_report
 

@@ -86,8 +86,9 @@ def _execution(runs: list[Run]) -> str:
     contexts = [r.record.get("execution") or {} for r in runs]
     threads = distinct([c.get("threads") for c in contexts])
     sizes = distinct([c.get("bundle_size") for c in contexts])
+    draws = distinct([c.get("rng") or "generator" for c in contexts])
     return (f"{distinct([c.get('device_name') for c in contexts])}; torch threads per cell: {threads};"
-            f" bundle sizes: {sizes}")
+            f" bundle sizes: {sizes}; random draws: {draws}")
 
 
 def header_rows(grid_name: str, variants: list[Variant], runs: list[Run], registry: Any,

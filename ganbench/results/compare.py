@@ -19,7 +19,7 @@ from ganbench.errors import ResultsError
 from ganbench.results.store import ResultsDir
 
 #: Execution-context fields compared, in the order they are reported.
-CONTEXT_FIELDS = ("device", "device_name", "bundle_size", "threads", "torch")
+CONTEXT_FIELDS = ("device", "device_name", "bundle_size", "threads", "torch", "rng")
 #: Per-run outcome fields compared besides the metrics.
 OUTCOME_FIELDS = ("status", "steps_done", "diverged_at", "failure_mode")
 
@@ -30,6 +30,7 @@ def execution_of(record: dict[str, Any]) -> dict[str, Any]:
     found.setdefault("device", record.get("device"))
     found.setdefault("bundle_size", record.get("bundle_size", 1))
     found.setdefault("torch", (record.get("environment") or {}).get("torch"))
+    found.setdefault("rng", "generator")  # every run drew from its generator before rng existed
     return {key: found.get(key) for key in CONTEXT_FIELDS}
 
 

@@ -66,12 +66,13 @@ def device_name(device: torch.device) -> str:
 
 
 def execution_context(device: torch.device, *, bundle_size: int = 1,
-                      threads: int | None = None) -> dict[str, Any]:
-    """How a run was executed, which can change its numbers in the last digits but not its
-    configuration: the device and its model, the bundle it trained in, torch's intra-op threads
-    and the torch version. ``ganbench compare`` reads it."""
+                      threads: int | None = None, rng: str | None = None) -> dict[str, Any]:
+    """How a run was executed, which can change its numbers but not its configuration: the
+    device and its model, the bundle it trained in, torch's intra-op threads, the torch version
+    and its random draws as they ran (``rng = "auto"`` resolved: "generator" or "keyed",
+    ``ganbench.draws``). ``ganbench compare`` reads it."""
     return {"device": str(device), "device_name": device_name(device), "bundle_size": bundle_size,
-            "threads": threads, "torch": torch.__version__}
+            "threads": threads, "torch": torch.__version__, "rng": rng}
 
 
 def _base_record(spec: RunSpec, registry: Registry, device: torch.device) -> dict[str, Any]:
@@ -181,7 +182,7 @@ def result_record(spec: RunSpec, registry: Registry, results: ResultsDir, device
         "bundle_size": bundle_size,
         **(extra or {}),
         "execution": execution_context(device, bundle_size=bundle_size,
-                                       threads=result.extra.get("threads")),
+                                       threads=result.extra.get("threads"), rng=result.extra.get("rng")),
     }
     label = classify(registry, {**record, "config": config}, signals, result.history,
                      Thresholds.from_overrides(spec.run_config.diagnostics))
