@@ -261,6 +261,8 @@ def main() -> None:
     parser.add_argument("--precision", action="store_true",
                         help="also fp32 / bf16 / bf16 + channels_last, solo dcgan-32 and resnet-32")
     parser.add_argument("--compile", action="store_true", help="also compile = true against eager")
+    parser.add_argument("--rng", choices=["auto", "generator", "keyed"], default="auto",
+                        help="the ring8 bundles' random draws (the grid setting rng)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -271,9 +273,9 @@ def main() -> None:
         overhead(args, device)
     sizes = [int(m) for m in args.members.split(",") if m]
     if sizes:
-        bench_bundles(f"ring8 MLP GAN, width 64, depth 3, batch {args.batch}",
-                      lambda steps, n: mlp_grid(steps, args.batch, 64, n), sizes, args.bundle_steps,
-                      args.repeats, args.solo_sample, device)
+        bench_bundles(f"ring8 MLP GAN, width 64, depth 3, batch {args.batch}, rng = {args.rng!r}",
+                      lambda steps, n: {**mlp_grid(steps, args.batch, 64, n), "rng": args.rng}, sizes,
+                      args.bundle_steps, args.repeats, args.solo_sample, device)
     sizes = [int(m) for m in args.dcgan_members.split(",") if m]
     if sizes:
         bench_bundles("dcgan-32 (digits 32 px), width 32, batch 64",
