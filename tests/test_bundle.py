@@ -492,8 +492,10 @@ def test_a_bundled_grid_writes_the_table_a_solo_grid_writes(tiny_grid, tmp_path)
     pd.testing.assert_frame_equal(on.drop(columns=text), off.drop(columns=text), rtol=1e-4, atol=1e-6)
 
 
-def test_an_interrupted_bundle_resumes_from_its_checkpoints_bundled_or_solo(tiny_grid, tmp_path):
-    tiny_grid.update(steps=40, seeds=[0, 1, 2], checkpoint_every=20)
+@pytest.mark.parametrize("rng", ["auto", "keyed"])
+def test_an_interrupted_bundle_resumes_from_its_checkpoints_bundled_or_solo(tiny_grid, tmp_path, rng):
+    """Keyed too: a member's stream offsets go into its checkpoint at the bundle's sync."""
+    tiny_grid.update(steps=40, seeds=[0, 1, 2], checkpoint_every=20, rng=rng, regularizer="gradient-penalty")
     _, whole = run_with(tiny_grid, tmp_path / "whole", bundle="on")
     assert whole.statuses == {"ok": 3}
     for out, mode in ((tmp_path / "bundled", "on"), (tmp_path / "solo", "off")):
