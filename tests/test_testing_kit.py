@@ -21,6 +21,7 @@ from ganbench import (
     ConfigError,
     DataSpec,
     GanbenchError,
+    GeneratorDraws,
     Loss,
     Metric,
     MetricUnavailable,
@@ -528,6 +529,30 @@ def test_check_dataset_fails_on_a_broken_dataset(flaw, rule):
 
 def test_check_dataset_accepts_a_built_dataset():
     check_dataset(toy_dataset(image_spec(1, 4)))
+
+
+class BatchedDataset(BrokenDataset):
+    """A dataset with ``sample_batched`` (well written, or with one of two flaws)."""
+
+    def sample_batched(self, n, draws):
+        x = draws.normal((n, 2))
+        if self.flaw == "rows-mix":  # every run gets the batch of the first
+            return x[:1].expand(draws.members, n, 2).clone()
+        return x + 1.0 if self.flaw == "other-numbers" else x
+
+    def sample(self, n, generator):
+        return self.sample_batched(n, GeneratorDraws([generator]))[0] - float(self.flaw == "other-numbers")
+
+
+@pytest.mark.parametrize("flaw", ["rows-mix", "other-numbers"])
+def test_check_dataset_fails_on_a_sample_batched_that_mixes_runs_or_differs_from_sample(flaw):
+    error = fails("batched-sample", check_dataset, lambda root, device: BatchedDataset(flaw, device))
+    assert "row 1" in str(error) if flaw == "rows-mix" else "differs from sample" in str(error)
+
+
+def test_check_dataset_accepts_the_builtin_sample_batched():
+    assert hasattr(check_dataset(BatchedDataset("none")), "sample_batched")
+    assert hasattr(check_dataset(get_registry().get("dataset", "ring8").factory, params={}), "sample_batched")
 
 
 # ------------------------------------------------------------------ metrics

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.contracts import DataSpec, EvalContext, Modes
+from ganbench.draws import GeneratorDraws, KeyedDraws
 from ganbench.errors import MetricUnavailable
 from ganbench.testing.probes import _check_image_range, _check_tensor, _rng_changed, _rng_state
 from ganbench.testing.rules import _build, _call, _describe, _failer, _is_factory, _unwrap
@@ -52,7 +53,29 @@ def check_dataset(dataset: Any, *, params: dict[str, Any] | None = None,
         fail("reproducible", "two generators with the same seed gave different batches")
     if torch.equal(first, other):
         fail("reproducible", "generators with different seeds gave the same batch")
+    if callable(getattr(dataset, "sample_batched", None)):
+        _check_sample_batched(dataset, fail, device, first)
     return dataset
+
+
+def _check_sample_batched(dataset: Any, fail: Callable[[str, str], None], device: torch.device,
+                          first: Tensor) -> None:
+    """``sample_batched(n, draws)``: ``(B, n, ...)``, each row its run's own (keyed draws of
+    three seeds against each seed alone), and with one generator's draws ``sample``'s batch."""
+    spec = dataset.spec
+    seeds = [5, 6, 7]
+    both = _call(fail, "batched-sample", "sample_batched(16, draws)", dataset.sample_batched, 16,
+                 KeyedDraws(seeds, device))
+    _check_tensor(fail, "batched-sample", "sample_batched(16, draws)", both, (3, 16, *spec.shape), device)
+    for i, seed in enumerate(seeds):
+        alone = dataset.sample_batched(16, KeyedDraws([seed], device))
+        if not torch.equal(alone[0], both[i]):
+            fail("batched-sample", f"row {i} of sample_batched for 3 runs is not what run {i} draws"
+                 " alone: a row must depend on its own run's draws only")
+    own = dataset.sample_batched(64, GeneratorDraws([torch.Generator(device).manual_seed(1)]))
+    if not torch.equal(own[0], first):
+        fail("batched-sample", "sample_batched(n, GeneratorDraws([g]))[0] differs from sample(n, g):"
+             " write sample through sample_batched, so both draw the same numbers")
 
 
 def _check_spec(spec: Any, fail: Callable[[str, str], None]) -> None:

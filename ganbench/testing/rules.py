@@ -120,6 +120,9 @@ RULES: dict[tuple[str, str], str] = {
                                    " random state is untouched",
     ("dataset", "reproducible"): "the same generator seed gives the same batch; another seed"
                                  " another batch",
+    ("dataset", "batched-sample"): "sample_batched(n, draws), where defined, returns (B, n,"
+                                   " *spec.shape), each row drawn from its own run's draws alone,"
+                                   " and with one generator's draws what sample(n, generator) does",
     # metrics
     ("metric", "supports"): "supports(spec) returns a bool",
     ("metric", "returns-numbers"): "evaluate(ctx) returns a non-empty dict of str names to real"
