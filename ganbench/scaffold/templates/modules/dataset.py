@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import torch
-from ganbench import ConfigError, DataSpec, Modes, hookimpl
+from ganbench import ConfigError, DataSpec, Draws, GeneratorDraws, Modes, hookimpl
 from torch import Tensor
 
 NAME = "PLUGIN-NAME"  # the name grids use
@@ -30,8 +30,13 @@ class MyDataset:
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         # every random number comes from `generator` (on self.device): runs stay reproducible
-        labels = torch.randint(len(self.centres), (n,), generator=generator, device=self.device)
-        noise = torch.randn((n, 2), generator=generator, device=self.device)
+        return self.sample_batched(n, GeneratorDraws([generator]))[0]
+
+    def sample_batched(self, n: int, draws: Draws) -> Tensor:
+        # `n` points for each of `draws.members` runs, (B, n, 2), row i from run i's draws:
+        # a bundle draws all its members' batches in one call (optional; `sample` alone works)
+        labels = draws.randint(len(self.centres), (n,))
+        noise = draws.normal((n, 2))
         return self.centres[labels] + self.scale * noise
 
 
