@@ -77,6 +77,14 @@ def test_cells_of_different_precision_or_compile_train_in_separate_bundles(tiny_
         assert len({(s.run_config.precision, s.run_config.compile) for s in unit}) == 1
 
 
+def test_cells_of_different_random_draws_train_in_separate_bundles(tiny_grid):
+    tiny_grid.update(seeds=[0, 1], axes={"rng": ["auto", "keyed"]})
+    registry, specs = specs_of(tiny_grid)
+    plan = plan_units(specs, registry, CPU, "on")
+    assert sorted(len(u) for u in plan.units) == [2, 2]
+    assert all(len({s.run_config.rng for s in unit}) == 1 for unit in plan.units)
+
+
 @pytest.mark.slow
 def test_a_bf16_bundle_member_matches_its_solo_bf16_run(tmp_path):
     torch.set_num_threads(1)

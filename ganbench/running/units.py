@@ -3,7 +3,7 @@
 :func:`plan_units` decides which cells of a grid train together. Cells bundle when they share
 the generator and discriminator (name and parameters), the dataset, the batch size, the latent
 size, the loop's schedule (steps, critic steps, log, evaluation and checkpoint intervals), the
-precision and ``compile``, and when every component has a bundle form, as registered
+precision, ``compile`` and ``rng``, and when every component has a bundle form, as registered
 (:func:`~ganbench.training.bundle.stacked.bundle_problem`: networks with ``bundle=True``, every
 loss but those registered ``batched=False``, regularizers with a ``batched=`` form), no EMA,
 Adam for G and D (the only batched optimiser is
@@ -109,10 +109,11 @@ def unsupported(config: RunConfig, registry: Registry) -> str | None:
 
 def bundle_key(config: RunConfig) -> str:
     """What members of one bundle share, as one string (:data:`SHARED_KEYS`, the evaluation
-    interval)."""
+    interval, the random draws)."""
     settings = config.to_dict()
     shared = {key: settings[key] for key in SHARED_KEYS}
     shared["evaluation.every"] = config.evaluation["every"]
+    shared["rng"] = config.rng  # one draw serves a bundle: its members draw alike
     return json.dumps(shared, sort_keys=True)
 
 
