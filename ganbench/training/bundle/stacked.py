@@ -8,8 +8,8 @@ gradients depend on member ``i``'s tensors alone, so the gradient of the *sum* o
 losses is each member's own gradient, and a member whose numbers become non-finite leaves its
 bundle mates untouched.
 
-Everything here is written to reproduce a solo run's arithmetic (same random draws from the
-member's own generator, same order of floating-point operations in the optimiser), so that a
+Everything here is written to reproduce a solo run's arithmetic (the member's own random
+numbers, ``ganbench.draws``; the same order of floating-point operations in the optimiser), so that a
 member matches a solo run of its configuration to float32 rounding.
 
 Bundle forms are registration metadata (:func:`bundle_problem`): networks registered with
