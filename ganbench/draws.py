@@ -16,9 +16,10 @@ chosen by a run's ``rng`` setting (docs/grid-format.md):
   same numbers alone or bundled. On CUDA one Triton kernel (``tl.randint4x``, Triton's own
   Philox) draws for all runs; elsewhere, or if that kernel fails, :func:`philox4x32` computes the
   same 32-bit words with torch integer operations (no overflow: products are split into 16-bit
-  halves). The floats follow Triton's ``tl.rand``/``tl.randn``: a uniform has 31 random bits;
+  halves). The floats follow Triton's ``tl.rand``/``tl.randn``: a uniform is 31 random bits
+  scaled into float32, at most ``1 - 2**-24``;
   a normal is Box-Muller on two uniforms with ``u1`` clamped at 1e-7, so ``|z| <= 5.68`` (a
-  draw beyond that has probability 1.2e-8 under N(0, 1)); an integer below ``high`` is
+  draw beyond that has probability 1.4e-8 under N(0, 1)); an integer below ``high`` is
   ``(x * high) >> 32`` of a 32-bit word (Lemire 2019; bias below ``high / 2**32``).
 
 A keyed run's state is its offset (:meth:`Draws.state_dict`), kept in its checkpoint, so a
