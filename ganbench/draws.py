@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ def resolve_rng(kind: str, device: torch.device) -> str:
     return "keyed" if torch.device(device).type == "cuda" else "generator"
 
 
-class Draws:
+class Draws(ABC):
     """Random numbers for ``members`` runs at once: each method returns ``(members, *shape)``,
     row ``i`` run ``i``'s numbers. Draw in the same order with the same shapes alone and in a
     bundle, and a run gets the same numbers both ways."""
@@ -70,17 +71,17 @@ class Draws:
     members: int
     device: torch.device
 
+    @abstractmethod
     def uniform(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> Tensor:
         """Uniform on [0, 1)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def normal(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> Tensor:
         """Standard normal."""
-        raise NotImplementedError
 
+    @abstractmethod
     def randint(self, high: int, shape: Sequence[int]) -> Tensor:
         """Integers in ``[0, high)`` (int64)."""
-        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps to resume these draws (nothing but the generators' own state
@@ -89,6 +90,7 @@ class Draws:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`."""
+        del state  # nothing beyond the generators' own state, which the checkpoint keeps
 
 
 class GeneratorDraws(Draws):
@@ -283,12 +285,12 @@ class KeyedDraws(Draws):
 
 
 def run_draws(kind: str, seeds: Sequence[int], generators: Sequence[torch.Generator],
-              device: torch.device, *, penalties: bool = False, offset: int = 0) -> Draws:
+              device: torch.device, *, penalties: bool = False) -> Draws:
     """The draws of runs with these ``seeds`` and ``generators`` under a resolved ``rng`` kind:
     their data and latents, or with ``penalties`` their penalties' (keyed: the
     :data:`PENALTY_STREAM`; generators: the same generators, as a solo run has one)."""
     if kind == "keyed":
-        return KeyedDraws([s | PENALTY_STREAM if penalties else s for s in seeds], device, offset)
+        return KeyedDraws([s | PENALTY_STREAM if penalties else s for s in seeds], device)
     if kind == "generator":
         return GeneratorDraws(generators)
     raise ValueError(f"unknown rng kind {kind!r}; expected one of {RNG_KINDS[1:]}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ganbench.draws import RNG_KINDS
@@ -103,17 +103,20 @@ def ema_decay(where: str, value: Any) -> float:
     return float(value)
 
 
-def precision(where: str, value: Any) -> str:
-    if value not in ("fp32", "bf16"):
-        raise type_error(where, '"fp32" or "bf16"', value)
+def one_of(where: str, value: Any, choices: Collection[str]) -> str:
+    """``value`` if it is one of the strings ``choices``, else a one-line ConfigError naming them."""
+    if value not in choices:
+        raise type_error(where, " or ".join(f'"{choice}"' for choice in choices), value)
     return value
+
+
+def precision(where: str, value: Any) -> str:
+    return one_of(where, value, ("fp32", "bf16"))
 
 
 def rng_kind(where: str, value: Any) -> str:
     """``rng``: where a run's random numbers come from (``ganbench.draws``)."""
-    if value not in RNG_KINDS:
-        raise type_error(where, " or ".join(f'"{kind}"' for kind in RNG_KINDS), value)
-    return value
+    return one_of(where, value, RNG_KINDS)
 
 
 def gpu_share(where: str, value: Any) -> float:
@@ -153,9 +156,7 @@ def thread_count(where: str, value: Any) -> int | str:
 
 
 def protocol(where: str, value: Any) -> str:
-    if value not in PROTOCOLS:
-        raise type_error(where, " or ".join(f'"{n}"' for n in PROTOCOLS), value)
-    return value
+    return one_of(where, value, PROTOCOLS)
 
 def component_ref(where: str, value: Any) -> dict[str, Any]:
     """``"name"`` or ``{ name = "name", param = value, ... }`` -> ``{"name", "params"}``."""

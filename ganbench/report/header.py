@@ -12,6 +12,7 @@ from typing import Any
 from ganbench import statistics
 from ganbench.errors import GanbenchError
 from ganbench.report.model import Run, Variant
+from ganbench.results.compare import execution_of
 
 COMPONENT_KINDS = ("dataset", "generator", "discriminator", "loss", "regularizer")
 
@@ -86,7 +87,7 @@ def _execution(runs: list[Run]) -> str:
     contexts = [r.record.get("execution") or {} for r in runs]
     threads = distinct([c.get("threads") for c in contexts])
     sizes = distinct([c.get("bundle_size") for c in contexts])
-    draws = distinct([c.get("rng") or "generator" for c in contexts])
+    draws = distinct([execution_of(r.record)["rng"] for r in runs])
     return (f"{distinct([c.get('device_name') for c in contexts])}; torch threads per cell: {threads};"
             f" bundle sizes: {sizes}; random draws: {draws}")
 

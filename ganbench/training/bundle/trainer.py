@@ -101,8 +101,9 @@ class BundleTrainer:
             # start/begin_step may change a component's state per run (a schedule, draws from the
             # run's RNG), which one batched step shared by the members cannot follow
             raise ValueError(f"{aware[0]} has a per-run lifecycle (start/begin_step); it trains solo")
-        for key in ("precision", "compile", "rng_kind"):
-            values = {getattr(t.config if key != "rng_kind" else t, key) for t in self.members}
+        for key, values in (("precision", {t.config.precision for t in self.members}),
+                            ("compile", {t.config.compile for t in self.members}),
+                            ("rng", {t.rng_kind for t in self.members})):
             if len(values) > 1:
                 raise ValueError(f"bundle members differ in {key} ({sorted(map(str, values))});"
                                  " they train in separate bundles")
@@ -143,6 +144,10 @@ class BundleTrainer:
         self.draws = self._joint_draws(self.members, penalties=False)
         self.penalty_draws = [self._joint_draws(self.members[s], penalties=True)
                               for s, _ in self.reg_segments]
+        #: each member's penalty draws (its regularizer segment's)
+        self.member_penalty_draws = [draws for (s, _), draws in zip(self.reg_segments,
+                                                                   self.penalty_draws, strict=True)
+                                     for _ in range(s.start, s.stop)]
         self.step = self.members[0].state.step
         #: the adversarial forward passes' autocast (bf16), the solo trainer's own
         self.forward_context = first.forward_context
@@ -224,8 +229,7 @@ class BundleTrainer:
         for i in indices:
             t = self.members[i]
             t.draws.load_state_dict(self.draws.state_dict())
-            segment = next(k for k, (s, _) in enumerate(self.reg_segments) if s.start <= i < s.stop)
-            t.penalty_draws.load_state_dict(self.penalty_draws[segment].state_dict())
+            t.penalty_draws.load_state_dict(self.member_penalty_draws[i].state_dict())
             self.G.write_to(i, t.G)
             self.D.write_to(i, t.D)
             self.opt_g.export_to(i, t.G, t.opt_g)
